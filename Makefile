@@ -1,0 +1,68 @@
+# beelzebox build. The kernel is an ordinary GOOS=linux Go program linked
+# at 16 MiB with the multiboot entry as its ELF entry point; boot/mkboot
+# stamps the multiboot header into it after linking.
+
+GO       ?= go
+BUILD    := build
+KERNEL   := $(BUILD)/kernel.elf
+INITRD   := $(BUILD)/initramfs.cpio
+# -checklinkname=0: kernel/symbolize.go reaches runtime.findfunc & co.
+LDFLAGS  := -E beelzebox/boot.mbentry -T 0x1001000 -checklinkname=0
+KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0
+DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
+RUNNER   := $(GO) run ./qemu
+
+.PHONY: all build kernel initramfs guests test test-host test-emu run bench iso debug deps vet clean
+
+all: build
+
+build: kernel initramfs
+
+kernel:
+	@mkdir -p $(BUILD)
+	$(KGOENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/kernel.unstamped .
+	$(GO) run ./boot/mkboot $(BUILD)/kernel.unstamped $(KERNEL)
+
+include tests/guests/guests.mk
+
+initramfs: guests
+	$(GO) run ./tools/mkinitramfs -o $(INITRD) -dir $(BUILD)/guests
+
+# Debian packages for the emulators and GRUB, installed when missing.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends $$missing; \
+	fi
+
+vet:
+	gofmt -l . | (! grep .)
+	$(GO) vet ./boot/multiboot ./boot/mkboot ./qemu ./tools/... ./sandbox/codescan ./kernel/elfload ./kernel/initramfs
+	# Kernel packages trip two vet checks by nature: unsafeptr (physical
+	# and device addresses become pointers) and framepointer (entry code
+	# switches stacks before it can save RBP).
+	$(KGOENV) $(GO) vet -unsafeptr=false -framepointer=false ./...
+
+test-host:
+	$(GO) test ./...
+
+test-emu: deps build
+	$(RUNNER) test -nobuild
+
+test: vet test-host test-emu
+
+run: deps build
+	$(RUNNER) run -nobuild
+
+bench: deps build
+	$(RUNNER) bench -nobuild
+
+iso: deps build
+	$(RUNNER) iso -nobuild
+
+debug: deps build
+	$(RUNNER) debug -nobuild
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,162 @@
+// Package boot is the kernel's entry: the multiboot header target
+// (entry_amd64.s), and start, which brings the machine up in order and
+// enters the Go runtime as the Linux ELF loader would enter a program.
+//
+// Everything in start runs before the Go runtime is initialized: no
+// allocation, no package-level variables that need initialization code,
+// no goroutines. Errors are reported with kernel.Panic, which needs none
+// of those.
+package boot
+
+import (
+	"unsafe"
+
+	"beelzebox/boot/multiboot"
+	"beelzebox/cpu"
+	"beelzebox/kernel"
+	"beelzebox/mm"
+	"beelzebox/syscall"
+)
+
+const (
+	bootStackSize    = 64 << 10
+	processStackSize = 256 << 10
+	// MinMemory is the least available RAM the kernel runs with.
+	MinMemory = 48 << 20
+)
+
+// Set by start64 and used there; the array sizes are fixed.
+var (
+	bootMagic    uint64
+	bootInfo     uint64
+	bootStack    [bootStackSize]byte
+	bootTLS      [4]uint64
+	bootG        [64]uint64
+	processStack [processStackSize]byte
+
+	// Info is the loader's information, kept for the rest of the kernel
+	// (the initramfs module, the command line).
+	Info multiboot.Info
+)
+
+func mbentry()
+func start64()
+func getpc()
+func enterRuntime(sp uintptr)
+func imageBounds() (text, etext, rodataEnd, end uintptr)
+
+// physMem reads physical memory through the loader's identity map.
+type physMem struct{}
+
+func (physMem) U32(a uint64) uint32 { return *(*uint32)(unsafe.Pointer(uintptr(a))) }
+func (physMem) U64(a uint64) uint64 { return *(*uint64)(unsafe.Pointer(uintptr(a))) }
+func (physMem) U8(a uint64) uint8   { return *(*uint8)(unsafe.Pointer(uintptr(a))) }
+
+// start is called by start64 on the boot stack.
+func start() {
+	kernel.BootTSC = cpu.Rdtsc()
+	// Until the first thread has its own kernel stack, faults are taken
+	// on the boot stack, as nested faults (reported, then fatal).
+	base := uintptr(unsafe.Pointer(&bootStack[0]))
+	cpu.SetKernelStack(base, base+bootStackSize)
+	kernel.EarlyInit()
+	cpu.Init()
+	msg := multiboot.Parse(physMem{}, bootMagic, bootInfo, &Info)
+	if hasWord(Info.Cmdline[:Info.CmdlineLen], "console=e9") {
+		kernel.UseE9()
+	}
+	kernel.Print("beelzebox: booting\n")
+	if msg != "" {
+		kernel.Panic(msg)
+	}
+	text, etext, rodataEnd, end := imageBounds()
+	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}
+	if msg := mm.Init(&Info, img, MinMemory); msg != "" {
+		kernel.Print("kernel: ")
+		kernel.PrintDec(Info.TotalAvailable() >> 20)
+		kernel.Print(" MiB of memory available, ")
+		kernel.PrintDec(MinMemory >> 20)
+		kernel.Print(" MiB needed\n")
+		kernel.Panic(msg)
+	}
+	kernel.Init()
+	syscall.Init()
+	enterRuntime(processStackTop())
+}
+
+func hasWord(line []byte, w string) bool {
+	for i := 0; i+len(w) <= len(line); i++ {
+		if (i == 0 || line[i-1] == ' ') && string(line[i:i+len(w)]) == w && (i+len(w) == len(line) || line[i+len(w)] == ' ') {
+			return true
+		}
+	}
+	return false
+}
+
+// processStackTop lays out the initial stack of a Linux process (System V
+// AMD64 ABI §3.4.1): argc, argv, envp, the auxiliary vector and the
+// strings they point to. argv is "beelzebox" and the words of the kernel
+// command line, without the image path QEMU puts first. The auxiliary
+// vector carries AT_PAGESZ (without it the runtime probes /proc) and
+// AT_RANDOM (16 bytes for the runtime's seeds).
+func processStackTop() uintptr {
+	top := uintptr(unsafe.Pointer(&processStack[0])) + processStackSize
+	sp := top
+	put := func(b []byte) uintptr {
+		sp -= uintptr(len(b) + 1)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(sp)), len(b)), b)
+		*(*byte)(unsafe.Pointer(sp + uintptr(len(b)))) = 0
+		return sp
+	}
+	var argv [64]uintptr
+	argc := 0
+	argv[argc] = put([]byte("beelzebox"))
+	argc++
+	line := Info.Cmdline[:Info.CmdlineLen]
+	first := true
+	for i := 0; i < len(line); {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		if j > i {
+			word := line[i:j]
+			isPath := false
+			for _, c := range word {
+				if c == '/' {
+					isPath = true
+				}
+			}
+			if !(first && isPath) && argc < len(argv)-1 {
+				argv[argc] = put(word)
+				argc++
+			}
+			first = false
+		}
+		i = j
+	}
+	sp -= 16
+	rnd := sp
+	*(*uint64)(unsafe.Pointer(rnd)) = kernel.Random()
+	*(*uint64)(unsafe.Pointer(rnd + 8)) = kernel.Random()
+	const atNull, atPagesz, atRandom = 0, 6, 25
+	words := 1 + argc + 1 + 1 + 4 + 2
+	sp = (sp - uintptr(words)*8) &^ 15
+	w := unsafe.Slice((*uintptr)(unsafe.Pointer(sp)), words)
+	i := 0
+	w[i] = uintptr(argc)
+	i++
+	for _, a := range argv[:argc] {
+		w[i] = a
+		i++
+	}
+	w[i] = 0 // end of argv
+	i++
+	w[i] = 0 // empty environment
+	i++
+	w[i], w[i+1], w[i+2], w[i+3], w[i+4], w[i+5] = atPagesz, mm.PageSize, atRandom, rnd, atNull, 0
+	return sp
+}

@@ -1,0 +1,209 @@
+package cpu
+
+import "unsafe"
+
+// Frame is the register state of an interrupted context, laid out exactly
+// as the entry code in entry_amd64.s builds it: the general registers it
+// pushes, the g it found in TLS, the vector and error code, and the
+// IRETQ frame (SDM Vol. 3A §7.14.2). The assembly refers to the fields
+// through go_asm.h (Frame_RIP etc.), so the offsets cannot drift.
+type Frame struct {
+	R15, R14, R13, R12, R11, R10, R9, R8 uint64
+	BP, DI, SI, DX, CX, BX, AX           uint64
+	G                                    uint64 // the g at FS:-8 on entry from ring 0
+	Vector, ErrorCode                    uint64
+	RIP, CS, RFLAGS, RSP, SS             uint64
+}
+
+// VectorSyscall marks a Frame built by the SYSCALL entry.
+const VectorSyscall = 256
+
+// FromUser reports whether the frame interrupted ring 3.
+func (f *Frame) FromUser() bool { return f.CS&3 == 3 }
+
+// UserContext is the state of a ring-3 context: what EnterUser loads and
+// what the entry code saves on the context's next exit. Regs must stay the
+// first field: the entry code pushes the registers straight into it.
+type UserContext struct {
+	Regs   Frame
+	FSBase uint64
+	GSBase uint64
+	// Xsave points at a 64-byte aligned area of XsaveSize bytes holding the
+	// context's x87/SSE/AVX state.
+	Xsave uintptr
+	// PKRU is loaded before entry when UsePKRU is set; on exit the value
+	// the context left is saved in ExitPKRU and the kernel's PKRU (0,
+	// every key accessible) is restored.
+	PKRU     uint32
+	UsePKRU  uint32
+	ExitPKRU uint32
+	_        uint32
+}
+
+// perCPU is what the entry code needs at hand. The kernel is uniprocessor,
+// so there is one instance, reached by absolute address from assembly.
+// The fields change only with interrupts disabled.
+type perCPU struct {
+	scratch  uint64 // caller RSP saved by the SYSCALL entry
+	kstackLo uint64 // the running thread's kernel stack, [lo, hi)
+	kstackHi uint64
+	user     uint64 // *UserContext while ring 3 runs, else 0
+	hostSP   uint64 // kernel SP saved by EnterUser
+	kernelFS uint64 // FS base (TLS) of the running thread
+	xrstor   uint64 // XSAVE area to load on the way out of a SYSCALL, or 0
+	xsize    uint64 // XsaveSize rounded up to 64
+	kernelG  uint64 // &kernelG
+}
+
+var percpu perCPU
+
+// kernelG stands in for the Go g while handler code runs. Handler code is
+// ordinary Go compiled with stack checks; those compare RSP with the
+// g's stackguard0 (offset 16), which is 0 here, so no check ever calls
+// morestack on a kernel stack. Its m (offset 48) is kernelM, a zeroed
+// stand-in for the runtime's m: read-only runtime helpers that pin the m
+// (acquirem) or use its caches, such as the pclntab lookups of the fault
+// reporter, work on it. Handler code still must not allocate: kernelM has
+// no P and no mcache.
+var (
+	kernelG [64]uint64
+	kernelM [4096]uint64
+)
+
+const gM = 6 // word index of g.m
+
+// SyscallHook handles a SYSCALL from ring 0 (the Go runtime's own system
+// calls, and the sandbox's Run). TrapHook handles interrupts and
+// exceptions taken in ring 0. Both run in handler context: on the running
+// thread's kernel stack, interrupts disabled, kernelG installed. They may
+// switch threads (the frame stays on this thread's kernel stack) and may
+// rewrite the frame, which is what the interrupted code resumes with.
+var (
+	SyscallHook func(f *Frame)
+	TrapHook    func(f *Frame)
+)
+
+// SetKernelStack tells the entry code where the running thread's kernel
+// stack is. Entries from outside that stack start at hi.
+func SetKernelStack(lo, hi uintptr) {
+	percpu.kstackLo = uint64(lo)
+	percpu.kstackHi = uint64(hi)
+}
+
+// SetThreadFS records the FS base (TLS) of the running thread, which the
+// entry code restores when ring 3 exits.
+func SetThreadFS(fs uint64) { percpu.kernelFS = fs }
+
+// InstallKernelG points the g slot of the TLS block at fs (FS:-8) at
+// kernelG and returns what the slot held. Handler code that loads a new
+// FS base calls it first, so that it keeps running with kernelG.
+func InstallKernelG(fs uint64) (old uint64) {
+	slot := (*uint64)(unsafe.Pointer(uintptr(fs - 8)))
+	old = *slot
+	*slot = percpu.kernelG
+	return old
+}
+
+// RestoreOnReturn makes the SYSCALL exit path load the XSAVE area at area
+// just before it returns (used by rt_sigreturn: the state must be loaded
+// after the last Go code of the handler has run).
+func RestoreOnReturn(area uintptr) { percpu.xrstor = uint64(area) }
+
+// InHandler reports whether sp lies on the running thread's kernel stack.
+func InHandler(sp uint64) bool { return sp >= percpu.kstackLo && sp < percpu.kstackHi }
+
+// EnterUser runs ctx at ring 3 until its next system call, interrupt or
+// exception, and returns with ctx saved (ctx.Regs.Vector says why it
+// stopped). It runs in handler context with interrupts disabled; the
+// caller must have validated ctx (see ValidateUser).
+//
+// Invariants: nosplit path, no allocation; the host's callee-saved
+// registers and SP are parked in percpu.hostSP; while ring 3 runs,
+// percpu.user points at ctx, and that is how the entry code knows to save
+// into ctx and come back here instead of dispatching to a hook.
+//
+//go:noescape
+func EnterUser(ctx *UserContext)
+
+// Entry points, defined in entry_amd64.s.
+func syscallEntry()
+func vectorStubs()
+func fatalStubs()
+func intrCommon()
+func fatalCommon()
+
+//go:nosplit
+func syscallEntryPC() uintptr
+
+//go:nosplit
+func vectorStubsPC() uintptr
+
+//go:nosplit
+func fatalStubsPC() uintptr
+
+// syscallDispatch and trapDispatch are called by the entry code.
+func syscallDispatch(f *Frame) {
+	SyscallHook(f)
+}
+
+func trapDispatch(f *Frame) {
+	if TrapHook == nil {
+		Fatal(f, "exception before the kernel installed its handlers")
+	}
+	TrapHook(f)
+}
+
+// FatalHook prints a report and stops the machine; installed by the
+// kernel's console. Until then faults halt silently.
+var FatalHook func(f *Frame, why string)
+
+// Fatal reports an unrecoverable fault and does not return.
+func Fatal(f *Frame, why string) {
+	if FatalHook != nil {
+		FatalHook(f, why)
+	}
+	HaltForever()
+}
+
+// fatalDispatch handles #DF, NMI and #MC on their own IST stacks.
+func fatalDispatch(f *Frame) {
+	Fatal(f, vectorName(f.Vector))
+}
+
+// ValidUserRIP reports whether rip is a canonical lower-half address, the
+// condition for SYSRETQ and IRETQ to ring 3 to not fault in ring 0 (SDM
+// Vol. 2B "SYSRET": a non-canonical RCX raises #GP at CPL 0).
+func ValidUserRIP(rip uint64) bool { return rip < 1<<47 }
+
+// RFLAGS bits (SDM Vol. 1 §3.4.3).
+const (
+	FlagCF        = 1 << 0
+	FlagPF        = 1 << 2
+	FlagAF        = 1 << 4
+	FlagZF        = 1 << 6
+	FlagSF        = 1 << 7
+	FlagTF        = 1 << 8
+	FlagIF        = 1 << 9
+	FlagDF        = 1 << 10
+	FlagOF        = 1 << 11
+	FlagAC        = 1 << 18
+	FlagID        = 1 << 21
+	flagReserved1 = 1 << 1
+
+	userFlags = FlagCF | FlagPF | FlagAF | FlagZF | FlagSF | FlagTF | FlagDF | FlagOF | FlagAC | FlagID
+)
+
+// SanitizeUserFlags keeps the arithmetic and user-controllable bits of a
+// ring-3 RFLAGS and forces IF (ring 3 always runs interruptible, which is
+// how its budget is enforced) and IOPL 0.
+func SanitizeUserFlags(fl uint64) uint64 { return fl&userFlags | FlagIF | flagReserved1 }
+
+// KernelReturnPC is the address of the ring-0 exit path, which expects SP
+// to point at a Frame. New threads start there.
+func KernelReturnPC() uintptr
+
+// TrapXsaveArea returns where intrCommon saved the vector registers of the
+// context that f interrupted: right below f, 64-byte aligned.
+func TrapXsaveArea(f *Frame) uintptr {
+	return (uintptr(unsafe.Pointer(f)) - XsaveSize) &^ 63
+}

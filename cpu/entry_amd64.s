@@ -1,0 +1,326 @@
+// Kernel entry and exit paths.
+//
+// Three ways into the kernel, all ending in a cpu.Frame:
+//
+//  1. SYSCALL (IA32_LSTAR = syscallEntry). SYSCALL does not switch stacks
+//     (SDM Vol. 2B "SYSCALL"), so the entry parks RSP in percpu.scratch.
+//     From ring 0 (the Go runtime's own system calls) the frame is built
+//     at the top of the running thread's kernel stack; from ring 3 it is
+//     built directly in the current UserContext.
+//  2. Interrupts and exceptions. Every IDT gate uses an IST stack (SDM
+//     Vol. 3A §7.14.5): at ring 0 the kernel usually runs on a small Go
+//     goroutine stack, which has no room for an exception frame plus the
+//     XSAVE area. intrCommon copies the hardware frame from the IST stack
+//     to where the frame belongs (below the interrupted RSP if that is on
+//     the kernel stack already, i.e. nested in handler code; else the top
+//     of the kernel stack; or the UserContext for ring 3) and switches
+//     there. Until that switch it must not fault: it touches only the IST
+//     stack, percpu and the kernel stack, all mapped at boot.
+//  3. #DF, NMI and #MC use fatalStubs and stay on their own IST stack.
+//
+// Handler context: after the frame is built, the g slot of the TLS block
+// (FS:-8) is pointed at kernelG (see entry.go) and the interrupted g is
+// kept in Frame.G; the exit path puts it back. Interrupts stay disabled
+// throughout (SYSCALL clears IF through IA32_FMASK; all gates are
+// interrupt gates).
+
+#include "textflag.h"
+#include "go_asm.h"
+
+#define MSR_FS_BASE 0xC0000100
+#define MSR_GS_BASE 0xC0000101
+
+// FS:-8 access; the Go assembler has no segment override for it.
+#define PUSH_TLS_G BYTE $0x64; BYTE $0xff; BYTE $0x34; BYTE $0x25; LONG $0xfffffff8
+#define STORE_AX_TLS_G BYTE $0x64; BYTE $0x48; BYTE $0x89; BYTE $0x04; BYTE $0x25; LONG $0xfffffff8
+
+#define PUSH_GPRS \
+	PUSHQ	AX; PUSHQ BX; PUSHQ CX; PUSHQ DX; PUSHQ SI; PUSHQ DI; PUSHQ BP; \
+	PUSHQ	R8; PUSHQ R9; PUSHQ R10; PUSHQ R11; PUSHQ R12; PUSHQ R13; PUSHQ R14; PUSHQ R15
+
+#define POP_GPRS \
+	POPQ	R15; POPQ R14; POPQ R13; POPQ R12; POPQ R11; POPQ R10; POPQ R9; POPQ R8; \
+	POPQ	BP; POPQ DI; POPQ SI; POPQ DX; POPQ CX; POPQ BX; POPQ AX
+
+// XSAVE writes only XSTATE_BV of the 64-byte XSAVE header at offset 512;
+// XRSTOR faults if the rest (XCOMP_BV, reserved bytes) is not zero (SDM
+// Vol. 1 §13.8.1), so areas on the stack get a clean header first.
+#define ZERO_XSAVE_HEADER(r) \
+	MOVQ	$0, 512(r); MOVQ $0, 520(r); MOVQ $0, 528(r); MOVQ $0, 536(r); \
+	MOVQ	$0, 544(r); MOVQ $0, 552(r); MOVQ $0, 560(r); MOVQ $0, 568(r)
+
+// Offset of Frame.G from the frame base: G, Vector, ErrorCode and the five
+// IRETQ words follow it.
+#define TAIL_WORDS 8
+
+TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	SP, ·percpu+perCPU_scratch(SB)
+	CMPQ	·percpu+perCPU_user(SB), $0
+	JNE	fromUser
+	MOVQ	·percpu+perCPU_kstackHi(SB), SP
+	PUSHQ	$const_SelKernelData
+	PUSHQ	·percpu+perCPU_scratch(SB)
+	PUSHQ	R11			// RFLAGS
+	PUSHQ	$const_SelKernelCode
+	PUSHQ	CX			// RIP
+	PUSHQ	$0			// error code
+	PUSHQ	$const_VectorSyscall
+	PUSH_TLS_G
+	PUSH_GPRS
+	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	STORE_AX_TLS_G
+	MOVQ	SP, BX
+	SUBQ	$16, SP
+	MOVQ	BX, 0(SP)
+	MOVQ	BX, 8(SP)
+	CALL	·syscallDispatch(SB)
+	MOVQ	8(SP), SP
+	// rt_sigreturn asks for an XSAVE area to be loaded last of all.
+	MOVQ	·percpu+perCPU_xrstor(SB), DI
+	TESTQ	DI, DI
+	JNZ	xrstor
+	JMP	kernelReturn<>(SB)
+xrstor:
+	MOVQ	$0, ·percpu+perCPU_xrstor(SB)
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(DI)
+	JMP	kernelReturn<>(SB)
+
+fromUser:
+	// Build the frame in the UserContext: Regs is its first field.
+	MOVQ	·percpu+perCPU_user(SB), SP
+	ADDQ	$Frame__size, SP
+	PUSHQ	$const_SelUserData
+	PUSHQ	·percpu+perCPU_scratch(SB)
+	PUSHQ	R11
+	PUSHQ	$const_SelUserCode
+	PUSHQ	CX
+	PUSHQ	$0
+	PUSHQ	$const_VectorSyscall
+	PUSHQ	$0
+	PUSH_GPRS
+	JMP	userExit<>(SB)
+
+// kernelReturn: SP points at a ring-0 Frame; resume it.
+TEXT kernelReturn<>(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	Frame_G(SP), AX
+	STORE_AX_TLS_G
+	POP_GPRS
+	ADDQ	$24, SP			// G, Vector, ErrorCode
+	IRETQ
+
+// userExit: SP points at ctx.Regs, fully saved. Save the rest of the user
+// state, restore the kernel's, and return from EnterUser.
+TEXT userExit<>(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	·percpu+perCPU_user(SB), DI
+	MOVQ	UserContext_Xsave(DI), SI
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(SI)
+	CMPL	UserContext_UsePKRU(DI), $0
+	JEQ	bases
+	// Level 2: keep what the context left in PKRU for the host to check,
+	// and give the kernel back every key (SDM Vol. 3A §4.6.2).
+	XORL	CX, CX
+	BYTE	$0x0f; BYTE $0x01; BYTE $0xee	// RDPKRU
+	MOVL	AX, UserContext_ExitPKRU(DI)
+	XORL	AX, AX
+	XORL	CX, CX
+	XORL	DX, DX
+	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
+bases:
+	MOVL	$MSR_FS_BASE, CX
+	RDMSR
+	SHLQ	$32, DX
+	MOVL	AX, AX
+	ORQ	DX, AX
+	MOVQ	AX, UserContext_FSBase(DI)
+	MOVL	$MSR_GS_BASE, CX
+	RDMSR
+	SHLQ	$32, DX
+	MOVL	AX, AX
+	ORQ	DX, AX
+	MOVQ	AX, UserContext_GSBase(DI)
+	MOVQ	·percpu+perCPU_kernelFS(SB), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$MSR_FS_BASE, CX
+	WRMSR
+	MOVQ	$0, ·percpu+perCPU_user(SB)
+	// Unwind EnterUser's pushes with loads: the assembler would count
+	// POPs here as unbalanced.
+	MOVQ	·percpu+perCPU_hostSP(SB), SP
+	MOVQ	0(SP), R15
+	MOVQ	8(SP), R14
+	MOVQ	16(SP), R13
+	MOVQ	24(SP), R12
+	MOVQ	32(SP), BX
+	MOVQ	40(SP), BP
+	LEAQ	48(SP), SP
+	RET
+
+// func EnterUser(ctx *UserContext)
+TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	ctx+0(FP), DI
+	PUSHQ	BP
+	PUSHQ	BX
+	PUSHQ	R12
+	PUSHQ	R13
+	PUSHQ	R14
+	PUSHQ	R15
+	MOVQ	SP, ·percpu+perCPU_hostSP(SB)
+	MOVQ	DI, ·percpu+perCPU_user(SB)
+	MOVQ	UserContext_Xsave(DI), SI
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(SI)
+	MOVQ	UserContext_FSBase(DI), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$MSR_FS_BASE, CX
+	WRMSR
+	MOVQ	UserContext_GSBase(DI), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$MSR_GS_BASE, CX
+	WRMSR
+	CMPL	UserContext_UsePKRU(DI), $0
+	JEQ	regs
+	MOVL	UserContext_PKRU(DI), AX
+	XORL	CX, CX
+	XORL	DX, DX
+	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
+regs:
+	MOVQ	DI, SP
+	CMPQ	Frame_Vector(DI), $const_VectorSyscall
+	JEQ	sysret
+	POP_GPRS
+	ADDQ	$24, SP
+	IRETQ
+sysret:
+	// The context stopped at a SYSCALL, so RCX and R11 are RIP and
+	// RFLAGS by definition and SYSRETQ can resume it (SDM Vol. 2B).
+	POPQ	R15
+	POPQ	R14
+	POPQ	R13
+	POPQ	R12
+	ADDQ	$8, SP			// R11
+	POPQ	R10
+	POPQ	R9
+	POPQ	R8
+	POPQ	BP
+	POPQ	DI
+	POPQ	SI
+	POPQ	DX
+	ADDQ	$8, SP			// CX
+	POPQ	BX
+	POPQ	AX
+	ADDQ	$24, SP
+	MOVQ	0(SP), CX		// RIP
+	MOVQ	16(SP), R11		// RFLAGS
+	MOVQ	24(SP), SP		// RSP
+	BYTE	$0x48; BYTE $0x0f; BYTE $0x07	// SYSRETQ
+
+// intrCommon: vector stubs jump here on an IST stack holding
+//   0 vector, 8 error code, 16 RIP, 24 CS, 32 RFLAGS, 40 RSP, 48 SS.
+TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
+	PUSHQ	AX
+	PUSHQ	BX
+	// now: 16 vector, 24 error, 32 RIP, 40 CS, 48 RFLAGS, 56 RSP, 64 SS
+	TESTQ	$3, 40(SP)
+	JNZ	user
+	MOVQ	56(SP), AX
+	CMPQ	AX, ·percpu+perCPU_kstackLo(SB)
+	JCS	top
+	CMPQ	AX, ·percpu+perCPU_kstackHi(SB)
+	JCC	top
+	ANDQ	$~15, AX		// nested in handler code: go below it
+	JMP	copy
+top:
+	MOVQ	·percpu+perCPU_kstackHi(SB), AX
+	JMP	copy
+user:
+	MOVQ	·percpu+perCPU_user(SB), AX
+	ADDQ	$Frame__size, AX
+copy:
+	SUBQ	$56, AX
+	MOVQ	16(SP), BX
+	MOVQ	BX, 0(AX)
+	MOVQ	24(SP), BX
+	MOVQ	BX, 8(AX)
+	MOVQ	32(SP), BX
+	MOVQ	BX, 16(AX)
+	MOVQ	40(SP), BX
+	MOVQ	BX, 24(AX)
+	MOVQ	48(SP), BX
+	MOVQ	BX, 32(AX)
+	MOVQ	56(SP), BX
+	MOVQ	BX, 40(AX)
+	MOVQ	64(SP), BX
+	MOVQ	BX, 48(AX)
+	MOVQ	0(SP), BX
+	XCHGQ	AX, 8(SP)
+	MOVQ	8(SP), SP
+	TESTQ	$3, 24(SP)
+	JNZ	userTrap
+	PUSH_TLS_G
+	PUSH_GPRS
+	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	STORE_AX_TLS_G
+	// The interrupted code's vector registers are live: save them below
+	// the frame for the duration of the handler.
+	MOVQ	SP, R12
+	SUBQ	·percpu+perCPU_xsize(SB), SP
+	ANDQ	$~63, SP
+	ZERO_XSAVE_HEADER(SP)
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(SP)
+	SUBQ	$16, SP
+	MOVQ	R12, 0(SP)
+	MOVQ	R12, 8(SP)
+	CALL	·trapDispatch(SB)
+	ADDQ	$16, SP
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(SP)
+	MOVQ	-8(SP), SP		// the saved frame pointer (8(SP) before the ADDQ)
+	JMP	kernelReturn<>(SB)
+userTrap:
+	PUSHQ	$0			// G
+	PUSH_GPRS
+	JMP	userExit<>(SB)
+
+// fatalCommon: #DF, NMI and #MC stay on their IST stack and never return.
+TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
+	PUSH_TLS_G
+	PUSH_GPRS
+	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	STORE_AX_TLS_G
+	MOVQ	SP, BX
+	SUBQ	$8, SP
+	MOVQ	BX, 0(SP)
+	CALL	·fatalDispatch(SB)
+	CLI
+	HLT
+
+TEXT ·syscallEntryPC(SB),NOSPLIT,$0-8
+	LEAQ	·syscallEntry(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·vectorStubsPC(SB),NOSPLIT,$0-8
+	LEAQ	·vectorStubs(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·fatalStubsPC(SB),NOSPLIT,$0-8
+	LEAQ	·fatalStubs(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·KernelReturnPC(SB),NOSPLIT,$0-8
+	LEAQ	kernelReturn<>(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -1,0 +1,97 @@
+package cpu
+
+import "unsafe"
+
+// Segment selectors. The order is fixed by SYSCALL and SYSRET (SDM Vol. 2B
+// "SYSRET"): SYSCALL loads CS from STAR[47:32] and SS from that plus 8;
+// SYSRET to 64-bit mode loads CS from STAR[63:48]+16 and SS from
+// STAR[63:48]+8, both with RPL 3. So the user data descriptor must sit
+// right below the user 64-bit code descriptor, after a (unused) 32-bit user
+// code slot.
+const (
+	SelKernelCode = 0x08
+	SelKernelData = 0x10
+	selUser32     = 0x18 // STAR[63:48] base for SYSRET
+	SelUserData   = 0x20 | 3
+	SelUserCode   = 0x28 | 3
+	selTSS        = 0x30
+)
+
+// Segment descriptor bits (SDM Vol. 3A §3.4.5).
+const (
+	descAccessed = 1 << 40
+	descWritable = 1 << 41
+	descCode     = 1 << 43
+	descUser     = 1 << 44 // S: code or data (not system)
+	descDPL3     = 3 << 45
+	descPresent  = 1 << 47
+	descLong     = 1 << 53
+	descDB       = 1 << 54
+	descGran     = 1 << 55
+	descLimitMax = 0xffff | 0xf<<48
+)
+
+// tss is the 64-bit task-state segment (SDM Vol. 3A §8.7, figure 8-11).
+// Its 64-bit fields are not naturally aligned, hence the split halves.
+type tss struct {
+	_        uint32
+	rsp      [3][2]uint32 // RSP0-2, low and high halves
+	_        [2]uint32
+	ist      [7][2]uint32 // IST1-7
+	_        [2]uint32
+	_        uint16
+	iomapOff uint16
+}
+
+// Interrupt stack table slots (1-based, as in the IDT gate's IST field).
+const (
+	istEntry = 1 // every vector that continues on the kernel stack
+	istDF    = 2 // #DF: the kernel stack may be what failed
+	istNMI   = 3
+	istMC    = 4
+	istPF    = 5 // #PF, so a fault in the entry path itself is reported
+	numIST   = 5
+)
+
+const istSize = 8 << 10
+
+var (
+	gdt       [8]uint64
+	taskState tss
+	istStacks [numIST][istSize]byte
+	gdtr      [2]uint64
+)
+
+func setIST(i int, top uintptr) {
+	taskState.ist[i-1] = [2]uint32{uint32(top), uint32(top >> 32)}
+}
+
+// initGDT installs the kernel's GDT and TSS and reloads every segment
+// register.
+func initGDT() {
+	code := uint64(descPresent | descUser | descCode | descWritable | descAccessed | descLong | descGran | descLimitMax)
+	data := uint64(descPresent | descUser | descWritable | descAccessed | descDB | descGran | descLimitMax)
+	gdt[0] = 0
+	gdt[SelKernelCode>>3] = code
+	gdt[SelKernelData>>3] = data
+	gdt[selUser32>>3] = (code &^ descLong) | descDB | descDPL3
+	gdt[SelUserData>>3] = data | descDPL3
+	gdt[SelUserCode>>3] = code | descDPL3
+
+	for i := 1; i <= numIST; i++ {
+		setIST(i, uintptr(unsafe.Pointer(&istStacks[i-1][0]))+istSize)
+	}
+	taskState.iomapOff = uint16(unsafe.Sizeof(taskState)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
+	base := uint64(uintptr(unsafe.Pointer(&taskState)))
+	limit := uint64(unsafe.Sizeof(taskState) - 1)
+	// A 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol. 3A §8.2.3).
+	gdt[selTSS>>3] = limit&0xffff | (base&0xffffff)<<16 | 9<<40 | descPresent | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
+	gdt[selTSS>>3+1] = base >> 32
+
+	p := uintptr(unsafe.Pointer(&gdt[0]))
+	gdtr[0] = uint64(len(gdt)*8-1) | uint64(p)<<16
+	gdtr[1] = uint64(p) >> 48
+	lgdt(uintptr(unsafe.Pointer(&gdtr[0])))
+	reloadSegments()
+	ltr(selTSS)
+}

@@ -1,0 +1,63 @@
+package cpu
+
+import "unsafe"
+
+// Control register bits (SDM Vol. 3A §2.5).
+const (
+	CR0WP       = 1 << 16
+	CR4PAE      = 1 << 5
+	CR4PGE      = 1 << 7
+	CR4OSXSAVE  = 1 << 18
+	CR4PCIDE    = 1 << 17
+	CR4FSGSBASE = 1 << 16
+	CR4SMEP     = 1 << 20
+	CR4SMAP     = 1 << 21
+	CR4PKE      = 1 << 22
+)
+
+// MSRs used here (SDM Vol. 4 table 2-2).
+const (
+	MSREFER   = 0xC0000080
+	MSRSTAR   = 0xC0000081
+	MSRLSTAR  = 0xC0000082
+	MSRFMASK  = 0xC0000084
+	MSRFSBase = 0xC0000100
+	MSRGSBase = 0xC0000101
+	EFERSCE   = 1 << 0
+	EFERNXE   = 1 << 11
+)
+
+// Init brings the processor into the state the kernel runs in: its own GDT
+// and TSS with IST stacks, the IDT, XSAVE for every user state component
+// but PKRU, protection keys (all keys open to the kernel), SMEP, NX, write
+// protection in ring 0, and the SYSCALL MSRs. It runs once, before the Go
+// runtime starts.
+func Init() {
+	detectFeatures()
+	percpu.kernelG = uint64(uintptr(unsafe.Pointer(&kernelG[0])))
+	kernelG[gM] = uint64(uintptr(unsafe.Pointer(&kernelM[0])))
+	initGDT()
+	initIDT()
+	initXSAVE()
+	cr4 := CR4() | CR4PGE
+	if CPU.PKU {
+		cr4 |= CR4PKE
+	}
+	if CPU.SMEP {
+		cr4 |= CR4SMEP
+	}
+	SetCR4(cr4)
+	if CPU.PKU {
+		Wrpkru(0)
+	}
+	SetCR0(CR0() | CR0WP)
+	efer := Rdmsr(MSREFER) | EFERSCE
+	if CPU.NX {
+		efer |= EFERNXE
+	}
+	Wrmsr(MSREFER, efer)
+	Wrmsr(MSRSTAR, uint64(selUser32)<<48|uint64(SelKernelCode)<<32)
+	Wrmsr(MSRLSTAR, uint64(syscallEntryPC()))
+	// SYSCALL clears IF, TF, DF, AC and NT, so entries start in a known state.
+	Wrmsr(MSRFMASK, FlagIF|FlagTF|FlagDF|FlagAC|1<<14)
+}

@@ -1,0 +1,78 @@
+// Package cpu holds the x86-64 primitives the kernel is built on: port and
+// MSR access, control registers, CPUID, the descriptor tables (GDT, TSS,
+// IDT), XSAVE and PKRU management, and the kernel entry paths (SYSCALL,
+// interrupts and exceptions, and the switch to and from ring 3).
+//
+// Everything in this package may run in handler context: on a kernel
+// stack, with interrupts disabled and the kernel g installed (see
+// entry.go). It must not allocate and must not block.
+package cpu
+
+// Port I/O (SDM Vol. 1 §19.2).
+func Inb(port uint16) uint8
+func Outb(port uint16, v uint8)
+func Inw(port uint16) uint16
+func Outw(port uint16, v uint16)
+func Inl(port uint16) uint32
+func Outl(port uint16, v uint32)
+
+// Model-specific registers (SDM Vol. 4).
+func Rdmsr(msr uint32) uint64
+func Wrmsr(msr uint32, v uint64)
+
+// CPUID returns EAX, EBX, ECX, EDX of leaf/subleaf (SDM Vol. 2A "CPUID").
+func CPUID(leaf, sub uint32) (a, b, c, d uint32)
+
+// Control registers (SDM Vol. 3A §2.5).
+func CR0() uint64
+func SetCR0(v uint64)
+func CR2() uint64
+func CR3() uint64
+func SetCR3(v uint64)
+func CR4() uint64
+func SetCR4(v uint64)
+
+// Extended control registers (SDM Vol. 1 §13.3).
+func Xgetbv(idx uint32) uint64
+func Xsetbv(idx uint32, v uint64)
+
+// RDPKRU and WRPKRU (SDM Vol. 3A §4.6.2). WRPKRU is emitted as raw bytes
+// because the Go assembler has no mnemonic for it.
+func Rdpkru() uint32
+func Wrpkru(v uint32)
+
+// Invlpg invalidates the TLB entries for the page containing va.
+func Invlpg(va uintptr)
+
+// Rdtsc reads the time-stamp counter. RdtscOrdered fences it with LFENCE
+// first so that earlier instructions have completed (SDM Vol. 2B "RDTSC").
+func Rdtsc() uint64
+func RdtscOrdered() uint64
+
+// Pause is the spin-loop hint.
+func Pause()
+
+// Halt enables interrupts and waits for one (STI; HLT): the STI shadow
+// guarantees no interrupt is taken between the two, so a wake-up cannot be
+// lost. Interrupts are disabled again before it returns.
+func Halt()
+
+// HaltForever disables interrupts and halts.
+func HaltForever()
+
+// DisableInterrupts and EnableInterrupts are CLI and STI.
+func DisableInterrupts()
+func EnableInterrupts()
+
+// Flags returns RFLAGS.
+func Flags() uint64
+
+// Xsave and Xrstor save and restore every state component enabled in
+// XCR0 to or from a 64-byte aligned area of XsaveSize bytes.
+func Xsave(area uintptr)
+func Xrstor(area uintptr)
+
+func lgdt(p uintptr)
+func lidt(p uintptr)
+func ltr(sel uint16)
+func reloadSegments()

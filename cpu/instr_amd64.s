@@ -1,0 +1,236 @@
+#include "textflag.h"
+#include "go_asm.h"
+
+TEXT ·Inb(SB),NOSPLIT,$0-9
+	MOVW	port+0(FP), DX
+	INB
+	MOVB	AX, ret+8(FP)
+	RET
+
+TEXT ·Outb(SB),NOSPLIT,$0-3
+	MOVW	port+0(FP), DX
+	MOVB	v+2(FP), AX
+	OUTB
+	RET
+
+TEXT ·Inw(SB),NOSPLIT,$0-10
+	MOVW	port+0(FP), DX
+	INW
+	MOVW	AX, ret+8(FP)
+	RET
+
+TEXT ·Outw(SB),NOSPLIT,$0-4
+	MOVW	port+0(FP), DX
+	MOVW	v+2(FP), AX
+	OUTW
+	RET
+
+TEXT ·Inl(SB),NOSPLIT,$0-12
+	MOVW	port+0(FP), DX
+	INL
+	MOVL	AX, ret+8(FP)
+	RET
+
+TEXT ·Outl(SB),NOSPLIT,$0-8
+	MOVW	port+0(FP), DX
+	MOVL	v+4(FP), AX
+	OUTL
+	RET
+
+TEXT ·Rdmsr(SB),NOSPLIT,$0-16
+	MOVL	msr+0(FP), CX
+	RDMSR
+	SHLQ	$32, DX
+	MOVL	AX, AX
+	ORQ	DX, AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
+TEXT ·Wrmsr(SB),NOSPLIT,$0-16
+	MOVL	msr+0(FP), CX
+	MOVQ	v+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	WRMSR
+	RET
+
+TEXT ·CPUID(SB),NOSPLIT,$0-24
+	MOVL	leaf+0(FP), AX
+	MOVL	sub+4(FP), CX
+	CPUID
+	MOVL	AX, a+8(FP)
+	MOVL	BX, b+12(FP)
+	MOVL	CX, c+16(FP)
+	MOVL	DX, d+20(FP)
+	RET
+
+TEXT ·CR0(SB),NOSPLIT,$0-8
+	MOVQ	CR0, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·SetCR0(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR0
+	RET
+
+TEXT ·CR2(SB),NOSPLIT,$0-8
+	MOVQ	CR2, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·CR3(SB),NOSPLIT,$0-8
+	MOVQ	CR3, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·SetCR3(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR3
+	RET
+
+TEXT ·CR4(SB),NOSPLIT,$0-8
+	MOVQ	CR4, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·SetCR4(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR4
+	RET
+
+TEXT ·Xgetbv(SB),NOSPLIT,$0-16
+	MOVL	idx+0(FP), CX
+	XGETBV
+	SHLQ	$32, DX
+	MOVL	AX, AX
+	ORQ	DX, AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
+TEXT ·Xsetbv(SB),NOSPLIT,$0-16
+	MOVL	idx+0(FP), CX
+	MOVQ	v+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	XSETBV
+	RET
+
+TEXT ·Rdpkru(SB),NOSPLIT,$0-4
+	XORL	CX, CX
+	BYTE	$0x0f; BYTE $0x01; BYTE $0xee	// RDPKRU
+	MOVL	AX, ret+0(FP)
+	RET
+
+TEXT ·Wrpkru(SB),NOSPLIT,$0-4
+	MOVL	v+0(FP), AX
+	XORL	CX, CX
+	XORL	DX, DX
+	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
+	RET
+
+TEXT ·Invlpg(SB),NOSPLIT,$0-8
+	MOVQ	va+0(FP), AX
+	INVLPG	(AX)
+	RET
+
+TEXT ·Rdtsc(SB),NOSPLIT,$0-8
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·RdtscOrdered(SB),NOSPLIT,$0-8
+	LFENCE
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·Pause(SB),NOSPLIT,$0-0
+	PAUSE
+	RET
+
+TEXT ·Halt(SB),NOSPLIT,$0-0
+	STI
+	HLT
+	CLI
+	RET
+
+TEXT ·HaltForever(SB),NOSPLIT,$0-0
+	CLI
+again:
+	HLT
+	JMP	again
+
+TEXT ·DisableInterrupts(SB),NOSPLIT,$0-0
+	CLI
+	RET
+
+TEXT ·EnableInterrupts(SB),NOSPLIT,$0-0
+	STI
+	RET
+
+TEXT ·Flags(SB),NOSPLIT,$0-8
+	PUSHFQ
+	POPQ	AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// The header beyond XSTATE_BV must be zero for a later XRSTOR (SDM Vol. 1
+// §13.8.1) and XSAVE does not write it.
+TEXT ·Xsave(SB),NOSPLIT,$0-8
+	MOVQ	area+0(FP), DI
+	MOVQ	$0, 520(DI)
+	MOVQ	$0, 528(DI)
+	MOVQ	$0, 536(DI)
+	MOVQ	$0, 544(DI)
+	MOVQ	$0, 552(DI)
+	MOVQ	$0, 560(DI)
+	MOVQ	$0, 568(DI)
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(DI)
+	RET
+
+TEXT ·Xrstor(SB),NOSPLIT,$0-8
+	MOVQ	area+0(FP), DI
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(DI)
+	RET
+
+TEXT ·lgdt(SB),NOSPLIT,$0-8
+	MOVQ	p+0(FP), AX
+	LGDT	(AX)
+	RET
+
+TEXT ·lidt(SB),NOSPLIT,$0-8
+	MOVQ	p+0(FP), AX
+	LIDT	(AX)
+	RET
+
+TEXT ·ltr(SB),NOSPLIT,$0-2
+	MOVW	sel+0(FP), AX
+	LTR	AX
+	RET
+
+// reloadSegments loads the new GDT's kernel selectors: data segments
+// directly, CS through a far return (SDM Vol. 3A §3.4.3).
+TEXT ·reloadSegments(SB),NOSPLIT,$0-0
+	MOVL	$const_SelKernelData, AX
+	MOVW	AX, DS
+	MOVW	AX, ES
+	MOVW	AX, SS
+	XORL	AX, AX
+	MOVW	AX, GS
+	// FS keeps its base MSR; loading a null selector in 64-bit mode
+	// would not clear it, but leave FS alone anyway.
+	LEAQ	reloaded<>(SB), AX
+	PUSHQ	$const_SelKernelCode
+	PUSHQ	AX
+	BYTE	$0x48; BYTE $0xcb	// RETFQ
+TEXT reloaded<>(SB),NOSPLIT|NOFRAME,$0
+	RET

@@ -1,0 +1,42 @@
+package kernel
+
+import "beelzebox/cpu"
+
+// Ways out of the emulators, tried in order:
+//   - QEMU's isa-debug-exit device at 0xf4: QEMU exits with status
+//     (code<<1)|1, so code 0 gives 1 and a crash (status 0) stays apart;
+//   - Bochs' shutdown port 0x8900 ("Shutdown" ends the simulation);
+//   - ACPI S5 through the PIIX4/ICH9 PM1a control registers QEMU and
+//     Bochs place at 0x604 and 0xB004.
+// On a real machine all of these are harmless and the CPU halts.
+const (
+	portDebugExit  = 0xf4
+	portBochsShut  = 0x8900
+	portACPIQemu   = 0x604
+	portACPIBochs  = 0xb004
+	acpiSleepS5    = 0x2000
+)
+
+// Exit stops the machine with status code (0 = success).
+func Exit(code int) {
+	cpu.DisableInterrupts()
+	drainConsole()
+	cpu.Outl(portDebugExit, uint32(code))
+	const shutdown = "Shutdown"
+	for i := 0; i < len(shutdown); i++ {
+		cpu.Outb(portBochsShut, shutdown[i])
+	}
+	cpu.Outw(portACPIQemu, acpiSleepS5)
+	cpu.Outw(portACPIBochs, acpiSleepS5)
+	cpu.HaltForever()
+}
+
+// Panic prints "kernel: panic: <msg>" and stops the machine with a failing
+// status. It is for conditions the kernel cannot continue from: bad boot
+// input, exhausted memory in a handler, broken invariants.
+func Panic(msg string) {
+	Print("kernel: panic: ")
+	Print(msg)
+	Print("\n")
+	Exit(3)
+}

@@ -1,0 +1,45 @@
+#include "textflag.h"
+
+// func swtch(save *uintptr, sp uintptr, fs uint64)
+// Saves the callee-saved registers on the current kernel stack, stores SP
+// in *save, and continues on the stack sp from its own swtch call (or from
+// threadTrampoline for a new thread). In the Go ABI0 every register but
+// SP, BP and the ones saved here is clobbered by a call anyway.
+TEXT ·swtch(SB),NOSPLIT|NOFRAME,$0-24
+	MOVQ	save+0(FP), DI
+	MOVQ	sp+8(FP), SI
+	MOVQ	fs+16(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$0xC0000100, CX		// IA32_FS_BASE
+	// Stores and loads instead of PUSH/POP: the assembler rejects
+	// unbalanced pushes, and here the stack changes under us by design.
+	LEAQ	-48(SP), SP
+	MOVQ	R15, 0(SP)
+	MOVQ	R14, 8(SP)
+	MOVQ	R13, 16(SP)
+	MOVQ	R12, 24(SP)
+	MOVQ	BX, 32(SP)
+	MOVQ	BP, 40(SP)
+	MOVQ	SP, (DI)
+	WRMSR
+	MOVQ	SI, SP
+	MOVQ	0(SP), R15
+	MOVQ	8(SP), R14
+	MOVQ	16(SP), R13
+	MOVQ	24(SP), R12
+	MOVQ	32(SP), BX
+	MOVQ	40(SP), BP
+	LEAQ	48(SP), SP
+	RET
+
+// threadTrampoline is where a new thread's first swtch returns: R12 holds
+// its entry frame and R13 the cpu package's return path.
+TEXT ·threadTrampoline(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	R12, SP
+	JMP	R13
+
+TEXT ·threadTrampolinePC(SB),NOSPLIT,$0-8
+	LEAQ	·threadTrampoline(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -1,0 +1,354 @@
+package kernel
+
+import (
+	"unsafe"
+
+	"beelzebox/cpu"
+	"beelzebox/mm"
+)
+
+// Kernel threads. Every thread the Go runtime creates with clone is a
+// kernel thread with its own kernel stack; the scheduler multiplexes them
+// on the one CPU, preemptively: the timer interrupt ends a thread's slice
+// even if it never makes a system call.
+//
+// Invariants:
+//   - Threads switch only in handler context (inside a system call or an
+//     interrupt taken from Go code), with interrupts disabled, through
+//     switchTo. Whatever a switched-out thread was doing is saved on its
+//     kernel stack: the entry frame, the XSAVE area of an interrupted
+//     context (cpu/entry_amd64.s), and switchTo's callee-saved registers.
+//   - cur() is the running thread; percpu (cpu package) always describes
+//     current's kernel stack and TLS.
+
+const (
+	MaxThreads  = 64
+	kstackSize  = 64 << 10
+	sliceNanos  = 10_000_000
+)
+
+// ThreadState is where a thread is in its life.
+type ThreadState uint8
+
+const (
+	StateFree ThreadState = iota
+	StateRunnable
+	StateRunning
+	StateBlocked
+	StateDead
+)
+
+// Thread is a kernel thread.
+type Thread struct {
+	TID     int32
+	State   ThreadState
+	ksp     uintptr // kernel SP saved by swtch while switched out
+	stackLo uintptr
+	stackHi uintptr
+	FSBase  uint64
+
+	waitKey  uintptr // what a blocked thread waits for (0: only its deadline)
+	deadline int64   // wake-up time for a blocked thread, 0 = none
+	wakeWhy  WakeReason
+	sliceEnd int64
+
+	// GuestDeadline, when set, asks for a timer interrupt at that time
+	// (a sandbox guest's budget).
+	GuestDeadline int64
+
+	sig sigState
+}
+
+type WakeReason uint8
+
+const (
+	WokenByEvent WakeReason = iota
+	WokenByTimeout
+	WokenBySignal
+)
+
+var (
+	threads [MaxThreads]Thread
+	// running indexes the running thread in threads. It is an index, not a
+	// pointer: handler code must not store pointers into globals, because
+	// a store while the garbage collector runs takes the write barrier,
+	// which needs a real g and m.
+	running int
+	nextTID int32 = 1
+	// Switches counts thread switches.
+	Switches uint64
+)
+
+// Current returns the running thread.
+func Current() *Thread { return &threads[running] }
+
+// cur is Current for this package.
+func cur() *Thread { return &threads[running] }
+
+func indexOf(t *Thread) int {
+	return int((uintptr(unsafe.Pointer(t)) - uintptr(unsafe.Pointer(&threads[0]))) / unsafe.Sizeof(threads[0]))
+}
+
+// newThread takes a free slot and gives it a kernel stack.
+func newThread() *Thread {
+	for i := range threads {
+		t := &threads[i]
+		if t.State != StateFree {
+			continue
+		}
+		lo, hi, ok := mm.AllocStack(kstackSize)
+		if !ok {
+			return nil
+		}
+		*t = Thread{TID: nextTID, stackLo: lo, stackHi: hi}
+		nextTID++
+		return t
+	}
+	return nil
+}
+
+// initThreads makes the boot thread, which becomes the Go runtime's first
+// thread (m0), the running thread.
+func initThreads() {
+	t := newThread()
+	if t == nil {
+		Panic("cannot allocate the first kernel stack")
+	}
+	t.State = StateRunning
+	running = indexOf(t)
+	cpu.SetKernelStack(t.stackLo, t.stackHi)
+}
+
+// Spawn creates a thread that starts by returning from the entry frame f
+// (a copy is placed on its kernel stack) with FS base fs. It is clone.
+func Spawn(f *cpu.Frame, fs uint64) *Thread {
+	t := newThread()
+	if t == nil {
+		return nil
+	}
+	// The new kernel stack, from the top: the frame, then what swtch pops
+	// (R15, R14, R13, R12, BX, BP) and its return address.
+	fp := (t.stackHi - unsafe.Sizeof(cpu.Frame{})) &^ 15
+	*(*cpu.Frame)(unsafe.Pointer(fp)) = *f
+	sp := fp - 8*8
+	words := (*[8]uintptr)(unsafe.Pointer(sp))
+	*words = [8]uintptr{
+		0, // R15
+		0, // R14
+		cpu.KernelReturnPC(), // R13: where the trampoline jumps
+		fp,                   // R12: the frame
+		0, 0,                 // BX, BP
+		threadTrampolinePC(),
+		0,
+	}
+	t.ksp = sp
+	t.FSBase = fs
+	t.State = StateRunnable
+	return t
+}
+
+// switchTo makes next the running thread. The caller has set current's
+// state (runnable, blocked or dead).
+func switchTo(next *Thread, now int64) {
+	next.State = StateRunning
+	next.sliceEnd = now + sliceNanos
+	if next == cur() {
+		// The one-shot timer may have been spent while idle.
+		armNext(now)
+		return
+	}
+	Switches++
+	dbg("switch", uint64(next.TID))
+	prev := cur()
+	running = indexOf(next)
+	cpu.SetKernelStack(next.stackLo, next.stackHi)
+	cpu.SetThreadFS(next.FSBase)
+	armNext(now)
+	swtch(&prev.ksp, next.ksp, next.FSBase)
+	// prev runs again here.
+	reapDead()
+}
+
+// reapDead frees the stacks of threads that exited; a thread cannot free
+// the stack it is running on, so this runs after a switch.
+func reapDead() {
+	for i := range threads {
+		t := &threads[i]
+		if t.State == StateDead && i != running {
+			mm.FreeStack(t.stackLo, t.stackHi)
+			t.State = StateFree
+		}
+	}
+}
+
+// pick wakes blocked threads whose deadline passed and returns the next
+// runnable thread after the running one in round-robin order, or nil.
+func pick(now int64) *Thread {
+	for i := range threads {
+		t := &threads[i]
+		if t.State == StateBlocked && t.deadline != 0 && now >= t.deadline {
+			t.State = StateRunnable
+			t.wakeWhy = WokenByTimeout
+		}
+	}
+	start := running
+	for k := 1; k <= MaxThreads; k++ {
+		t := &threads[(start+k)%MaxThreads]
+		if t.State == StateRunnable {
+			return t
+		}
+	}
+	return nil
+}
+
+// schedule runs another thread, or idles until one is runnable. The caller
+// must not be StateRunning, except for a yield (StateRunnable).
+func schedule() {
+	for {
+		now := Nanotime()
+		if next := pick(now); next != nil {
+			switchTo(next, now)
+			return
+		}
+		// Nothing to run: sleep until the earliest deadline.
+		d := earliestDeadline()
+		if d == 0 {
+			Panic("deadlock: every thread is blocked with no deadline")
+		}
+		armTimer(d - now)
+		if DebugTrace {
+			for i := range threads {
+				t := &threads[i]
+				if t.State != StateFree {
+					dbg("idle-thread", uint64(t.TID)<<56|uint64(t.State)<<48|uint64(t.waitKey))
+					dbg("  deadline-in-us", uint64((t.deadline-now)/1000))
+				}
+			}
+		}
+		cpu.Halt()
+	}
+}
+
+func earliestDeadline() int64 {
+	var d int64
+	for i := range threads {
+		t := &threads[i]
+		if t.State == StateBlocked && t.deadline != 0 && (d == 0 || t.deadline < d) {
+			d = t.deadline
+		}
+	}
+	return d
+}
+
+// armNext programs the timer for the next event: the end of the running
+// thread's slice, the earliest sleeper, or a guest deadline.
+func armNext(now int64) {
+	d := cur().sliceEnd
+	if e := earliestDeadline(); e != 0 && e < d {
+		d = e
+	}
+	if g := cur().GuestDeadline; g != 0 && g < d {
+		d = g
+	}
+	armTimer(d - now)
+}
+
+// Yield lets other runnable threads run.
+func Yield() {
+	cur().State = StateRunnable
+	schedule()
+}
+
+// Block puts the running thread to sleep until Wake(key), the deadline
+// (0 = none) or a signal, and says which it was.
+func Block(key uintptr, deadline int64) WakeReason {
+	dbg("block", uint64(key))
+	t := cur()
+	if t.sig.deliverable() {
+		return WokenBySignal
+	}
+	t.State = StateBlocked
+	t.waitKey = key
+	t.deadline = deadline
+	t.wakeWhy = WokenByEvent
+	schedule()
+	t.waitKey = 0
+	t.deadline = 0
+	return t.wakeWhy
+}
+
+// Wake makes up to n threads blocked on key runnable and returns how many.
+func Wake(key uintptr, n int) int {
+	woken := 0
+	for i := range threads {
+		if woken >= n {
+			break
+		}
+		t := &threads[i]
+		if t.State == StateBlocked && t.waitKey == key && key != 0 {
+			t.State = StateRunnable
+			t.wakeWhy = WokenByEvent
+			woken++
+		}
+	}
+	return woken
+}
+
+// ExitThread ends the running thread.
+func ExitThread() {
+	cur().State = StateDead
+	schedule()
+	Panic("a dead thread was scheduled")
+}
+
+// PreemptIfDue switches away from the running thread if its slice ended
+// and another thread can run. Handler code at the top level of an entry
+// (not nested) calls it: the timer handler and the sandbox's Run loop.
+func PreemptIfDue() {
+	now := Nanotime()
+	if now >= cur().sliceEnd {
+		cur().State = StateRunnable
+		schedule()
+		return
+	}
+	armNext(now)
+}
+
+// CountThreads returns how many threads exist (not free or dead).
+func CountThreads() int {
+	n := 0
+	for i := range threads {
+		if s := threads[i].State; s != StateFree && s != StateDead {
+			n++
+		}
+	}
+	return n
+}
+
+// FindThread returns the live thread with tid, or nil.
+func FindThread(tid int32) *Thread {
+	for i := range threads {
+		t := &threads[i]
+		if t.TID == tid && t.State != StateFree && t.State != StateDead {
+			return t
+		}
+	}
+	return nil
+}
+
+// SetFS sets the running thread's FS base (arch_prctl ARCH_SET_FS) for
+// the system call whose frame is f: the handler goes on with kernelG in
+// the new TLS block, and what the block held goes back on the way out.
+func SetFS(f *cpu.Frame, v uint64) {
+	cur().FSBase = v
+	cpu.SetThreadFS(v)
+	f.G = cpu.InstallKernelG(v)
+	cpu.Wrmsr(cpu.MSRFSBase, v)
+}
+
+// swtch is in switch_amd64.s. It loads the FS base of the thread it
+// switches to in the same breath as the stack, so no Go code ever runs
+// with one thread's stack and another's TLS.
+func swtch(save *uintptr, sp uintptr, fs uint64)
+func threadTrampoline()
+func threadTrampolinePC() uintptr

@@ -1,0 +1,74 @@
+// beelzebox is a freestanding x86-64 kernel in Go that implements four
+// levels of process sandboxing. This is its main program: the Go runtime
+// the kernel brings up runs it with the kernel command line as arguments.
+//
+// Command line (words separated by spaces):
+//
+//	suites=a,b,...  run these in-kernel test suites (all: every suite but
+//	                bench and demo), print the summary line and power off
+//	demo            run the demo (default when no suites are named)
+//	console=e9      console on port 0xE9 instead of COM1 (handled at boot)
+//	test=kfault     deliberately fault in Go code (an expected-failure run)
+//	test=hfault     deliberately fault inside a system-call handler
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
+	"beelzebox/kernel"
+	"beelzebox/tests"
+)
+
+func main() {
+	suites, mode, err := parseArgs(os.Args[1:])
+	if err != nil {
+		kernel.Panic("bad command line: " + err.Error())
+	}
+	switch mode {
+	case "kfault":
+		tests.FaultInGo()
+	case "hfault":
+		tests.FaultInHandler()
+	}
+	if suites == nil {
+		suites = []string{"demo"}
+	}
+	passed, failed, skipped := tests.Run(suites)
+	fmt.Printf("kernel: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	code := 0
+	if failed > 0 {
+		code = 1
+	}
+	kernel.Exit(code)
+}
+
+func parseArgs(args []string) (suites []string, mode string, err error) {
+	known := map[string]bool{}
+	for _, s := range tests.Suites() {
+		known[s] = true
+	}
+	known["all"] = true
+	for _, a := range args {
+		k, v, hasValue := strings.Cut(a, "=")
+		switch {
+		case k == "console" && v == "e9":
+		case k == "demo" && !hasValue:
+			suites = append(suites, "demo")
+		case k == "suites" && v != "":
+			for _, s := range strings.Split(v, ",") {
+				if !known[s] {
+					return nil, "", fmt.Errorf("unknown suite %q (have %s)", s, strings.Join(tests.Suites(), ", "))
+				}
+				suites = append(suites, s)
+			}
+		case k == "test" && (v == "kfault" || v == "hfault"):
+			mode = v
+		default:
+			return nil, "", fmt.Errorf("unknown option %q", a)
+		}
+	}
+	return suites, mode, nil
+}

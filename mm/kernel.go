@@ -1,0 +1,228 @@
+package mm
+
+import (
+	"beelzebox/boot/multiboot"
+	"beelzebox/cpu"
+)
+
+// The kernel's virtual layout.
+//
+//	0 - 1 MiB                         unmapped (null pointers fault)
+//	0x400000 - 16 MiB                 free: guests linked at 0x400000
+//	16 MiB - end of image             the kernel image, identity-mapped
+//	4 GiB - 64 GiB                    the Go runtime's unhinted mappings
+//	64 GiB - 512 GiB                  GuestWindow: placed sandbox guests
+//	above 512 GiB                     the runtime's hinted heap arenas
+//	0xFEC00000 - 0xFEFFFFFF            MMIO (IOAPIC, HPET, LAPIC), identity, uncached
+//	PhysBase +                        direct map of all physical memory
+//	StackBase +                       kernel stacks with guard pages
+const (
+	PhysBase       = 0xffff_8000_0000_0000
+	StackBase      = 0xffff_c000_0000_0000
+	RuntimeLo      = 4 << 30
+	GuestWindowLo  = 64 << 30
+	GuestWindowHi  = 512 << 30
+	userTop        = 1 << 47
+	lowMemoryLimit = 1 << 20
+)
+
+var (
+	// Phys is the frame allocator.
+	Phys Frames
+	// Kernel is the kernel's address space.
+	Kernel AddressSpace
+	// Runtime is the anonymous memory of the Go runtime in Kernel.
+	Runtime Anon
+
+	physOffset uintptr // 0 until the direct map is live, then PhysBase
+	stackNext  uintptr = StackBase
+)
+
+// PhysAddr returns the kernel virtual address of physical address pa.
+func PhysAddr(pa uint64) uintptr { return uintptr(pa) + physOffset }
+
+// kernelTables implements TableMemory for kernel-managed address spaces.
+type kernelTables struct{}
+
+func (kernelTables) Table(pa uint64) *[512]PTE { return (*[512]PTE)(ptr(PhysAddr(pa))) }
+
+func (kernelTables) NewTable() (uint64, bool) {
+	pa, ok := Phys.Alloc()
+	if ok {
+		clear((*[512]PTE)(ptr(PhysAddr(pa)))[:])
+	}
+	return pa, ok
+}
+
+func (kernelTables) FreeTable(pa uint64) { Phys.Free(pa) }
+
+// Tables is the TableMemory of address spaces built from Phys.
+var Tables TableMemory = kernelTables{}
+
+// Image describes the kernel image in memory (from linker symbols).
+type Image struct {
+	Start, TextEnd, RodataEnd, End uint64
+}
+
+// Init builds the frame allocator from the memory map and the kernel's
+// address space, and switches to it. It runs before the Go runtime, on
+// the loader's identity map. minBytes is the least available memory the
+// kernel accepts. It returns "" or what is wrong.
+func Init(info *multiboot.Info, img Image, minBytes uint64) string {
+	var top uint64
+	for _, r := range info.Regions[:info.NRegions] {
+		if r.Type == multiboot.RegionAvailable && r.End() > top {
+			top = r.End()
+		}
+	}
+	if avail := info.TotalAvailable(); avail < minBytes {
+		return "not enough memory"
+	}
+	nframes := int(top / PageSize)
+	words := BitmapWords(nframes)
+	bitmapBytes := uint64(words * 8)
+
+	// The bitmap goes in the first available place clear of everything
+	// the loader left.
+	busy := func(s, e uint64) bool {
+		if s < lowMemoryLimit || s < img.End && img.Start < e {
+			return true
+		}
+		for _, m := range info.Reserved[:info.NReserved] {
+			if s < m.End && m.Start < e {
+				return true
+			}
+		}
+		for _, m := range info.Modules[:info.NModules] {
+			if s < m.End && m.Start < e {
+				return true
+			}
+		}
+		return false
+	}
+	var bitmapAt uint64
+	for _, r := range info.Regions[:info.NRegions] {
+		if r.Type != multiboot.RegionAvailable {
+			continue
+		}
+		for s := (r.Base + PageSize - 1) &^ (PageSize - 1); s+bitmapBytes <= r.End() && s < 4<<30; s += PageSize {
+			if !busy(s, s+bitmapBytes) {
+				bitmapAt = s
+				break
+			}
+		}
+		if bitmapAt != 0 {
+			break
+		}
+	}
+	if bitmapAt == 0 {
+		return "no room for the frame bitmap"
+	}
+	Phys.Init(unsafeWords(uintptr(bitmapAt), words), nframes)
+	for _, r := range info.Regions[:info.NRegions] {
+		if r.Type == multiboot.RegionAvailable {
+			Phys.FreeRange(r.Base, r.End())
+		}
+	}
+	Phys.ReserveRange(0, lowMemoryLimit)
+	Phys.ReserveRange(img.Start, img.End)
+	Phys.ReserveRange(bitmapAt, bitmapAt+bitmapBytes)
+	for _, m := range info.Reserved[:info.NReserved] {
+		Phys.ReserveRange(m.Start, m.End)
+	}
+	for _, m := range info.Modules[:info.NModules] {
+		Phys.ReserveRange(m.Start, m.End)
+	}
+
+	root, ok := Tables.NewTable()
+	if !ok {
+		return "out of memory building page tables"
+	}
+	Kernel = AddressSpace{Root: root, Mem: Tables}
+
+	// Direct map, 2 MiB pages, global, never executable.
+	direct := Present | Writable | Global | NoExec
+	for pa := uint64(0); pa < (top+PageSize2M-1)&^(PageSize2M-1); pa += PageSize2M {
+		if Kernel.MapHuge(uintptr(PhysBase+pa), pa, direct) != nil {
+			return "out of memory building the direct map"
+		}
+	}
+	// The kernel image: text RX, read-only data R, the rest RW.
+	for va := img.Start &^ (PageSize - 1); va < img.End; va += PageSize {
+		f := Present | Global
+		switch {
+		case va < img.TextEnd:
+		case va+PageSize <= img.RodataEnd:
+			// Only whole pages: the linker starts the writable segment
+			// in the middle of the last read-only page.
+			f |= NoExec
+		default:
+			f |= Writable | NoExec
+		}
+		if Kernel.Map(uintptr(va), va, f) != nil {
+			return "out of memory mapping the kernel image"
+		}
+	}
+	Runtime = Anon{AS: &Kernel, Frames: &Phys, Phys: PhysAddr, Flush: flush}
+	Runtime.InitAnon(RuntimeLo, GuestWindowLo, RuntimeLo, userTop, GuestWindowLo, GuestWindowHi)
+	// The image and the low guest area below it are not the runtime's.
+	Runtime.Own(uintptr(img.Start), uintptr(img.End+PageSize-1)&^(PageSize-1))
+
+	cpu.SetCR3(root)
+	physOffset = PhysBase
+	// The loader's identity map is gone: reach the bitmap through the
+	// direct map from now on.
+	Phys.bitmap = unsafeWords(PhysAddr(bitmapAt), words)
+	return ""
+}
+
+// flush invalidates one page, or the whole non-global TLB for ^0.
+func flush(va uintptr) {
+	if va == ^uintptr(0) {
+		cpu.SetCR3(cpu.CR3())
+		return
+	}
+	cpu.Invlpg(va)
+}
+
+// Flush is flush for other packages.
+func Flush(va uintptr) { flush(va) }
+
+// MapMMIO identity-maps [pa, pa+size) uncached for device registers and
+// returns the virtual address (equal to pa, so drivers that keep 32-bit
+// register addresses work). Mapping a page twice is fine.
+func MapMMIO(pa uint64, size uint64) uintptr {
+	for p := pa &^ (PageSize - 1); p < pa+size; p += PageSize {
+		if e, _ := Kernel.Lookup(uintptr(p)); e != nil {
+			continue
+		}
+		Kernel.Map(uintptr(p), p, Present|Writable|CacheDisable|WriteThrough|NoExec|Global)
+		Runtime.Own(uintptr(p), uintptr(p)+PageSize)
+	}
+	return uintptr(pa)
+}
+
+// AllocStack maps a kernel stack of size bytes (a multiple of the page
+// size) with an unmapped guard page below it, and returns its bounds.
+func AllocStack(size uintptr) (lo, hi uintptr, ok bool) {
+	lo = stackNext + PageSize
+	for va := lo; va < lo+size; va += PageSize {
+		pa, got := Phys.Alloc()
+		if !got || Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
+			return 0, 0, false
+		}
+	}
+	stackNext = lo + size
+	return lo, lo + size, true
+}
+
+// FreeStack unmaps a stack from AllocStack and frees its frames. The
+// address range is not reused.
+func FreeStack(lo, hi uintptr) {
+	for va := lo; va < hi; va += PageSize {
+		if e, ok := Kernel.Unmap(va); ok {
+			Phys.Free(e.Addr())
+			cpu.Invlpg(va)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package mm
+
+// TableMemory gives the page-table code access to table pages by physical
+// address and a source of fresh, zeroed table pages. The kernel's
+// implementation goes through the direct map and the frame allocator; the
+// host tests use ordinary Go memory.
+type TableMemory interface {
+	Table(pa uint64) *[512]PTE
+	NewTable() (pa uint64, ok bool)
+	FreeTable(pa uint64)
+}
+
+// Error is a page-table error. It is a byte-sized type so that returning
+// one as an error never allocates (handler context).
+type Error uint8
+
+const (
+	ErrMapped Error = iota + 1
+	ErrNoMemory
+	ErrHugeInWay
+	ErrNotCanonical
+	ErrNotMapped
+)
+
+var errText = [...]string{
+	ErrMapped:       "address already mapped",
+	ErrNoMemory:     "out of memory for page tables",
+	ErrHugeInWay:    "a huge page covers the address",
+	ErrNotCanonical: "address is not canonical",
+	ErrNotMapped:    "address is not mapped",
+}
+
+func (e Error) Error() string { return errText[e] }
+
+// AddressSpace is a 4-level page-table tree rooted at Root (the value for
+// CR3). Tables counts the table pages it allocated (the root excluded), so
+// tests can prove that tearing mappings down frees them.
+type AddressSpace struct {
+	Root   uint64
+	Mem    TableMemory
+	Tables int
+}
+
+// intermediate is what non-leaf entries allow: everything, so the leaf
+// alone decides (SDM Vol. 3A §5.6: rights combine across levels). User is
+// set only on paths to user pages, keeping kernel subtrees supervisor-only.
+const intermediate = Present | Writable
+
+// walk returns the entry for va at level stop (1 = 4 KiB leaf, 2 = 2 MiB
+// leaf), creating tables on the way when create is set. user marks the
+// created or traversed intermediate entries user-accessible.
+func (as *AddressSpace) walk(va uintptr, stop int, create, user bool) (*PTE, error) {
+	if !Canonical(va) {
+		return nil, ErrNotCanonical
+	}
+	t := as.Mem.Table(as.Root)
+	for level := 4; level > stop; level-- {
+		e := &t[index(va, level)]
+		if *e&Present == 0 {
+			if !create {
+				return nil, ErrNotMapped
+			}
+			pa, ok := as.Mem.NewTable()
+			if !ok {
+				return nil, ErrNoMemory
+			}
+			as.Tables++
+			*e = PTE(pa) | intermediate
+		} else if *e&Huge != 0 {
+			return e, ErrHugeInWay
+		}
+		if user {
+			*e |= User
+		}
+		t = as.Mem.Table(e.Addr())
+	}
+	return &t[index(va, stop)], nil
+}
+
+// Map maps the 4 KiB page at va to pa with leaf bits flags. An existing
+// mapping is an error, never overwritten.
+func (as *AddressSpace) Map(va uintptr, pa uint64, flags PTE) error {
+	e, err := as.walk(va, 1, true, flags&User != 0)
+	if err != nil {
+		return err
+	}
+	if *e&Present != 0 {
+		return ErrMapped
+	}
+	*e = PTE(pa)&addrMask | flags | Present
+	return nil
+}
+
+// MapHuge maps the 2 MiB page at va (2 MiB aligned) to pa.
+func (as *AddressSpace) MapHuge(va uintptr, pa uint64, flags PTE) error {
+	e, err := as.walk(va, 2, true, flags&User != 0)
+	if err != nil {
+		return err
+	}
+	if *e&Present != 0 {
+		return ErrMapped
+	}
+	*e = PTE(pa)&hugeAddr2M | flags | Present | Huge
+	return nil
+}
+
+// Lookup returns the leaf entry mapping va and its level (1 for 4 KiB, 2
+// for 2 MiB, 3 for 1 GiB), or nil if va is not mapped.
+func (as *AddressSpace) Lookup(va uintptr) (*PTE, int) {
+	if !Canonical(va) {
+		return nil, 0
+	}
+	t := as.Mem.Table(as.Root)
+	for level := 4; level >= 1; level-- {
+		e := &t[index(va, level)]
+		if *e&Present == 0 {
+			return nil, 0
+		}
+		if level == 1 || *e&Huge != 0 {
+			return e, level
+		}
+		t = as.Mem.Table(e.Addr())
+	}
+	return nil, 0
+}
+
+// Translate returns the physical address va maps to.
+func (as *AddressSpace) Translate(va uintptr) (uint64, bool) {
+	e, level := as.Lookup(va)
+	if e == nil {
+		return 0, false
+	}
+	size := uint64(1) << (12 + 9*(level-1))
+	return e.Addr()&^(size-1) | uint64(va)&(size-1), true
+}
+
+// Unmap removes the 4 KiB mapping at va and returns the entry it held. The
+// caller invalidates the TLB and frees the frame.
+func (as *AddressSpace) Unmap(va uintptr) (PTE, bool) {
+	e, level := as.Lookup(va)
+	if e == nil || level != 1 {
+		return 0, false
+	}
+	old := *e
+	*e = 0
+	return old, true
+}
+
+// Prune frees the page-table pages that cover [start, end) and map nothing.
+func (as *AddressSpace) Prune(start, end uintptr) {
+	as.prune(as.Root, 4, 0, start, end)
+}
+
+// prune returns whether the table at pa (covering from base at level) is
+// empty after freeing its empty children within [start, end).
+func (as *AddressSpace) prune(pa uint64, level int, base, start, end uintptr) bool {
+	t := as.Mem.Table(pa)
+	span := uintptr(1) << (12 + 9*(level-1))
+	empty := true
+	for i := range t {
+		lo := base + uintptr(i)*span
+		if level == 4 && i >= 256 {
+			lo |= 0xffff_0000_0000_0000 // sign extension of the upper half
+		}
+		e := &t[i]
+		if *e&Present == 0 {
+			continue
+		}
+		if level > 1 && *e&Huge == 0 && lo < end && lo+span > start {
+			if as.prune(e.Addr(), level-1, lo, start, end) {
+				as.Mem.FreeTable(e.Addr())
+				as.Tables--
+				*e = 0
+				continue
+			}
+		}
+		empty = false
+	}
+	return empty
+}

@@ -1,0 +1,130 @@
+package mm
+
+import "testing"
+
+// goTables is TableMemory backed by Go memory, with fake physical
+// addresses.
+type goTables struct {
+	tables map[uint64]*[512]PTE
+	next   uint64
+	freed  int
+}
+
+func newGoTables() *goTables { return &goTables{tables: map[uint64]*[512]PTE{}, next: 0x100000} }
+
+func (g *goTables) Table(pa uint64) *[512]PTE { return g.tables[pa] }
+func (g *goTables) NewTable() (uint64, bool) {
+	pa := g.next
+	g.next += PageSize
+	g.tables[pa] = new([512]PTE)
+	return pa, true
+}
+func (g *goTables) FreeTable(pa uint64) { delete(g.tables, pa); g.freed++ }
+
+func newSpace(t *testing.T) (*AddressSpace, *goTables) {
+	g := newGoTables()
+	root, _ := g.NewTable()
+	return &AddressSpace{Root: root, Mem: g}, g
+}
+
+func TestPermFlags(t *testing.T) {
+	cases := []struct {
+		p    Perm
+		want PTE
+	}{
+		{PermRead, Present | NoExec},
+		{PermRead | PermWrite, Present | Writable | NoExec},
+		{PermRead | PermExec | PermUser, Present | User},
+		{PermRead | PermWrite | PermUser, Present | Writable | User | NoExec},
+	}
+	for _, c := range cases {
+		if got := c.p.Flags(); got != c.want {
+			t.Errorf("%v.Flags() = %#x, want %#x", c.p, got, c.want)
+		}
+	}
+}
+
+func TestPKeyBits(t *testing.T) {
+	e := (PermRead | PermUser).Flags().WithPKey(13)
+	if e.PKey() != 13 {
+		t.Fatalf("PKey = %d", e.PKey())
+	}
+	if uint64(e)>>59&0xf != 13 {
+		t.Fatalf("key not in bits 62:59: %#x", uint64(e))
+	}
+	if e&NoExec == 0 || e&Present == 0 || e&User == 0 {
+		t.Fatalf("WithPKey clobbered other bits: %#x", uint64(e))
+	}
+	if e.WithPKey(0).PKey() != 0 || e.WithPKey(0)&pkeyMask != 0 {
+		t.Fatal("WithPKey(0) left key bits")
+	}
+}
+
+func TestMapLookupUnmap(t *testing.T) {
+	as, g := newSpace(t)
+	va := uintptr(0x400000)
+	if err := as.Map(va, 0x7000, (PermRead | PermWrite | PermUser).Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if as.Tables != 3 {
+		t.Errorf("Tables = %d, want 3 (PDPT, PD, PT)", as.Tables)
+	}
+	// Intermediate entries of a user mapping carry U; the root entry too.
+	root := g.Table(as.Root)
+	if root[0]&User == 0 || root[0]&Writable == 0 {
+		t.Errorf("PML4E = %#x, want U|W", root[0])
+	}
+	if pa, ok := as.Translate(va + 0x123); !ok || pa != 0x7123 {
+		t.Errorf("Translate = %#x, %v", pa, ok)
+	}
+	if err := as.Map(va, 0x8000, Present); err != ErrMapped {
+		t.Errorf("second Map = %v, want ErrMapped", err)
+	}
+	old, ok := as.Unmap(va)
+	if !ok || old.Addr() != 0x7000 {
+		t.Errorf("Unmap = %#x, %v", old, ok)
+	}
+	if _, ok := as.Translate(va); ok {
+		t.Error("still mapped after Unmap")
+	}
+	as.Prune(0, 1<<47)
+	if as.Tables != 0 || g.freed != 3 {
+		t.Errorf("after Prune: Tables = %d, freed = %d", as.Tables, g.freed)
+	}
+}
+
+func TestPruneKeepsNeighbours(t *testing.T) {
+	as, _ := newSpace(t)
+	f := (PermRead | PermUser).Flags()
+	as.Map(0x400000, 0x1000, f)
+	as.Map(0x600000, 0x2000, f) // another PT under the same PD
+	as.Unmap(0x400000)
+	as.Prune(0x400000, 0x401000)
+	if _, ok := as.Translate(0x600000); !ok {
+		t.Fatal("Prune removed a live mapping")
+	}
+	if as.Tables != 3 {
+		t.Errorf("Tables = %d, want 3 (PDPT, PD, one PT)", as.Tables)
+	}
+}
+
+func TestHugeAndUpperHalf(t *testing.T) {
+	as, _ := newSpace(t)
+	va := uintptr(0xffff_8000_0020_0000)
+	if err := as.MapHuge(va, 0x20_0000, Present|Writable); err != nil {
+		t.Fatal(err)
+	}
+	if pa, ok := as.Translate(va + 0x1234); !ok || pa != 0x20_1234 {
+		t.Errorf("Translate = %#x %v", pa, ok)
+	}
+	if err := as.Map(va+0x1000, 0x5000, Present); err != ErrHugeInWay {
+		t.Errorf("Map under huge page = %v", err)
+	}
+	if err := as.Map(0x0000_8000_0000_0000, 0, Present); err != ErrNotCanonical {
+		t.Errorf("non-canonical Map = %v", err)
+	}
+	as.Prune(va, va+PageSize2M)
+	if _, ok := as.Translate(va); !ok {
+		t.Error("Prune dropped a huge mapping")
+	}
+}

@@ -1,0 +1,32 @@
+package mm
+
+// forEachLeaf calls fn for every present 4 KiB leaf entry mapping an
+// address in [start, end), skipping absent subtrees whole. Huge leaves are
+// not visited (the anonymous-memory code never creates them).
+func (as *AddressSpace) forEachLeaf(start, end uintptr, fn func(va uintptr, e *PTE)) {
+	as.leaves(as.Root, 4, 0, start, end, fn)
+}
+
+func (as *AddressSpace) leaves(pa uint64, level int, base, start, end uintptr, fn func(uintptr, *PTE)) {
+	t := as.Mem.Table(pa)
+	span := uintptr(1) << (12 + 9*(level-1))
+	first, last := 0, 511
+	if start > base {
+		first = int((start - base) / span)
+	}
+	if end-1-base < 512*span {
+		last = int((end - 1 - base) / span)
+	}
+	for i := first; i <= last && i < 512; i++ {
+		lo := base + uintptr(i)*span
+		e := &t[i]
+		if *e&Present == 0 {
+			continue
+		}
+		if level == 1 {
+			fn(lo, e)
+		} else if *e&Huge == 0 {
+			as.leaves(e.Addr(), level-1, lo, start, end, fn)
+		}
+	}
+}

@@ -1,0 +1,2 @@
+guests:
+	@mkdir -p $(BUILD)/guests
