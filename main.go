@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
+	_ "beelzebox/sandbox"
 	"beelzebox/kernel"
 	"beelzebox/tests"
 )

@@ -33,6 +33,7 @@ var (
 	bootTLS      [4]uint64
 	bootG        [64]uint64
 	processStack [processStackSize]byte
+	bootTables   [8 * 4096]byte // see entry_amd64.s
 
 	// Info is the loader's information, kept for the rest of the kernel
 	// (the initramfs module, the command line).
@@ -64,6 +65,8 @@ func start() {
 	msg := multiboot.Parse(physMem{}, bootMagic, bootInfo, &Info)
 	if hasWord(Info.Cmdline[:Info.CmdlineLen], "console=e9") {
 		kernel.UseE9()
+	} else {
+		kernel.InitConsole()
 	}
 	kernel.Print("beelzebox: booting\n")
 	if msg != "" {

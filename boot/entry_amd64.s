@@ -12,13 +12,19 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// Fixed physical pages below 1 MiB for the boot page tables and GDT. They
-// are dropped once mm builds the kernel's own tables.
-#define BOOT_PML4 0x10000
-#define BOOT_PDPT 0x11000
-#define BOOT_PD   0x12000	// four page directories, 0x12000-0x15fff
-#define BOOT_GDT  0x16000
-#define BOOT_STACK 0x10000	// grows down from the PML4
+// The boot page tables and GDT live in bootTables (.bss). The kernel runs
+// where it is linked (identity-mapped), so their physical address is
+// their link address; 32-bit code finds it with the getpc trick below.
+// Offsets within the page-aligned part of bootTables:
+#define BOOT_PML4 0x0000
+#define BOOT_PDPT 0x1000
+#define BOOT_PD   0x2000	// four page directories, 0x2000-0x5fff
+#define BOOT_GDT  0x6000
+// A scratch stack for the single CALL that finds our address. ESP is
+// undefined at entry (Multiboot §3.2); 0x7000 is conventional memory below
+// the boot sector that no loader puts its structures in (QEMU puts the
+// information block at 0x9500, GRUB at 0x10000).
+#define SCRATCH_STACK 0x7000
 
 // Control-register and MSR bits (SDM Vol. 3A §2.5, §4.1.1).
 #define CR0_PE 0x00000001
@@ -31,27 +37,42 @@ TEXT ·mbentry(SB),NOSPLIT|NOFRAME,$0
 	CLI
 	MOVL	AX, SI			// multiboot magic, kept for start64
 	MOVL	BX, DI			// multiboot info, kept for start64
-	MOVL	$BOOT_STACK, SP
+	MOVL	$SCRATCH_STACK, SP
 	CLD
 
-	// Zero the PML4, PDPT, four PDs and the GDT page.
-	MOVL	DI, BP
-	MOVL	$BOOT_PML4, DI
+	// BP = bootTables rounded up to a page. getpc leaves the address of
+	// the LEAL in AX; the LEAL (6 bytes) reads as an absolute disp32 in
+	// 32-bit mode, i.e. bootTables - (its own end).
+	CALL	·getpc(SB)
+	LEAL	·bootTables(SB), BP
+	ADDL	AX, BP
+	ADDL	$6, BP
+	ADDL	$0xfff, BP
+	ANDL	$~0xfff, BP
+
+	// Zero the tables and the GDT page.
+	MOVL	DI, DX
+	MOVL	BP, DI
 	XORL	AX, AX
 	MOVL	$0x1C00, CX
 	REP;	STOSL
-	MOVL	BP, DI
+	MOVL	DX, DI
 
 	// Identity-map 0-4 GiB with 2 MiB pages (SDM Vol. 3A §4.5): enough for
 	// the kernel image, the loader's structures and MMIO until mm takes over.
-	MOVL	$BOOT_PML4, BX
-	MOVL	$(BOOT_PDPT|3), (BX)
-	MOVL	$BOOT_PDPT, BX
-	MOVL	$(BOOT_PD|3), (BX)
-	MOVL	$((BOOT_PD+0x1000)|3), 8(BX)
-	MOVL	$((BOOT_PD+0x2000)|3), 16(BX)
-	MOVL	$((BOOT_PD+0x3000)|3), 24(BX)
-	MOVL	$BOOT_PD, BX
+	LEAL	BOOT_PDPT(BP), AX
+	ORL	$3, AX
+	MOVL	AX, BOOT_PML4(BP)
+	LEAL	BOOT_PD(BP), AX
+	ORL	$3, AX
+	MOVL	AX, BOOT_PDPT(BP)
+	ADDL	$0x1000, AX
+	MOVL	AX, (BOOT_PDPT+8)(BP)
+	ADDL	$0x1000, AX
+	MOVL	AX, (BOOT_PDPT+16)(BP)
+	ADDL	$0x1000, AX
+	MOVL	AX, (BOOT_PDPT+24)(BP)
+	LEAL	BOOT_PD(BP), BX
 	MOVL	$0x83, AX		// P | RW | PS
 	MOVL	$2048, CX
 pd:
@@ -63,20 +84,20 @@ pd:
 
 	// A three-entry GDT (null, 64-bit code 0x08, data 0x10) and its
 	// pseudo-descriptor at +0x40; cpu.Init installs the real one.
-	MOVL	$BOOT_GDT, BX
+	LEAL	BOOT_GDT(BP), BX
 	MOVL	$0x0000FFFF, 8(BX)
 	MOVL	$0x00AF9A00, 12(BX)
 	MOVL	$0x0000FFFF, 16(BX)
 	MOVL	$0x00CF9200, 20(BX)
 	MOVW	$23, 0x40(BX)
-	MOVL	$BOOT_GDT, 0x42(BX)
+	MOVL	BX, 0x42(BX)
 
 	// Long mode activation, SDM Vol. 3A §10.8.5: CR4.PAE, CR3, EFER.LME,
 	// then CR0.PG (with PE) enters IA-32e compatibility mode.
 	MOVL	CR4, AX
 	ORL	$CR4_PAE, AX
 	MOVL	AX, CR4
-	MOVL	$BOOT_PML4, AX
+	LEAL	BOOT_PML4(BP), AX
 	MOVL	AX, CR3
 	MOVL	$MSR_EFER, CX
 	RDMSR
@@ -85,11 +106,11 @@ pd:
 	MOVL	CR0, AX
 	ORL	$(CR0_PG|CR0_PE), AX
 	MOVL	AX, CR0
-	MOVL	$(BOOT_GDT+0x40), AX
+	LEAL	(BOOT_GDT+0x40)(BP), AX
 	LGDT	(AX)
 
-	// Far return into the 64-bit code segment. getpc leaves the address of
-	// the LEAL in AX; the LEAL (6 bytes) adds start64 - (its own end).
+	// Far return into the 64-bit code segment, at start64 (found the same
+	// way as bootTables).
 	CALL	·getpc(SB)
 	LEAL	·start64(SB), BX
 	ADDL	BX, AX

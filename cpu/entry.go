@@ -38,6 +38,9 @@ type UserContext struct {
 	UsePKRU  uint32
 	ExitPKRU uint32
 	_        uint32
+	// CR2 is the faulting address of the last #PF exit (filled in by the
+	// caller of EnterUser, which reads CR2 before anything can fault).
+	CR2 uint64
 }
 
 // perCPU is what the entry code needs at hand. The kernel is uniprocessor,

@@ -13,7 +13,10 @@ type gate struct {
 	_        uint32
 }
 
-const gateInterrupt = 0x8e // present, DPL 0, 64-bit interrupt gate (clears IF)
+const (
+	gateInterrupt = 0x8e // present, DPL 0, 64-bit interrupt gate (clears IF)
+	gateDPL3      = 0x60 // INT3 and INTO may be used from ring 3 (SDM Vol. 3A §7.12.1.1)
+)
 
 // Exception vectors (SDM Vol. 3A §7.15).
 const (
@@ -83,6 +86,8 @@ func initIDT() {
 		setGate(v, pc, ist)
 	}
 	fatal := fatalStubsPC()
+	idt[VectorBP].attr |= gateDPL3
+	idt[VectorOF].attr |= gateDPL3
 	setGate(VectorDF, fatal, istDF)
 	setGate(VectorNMI, fatal+stubSize, istNMI)
 	setGate(VectorMC, fatal+2*stubSize, istMC)

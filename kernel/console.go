@@ -28,6 +28,27 @@ const (
 	lsrTEMT  = 1 << 6
 )
 
+// InitConsole programs COM1 for 115200 baud, 8 data bits, no parity, one
+// stop bit, FIFOs on (16550 datasheet). Firmware usually leaves it so,
+// but Bochs starts with a 5-bit word length.
+func InitConsole() {
+	const (
+		ier, fcr, lcr = 1, 2, 3
+		lcrDLAB       = 0x80
+		lcr8N1        = 0x03
+		fifoOnClear   = 0xc7
+	)
+	base := com1.Base
+	cpu.Outb(base+ier, 0)
+	cpu.Outb(base+lcr, lcrDLAB)
+	cpu.Outb(base+0, 1) // divisor 1: 115200 baud
+	cpu.Outb(base+1, 0)
+	cpu.Outb(base+lcr, lcr8N1)
+	cpu.Outb(base+fcr, fifoOnClear)
+	com1.DTR, com1.RTS = true, true
+	com1.Init()
+}
+
 // UseE9 switches the console to the debug port.
 func UseE9() { consoleE9 = true }
 

@@ -101,7 +101,6 @@ func (t *Thread) OnAltStack(sp uint64) bool {
 
 // Signal makes sig pending on t, waking it from an interruptible wait.
 func Signal(t *Thread, sig int) {
-	dbg("signal", uint64(sig)<<32|uint64(t.TID))
 	t.sig.pending |= sigBit(sig)
 	if t.State == StateBlocked && t.sig.deliverable() {
 		t.State = StateRunnable
@@ -166,7 +165,6 @@ func deliverSignals(f *cpu.Frame, xsave uintptr) {
 		sig++
 	}
 	t.sig.pending &^= sigBit(sig)
-	dbg("deliver", uint64(sig))
 	act := &Actions[sig]
 	switch act.Handler {
 	case sigIgnore:
@@ -241,7 +239,6 @@ func deliverSignals(f *cpu.Frame, xsave uintptr) {
 // SigReturn implements rt_sigreturn: f is the system call's frame, whose
 // RSP points at the ucontext the handler returned past.
 func SigReturn(f *cpu.Frame) {
-	dbg("sigreturn", f.RSP)
 	uc := (*ucontext)(unsafe.Pointer(uintptr(f.RSP)))
 	mc := &uc.MC
 	f.R8, f.R9, f.R10, f.R11, f.R12, f.R13, f.R14, f.R15 = mc.R8, mc.R9, mc.R10, mc.R11, mc.R12, mc.R13, mc.R14, mc.R15

@@ -96,7 +96,7 @@ func newThread() *Thread {
 		if t.State != StateFree {
 			continue
 		}
-		lo, hi, ok := mm.AllocStack(kstackSize)
+		lo, hi, ok := mm.AllocKernel(kstackSize)
 		if !ok {
 			return nil
 		}
@@ -158,7 +158,6 @@ func switchTo(next *Thread, now int64) {
 		return
 	}
 	Switches++
-	dbg("switch", uint64(next.TID))
 	prev := cur()
 	running = indexOf(next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
@@ -175,7 +174,7 @@ func reapDead() {
 	for i := range threads {
 		t := &threads[i]
 		if t.State == StateDead && i != running {
-			mm.FreeStack(t.stackLo, t.stackHi)
+			mm.FreeKernel(t.stackLo, t.stackHi)
 			t.State = StateFree
 		}
 	}
@@ -216,15 +215,6 @@ func schedule() {
 			Panic("deadlock: every thread is blocked with no deadline")
 		}
 		armTimer(d - now)
-		if DebugTrace {
-			for i := range threads {
-				t := &threads[i]
-				if t.State != StateFree {
-					dbg("idle-thread", uint64(t.TID)<<56|uint64(t.State)<<48|uint64(t.waitKey))
-					dbg("  deadline-in-us", uint64((t.deadline-now)/1000))
-				}
-			}
-		}
 		cpu.Halt()
 	}
 }
@@ -262,7 +252,6 @@ func Yield() {
 // Block puts the running thread to sleep until Wake(key), the deadline
 // (0 = none) or a signal, and says which it was.
 func Block(key uintptr, deadline int64) WakeReason {
-	dbg("block", uint64(key))
 	t := cur()
 	if t.sig.deliverable() {
 		return WokenBySignal
@@ -352,3 +341,10 @@ func SetFS(f *cpu.Frame, v uint64) {
 func swtch(save *uintptr, sp uintptr, fs uint64)
 func threadTrampoline()
 func threadTrampolinePC() uintptr
+
+// SetGuestDeadline asks for a timer interrupt at d (0: none) while the
+// running thread runs ring-3 code, and programs the timer.
+func SetGuestDeadline(d int64) {
+	cur().GuestDeadline = d
+	armNext(Nanotime())
+}

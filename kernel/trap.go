@@ -14,16 +14,11 @@ import (
 func trap(f *cpu.Frame) {
 	nested := cpu.InHandler(f.RSP)
 	switch v := f.Vector; {
-	case v == VectorTimer:
+	case v == VectorTimer && nested:
 		Ticks++
 		ackTimer()
-		if !nested {
-			PreemptIfDue()
-		}
-	case v == vectorSpurious:
 	case v >= 32:
-		UnexpectedIRQs++
-		ackTimer()
+		GuestInterrupt(v)
 	case v == cpu.VectorPF && demandPage(f):
 	default:
 		faultInGo(f, nested)
@@ -163,4 +158,21 @@ func fatalReport(f *cpu.Frame, why string) {
 	}
 	printBacktrace(uintptr(f.RIP), uintptr(f.BP), lo, hi)
 	Exit(3)
+}
+
+// GuestInterrupt handles an interrupt taken from Go code or from ring-3
+// code running on the current thread (cpu.EnterUser returned with vector
+// v >= 32). The caller is handler code at the top level of an entry, so a
+// thread switch is allowed.
+func GuestInterrupt(v uint64) {
+	switch v {
+	case VectorTimer:
+		Ticks++
+		ackTimer()
+		PreemptIfDue()
+	case vectorSpurious:
+	default:
+		UnexpectedIRQs++
+		ackTimer()
+	}
 }

@@ -202,23 +202,31 @@ func MapMMIO(pa uint64, size uint64) uintptr {
 	return uintptr(pa)
 }
 
-// AllocStack maps a kernel stack of size bytes (a multiple of the page
-// size) with an unmapped guard page below it, and returns its bounds.
-func AllocStack(size uintptr) (lo, hi uintptr, ok bool) {
+// AllocKernel maps size bytes (a multiple of the page size) of zeroed
+// kernel memory in the upper half, with an unmapped guard page below it,
+// and returns its bounds. Kernel stacks come from here, and so does
+// memory the entry code touches with a user FS base loaded (a guest's
+// saved state), which must never take a page fault.
+func AllocKernel(size uintptr) (lo, hi uintptr, ok bool) {
 	lo = stackNext + PageSize
 	for va := lo; va < lo+size; va += PageSize {
 		pa, got := Phys.Alloc()
 		if !got || Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
+			if got {
+				Phys.Free(pa)
+			}
+			FreeKernel(lo, va)
 			return 0, 0, false
 		}
+		clear((*[PageSize]byte)(ptr(PhysAddr(pa)))[:])
 	}
 	stackNext = lo + size
 	return lo, lo + size, true
 }
 
-// FreeStack unmaps a stack from AllocStack and frees its frames. The
+// FreeKernel unmaps memory from AllocKernel and frees its frames. The
 // address range is not reused.
-func FreeStack(lo, hi uintptr) {
+func FreeKernel(lo, hi uintptr) {
 	for va := lo; va < hi; va += PageSize {
 		if e, ok := Kernel.Unmap(va); ok {
 			Phys.Free(e.Addr())

@@ -10,7 +10,6 @@ import (
 	gosyscall "syscall"
 	"time"
 
-	"beelzebox/kernel"
 	"beelzebox/mm"
 	"beelzebox/syscall"
 )
@@ -115,7 +114,6 @@ func testTimers(t *T) {
 // with one P only asynchronous preemption (SIGURG delivered by the
 // kernel, driven by the timer) lets this goroutine run again.
 func testSpinPreempted(t *T) {
-	syscall.InKernel(func() { kernel.DebugTrace = true })
 	var stop, spins atomic.Int64
 	go func() {
 		for stop.Load() == 0 {

@@ -1,0 +1,192 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"beelzebox/cpu"
+	"beelzebox/mm"
+)
+
+// Protection keys (SDM Vol. 3A §4.6.2). A user page carries a 4-bit key in
+// its PTE; PKRU holds two bits per key, AD (access disable) and WD (write
+// disable), checked on every data access to user pages. Key 0 is what
+// every page has by default and stays the kernel's: the host's own user
+// pages keep it, and no guest PKRU allows it. Keys 1-15 are handed out
+// here: one per separated level 2 guest, one per KeyGroup, one per
+// SharedRegion.
+//
+// PKRU is written only with WRPKRU, by the entry and exit code (see
+// cpu.UserContext); XCR0 does not enable the PKRU state component, so no
+// XRSTOR ever loads it (cpu/xsave.go says why).
+
+const numKeys = 16
+
+var keys struct {
+	sync.Mutex
+	used [numKeys]bool
+}
+
+// errNoKeys is the error of the 16th separated guest.
+var errNoKeys = errors.New("sandbox: level 2: no protection key left: all 15 keys (1-15; key 0 is the kernel's) are in use by other guests, groups or shared regions; put guests that need no separation in a KeyGroup")
+
+func allocKey() (int, error) {
+	keys.Lock()
+	defer keys.Unlock()
+	for k := 1; k < numKeys; k++ {
+		if !keys.used[k] {
+			keys.used[k] = true
+			return k, nil
+		}
+	}
+	return 0, errNoKeys
+}
+
+func freeKey(k int) {
+	keys.Lock()
+	keys.used[k] = false
+	keys.Unlock()
+}
+
+// KeysInUse is how many of the 15 guest keys are taken.
+func KeysInUse() int {
+	keys.Lock()
+	defer keys.Unlock()
+	n := 0
+	for _, u := range keys.used[1:] {
+		if u {
+			n++
+		}
+	}
+	return n
+}
+
+// KeyGroup is a set of level 2 guests that share one protection key:
+// they are protected from the host and from other guests, not from each
+// other.
+type KeyGroup struct {
+	mu    sync.Mutex
+	key   int
+	refs  int
+}
+
+// NewKeyGroup returns an empty group; its key is taken by its first guest.
+func NewKeyGroup() *KeyGroup { return &KeyGroup{} }
+
+func (g *KeyGroup) acquire() (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refs == 0 {
+		k, err := allocKey()
+		if err != nil {
+			return 0, err
+		}
+		g.key = k
+	}
+	g.refs++
+	return g.key, nil
+}
+
+func (g *KeyGroup) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refs--; g.refs == 0 {
+		freeKey(g.key)
+		g.key = 0
+	}
+}
+
+// pkruAllowing returns the PKRU value that denies every key except the
+// read-write keys rw and the read-only keys ro.
+func pkruAllowing(rw []int, ro []int) uint32 {
+	v := ^uint32(0)
+	for _, k := range rw {
+		v &^= 3 << (2 * k)
+	}
+	for _, k := range ro {
+		v &^= 1 << (2 * k) // clear AD, keep WD
+	}
+	return v
+}
+
+// checkPKU returns the error of a level 2 request on a CPU without PKU.
+func checkPKU() error {
+	if !cpu.CPU.PKU {
+		return errors.New("sandbox: level 2 needs protection keys (CPUID.(EAX=7,ECX=0):ECX.PKU[bit 3]), which this CPU does not have")
+	}
+	return nil
+}
+
+// SharedRegion is host memory placed at a user address with a protection
+// key of its own. The host uses Bytes directly (the kernel's PKRU allows
+// every key); guests get access by naming it in Config.Shared. At level 1
+// every guest can reach it anyway: that is what level 1 means.
+type SharedRegion struct {
+	reg   region
+	key   int
+	slot  uint64
+	bytes []byte
+}
+
+// NewSharedRegion allocates size bytes (rounded up to pages) of host
+// memory that guests can be given access to.
+func NewSharedRegion(name string, size uint64) (*SharedRegion, error) {
+	size = (size + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if size == 0 || size > slotSize/2 {
+		return nil, fmt.Errorf("sandbox: shared region %q: bad size %d", name, size)
+	}
+	key := 0
+	if cpu.CPU.PKU {
+		k, err := allocKey()
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	placement.Lock()
+	base, ok := allocSlot()
+	placement.Unlock()
+	if !ok {
+		if key != 0 {
+			freeKey(key)
+		}
+		return nil, errors.New("sandbox: guest address window is full")
+	}
+	s := &SharedRegion{reg: region{name: name, addr: base, size: size, perm: Read | Write}, key: key, slot: base}
+	if err := mapPages(&s.reg, key); err != nil {
+		placement.Lock()
+		freeSlot(base)
+		placement.Unlock()
+		if key != 0 {
+			freeKey(key)
+		}
+		return nil, err
+	}
+	s.bytes = unsafeBytes(base, size)
+	return s, nil
+}
+
+// Addr is the region's user address, the same for the host and guests.
+func (s *SharedRegion) Addr() uint64 { return s.reg.addr }
+
+// Bytes is the region as host memory.
+func (s *SharedRegion) Bytes() []byte { return s.bytes }
+
+// Key is the region's protection key (0 without PKU).
+func (s *SharedRegion) Key() int { return s.key }
+
+// Close frees the region. Guests that were given it must be closed first.
+func (s *SharedRegion) Close() {
+	if s.bytes == nil {
+		return
+	}
+	s.bytes = nil
+	unmapPages(&s.reg)
+	placement.Lock()
+	freeSlot(s.slot)
+	placement.Unlock()
+	if s.key != 0 {
+		freeKey(s.key)
+	}
+}

@@ -1,0 +1,398 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+	"unsafe"
+
+	"beelzebox/cpu"
+	"beelzebox/mm"
+	"beelzebox/sandbox/codescan"
+	"beelzebox/syscall"
+)
+
+// ringGuest is a guest at level 1 or 2: ring-3 code in the kernel's
+// address space, entered by the host thread through the Run system call.
+type ringGuest struct {
+	level   Level
+	rs      *runState // in kernel memory, see newRingGuest
+	rsLo    uintptr
+	rsHi    uintptr
+	regions []*region
+	order   []uint64 // region addresses in mapping order
+	shared  []Share
+	slot    uint64 // placement slot base, or 0
+	next    uint64 // next free address in the slot
+	key     int    // level 2: the guest's protection key
+	group   *KeyGroup
+	budget  time.Duration
+	limit   uint64
+	used    uint64
+	closed  bool
+}
+
+// runState is what the Run system call works on. The handler writes only
+// integers into it (handler code must not store pointers).
+type runState struct {
+	ctx        cpu.UserContext
+	budgetLeft int64  // ns of CPU time left for this Run
+	killed     uint64 // non-zero: the exit PKRU did not match
+}
+
+var placement sync.Mutex
+
+const (
+	defaultBudget = 50 * time.Millisecond
+	defaultLimit  = 64 << 20
+	maxInsnLen    = 15
+)
+
+func newRingGuest(cfg Config) (*ringGuest, error) {
+	if cfg.Level == Level2 {
+		if err := checkPKU(); err != nil {
+			return nil, err
+		}
+	}
+	g := &ringGuest{level: cfg.Level, budget: cfg.Budget, limit: cfg.MemoryLimit, shared: cfg.Shared}
+	if g.budget <= 0 {
+		g.budget = defaultBudget
+	}
+	if g.limit == 0 {
+		g.limit = defaultLimit
+	}
+	// The guest's saved state lives in kernel memory, not in the Go heap:
+	// the exit path writes it with the guest's FS base still loaded and
+	// must not take a page fault, and heap memory is backed only when
+	// touched. After the state comes the vector state: a 64-byte aligned
+	// XSAVE area with a clean header (XSTATE_BV 0: every component in its
+	// initial state) and the default MXCSR, which XRSTOR loads from memory
+	// even for the initial SSE state.
+	size := (unsafe.Sizeof(runState{}) + 64 + cpu.XsaveSize + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	ok := false
+	syscall.InKernel(func() { g.rsLo, g.rsHi, ok = mm.AllocKernel(size) })
+	if !ok {
+		return nil, errors.New("sandbox: out of memory for the guest's saved state")
+	}
+	g.rs = (*runState)(unsafe.Pointer(g.rsLo))
+	area := (g.rsLo + unsafe.Sizeof(runState{}) + 63) &^ 63
+	*(*uint32)(unsafe.Pointer(area + 24)) = 0x1f80
+	g.rs.ctx.Xsave = area
+	if cfg.Level == Level2 {
+		var err error
+		if cfg.Group != nil {
+			g.group = cfg.Group
+			g.key, err = cfg.Group.acquire()
+		} else {
+			g.key, err = allocKey()
+		}
+		if err != nil {
+			return nil, err
+		}
+		rw, ro := []int{g.key}, []int(nil)
+		for _, s := range cfg.Shared {
+			if s.Writable {
+				rw = append(rw, s.Region.key)
+			} else {
+				ro = append(ro, s.Region.key)
+			}
+		}
+		g.rs.ctx.PKRU = pkruAllowing(rw, ro)
+		g.rs.ctx.UsePKRU = 1
+	}
+	for _, r := range cfg.Regions {
+		if _, err := g.Map(r); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if err := g.SetRegs(cfg.Regs); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *ringGuest) Level() Level { return g.level }
+
+// Map adds a region.
+func (g *ringGuest) Map(r Region) (uint64, error) {
+	if g.closed {
+		return 0, ErrClosed
+	}
+	size := (r.Size + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	if size == 0 || uint64(len(r.Data)) > size {
+		return 0, fmt.Errorf("sandbox: region %q: size %d cannot hold %d bytes of data", r.Name, r.Size, len(r.Data))
+	}
+	if r.Perm&Write != 0 && r.Perm&Exec != 0 {
+		return 0, fmt.Errorf("sandbox: region %q is writable and executable: guest memory is W^X", r.Name)
+	}
+	if g.used+size > g.limit {
+		return 0, fmt.Errorf("sandbox: region %q: the guest's memory limit of %d KiB would be exceeded", r.Name, g.limit>>10)
+	}
+	addr := r.Addr
+	if addr == 0 {
+		placement.Lock()
+		if g.slot == 0 {
+			base, ok := allocSlot()
+			if !ok {
+				placement.Unlock()
+				return 0, errors.New("sandbox: guest address window is full")
+			}
+			g.slot, g.next = base, base+mm.PageSize
+		}
+		addr = g.next
+		if addr+size > g.slot+slotSize {
+			placement.Unlock()
+			return 0, fmt.Errorf("sandbox: region %q does not fit the guest's 1 GiB slot", r.Name)
+		}
+		g.next = addr + size + mm.PageSize
+		placement.Unlock()
+	}
+	if addr&(mm.PageSize-1) != 0 || addr < minGuestAddr || addr+size > 1<<47 || addr+size < addr {
+		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned, at least %#x and in the lower half", r.Name, addr, minGuestAddr)
+	}
+	reg := &region{name: r.Name, addr: addr, size: size, perm: r.Perm}
+	if g.level == Level2 && r.Perm&Exec != 0 {
+		code := make([]byte, size)
+		copy(code, r.Data)
+		if err := g.scan(addr, code); err != nil {
+			return 0, fmt.Errorf("sandbox: region %q refused: %w", r.Name, err)
+		}
+	}
+	if err := mapPages(reg, g.key); err != nil {
+		return 0, err
+	}
+	reg.copyIn(addr, r.Data)
+	g.used += size
+	g.regions = append(g.regions, reg)
+	g.order = append(g.order, addr)
+	sort.Slice(g.regions, func(i, j int) bool { return g.regions[i].addr < g.regions[j].addr })
+	return addr, nil
+}
+
+// scan checks code that is to become executable at addr, together with
+// the edges of executable regions right next to it: an instruction may
+// start up to 14 bytes before a boundary and end after it.
+func (g *ringGuest) scan(addr uint64, code []byte) error {
+	start := addr
+	var before, after []byte
+	for _, r := range g.regions {
+		if r.perm&Exec == 0 {
+			continue
+		}
+		if r.end() == addr {
+			before = make([]byte, min(maxInsnLen-1, r.size))
+			r.copyOut(r.end()-uint64(len(before)), before)
+			start -= uint64(len(before))
+		}
+		if r.addr == addr+uint64(len(code)) {
+			after = make([]byte, min(maxInsnLen-1, r.size))
+			r.copyOut(r.addr, after)
+		}
+	}
+	window := append(append(append([]byte(nil), before...), code...), after...)
+	return codescan.Scan(window, start)
+}
+
+func (g *ringGuest) find(addr uint64) *region {
+	for _, r := range g.regions {
+		if addr >= r.addr && addr < r.end() {
+			return r
+		}
+	}
+	return nil
+}
+
+// Unmap removes the region that starts at addr.
+func (g *ringGuest) Unmap(addr uint64) error {
+	for i, r := range g.regions {
+		if r.addr == addr {
+			unmapPages(r)
+			g.used -= r.size
+			g.regions = append(g.regions[:i], g.regions[i+1:]...)
+			for j, a := range g.order {
+				if a == addr {
+					g.order = append(g.order[:j], g.order[j+1:]...)
+					break
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("sandbox: no region starts at %#x", addr)
+}
+
+// Protect changes the permission of the region starting at addr.
+func (g *ringGuest) Protect(addr uint64, p Perm) error {
+	r := g.find(addr)
+	if r == nil || r.addr != addr {
+		return fmt.Errorf("sandbox: no region starts at %#x", addr)
+	}
+	if p&Write != 0 && p&Exec != 0 {
+		return fmt.Errorf("sandbox: region %q cannot become writable and executable (W^X)", r.name)
+	}
+	if g.level == Level2 && p&Exec != 0 && r.perm&Exec == 0 {
+		code := make([]byte, r.size)
+		r.copyOut(r.addr, code)
+		if err := g.scan(r.addr, code); err != nil {
+			return fmt.Errorf("sandbox: region %q cannot become executable: %w", r.name, err)
+		}
+	}
+	protectPages(r, p, g.key)
+	return nil
+}
+
+// rangeRegions calls fn for each piece of [addr, addr+n) and the region
+// holding it, or fails if part of the range is outside every region.
+func (g *ringGuest) rangeRegions(addr uint64, n int, fn func(r *region, a uint64, lo, hi int)) error {
+	if addr+uint64(n) < addr {
+		return fmt.Errorf("sandbox: range at %#x wraps around", addr)
+	}
+	for off := 0; off < n; {
+		r := g.find(addr + uint64(off))
+		if r == nil {
+			return fmt.Errorf("sandbox: guest address %#x is not in guest memory", addr+uint64(off))
+		}
+		k := min(n-off, int(r.end()-(addr+uint64(off))))
+		fn(r, addr+uint64(off), off, off+k)
+		off += k
+	}
+	return nil
+}
+
+// ReadMemory copies guest memory into b.
+func (g *ringGuest) ReadMemory(addr uint64, b []byte) error {
+	if g.closed {
+		return ErrClosed
+	}
+	if err := g.rangeRegions(addr, len(b), func(*region, uint64, int, int) {}); err != nil {
+		return err
+	}
+	return g.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) { r.copyOut(a, b[lo:hi]) })
+}
+
+// WriteMemory copies b into guest memory. At level 2, bytes written into
+// executable memory are scanned first, as if the region became executable
+// again.
+func (g *ringGuest) WriteMemory(addr uint64, b []byte) error {
+	if g.closed {
+		return ErrClosed
+	}
+	if err := g.rangeRegions(addr, len(b), func(*region, uint64, int, int) {}); err != nil {
+		return err
+	}
+	var scanErr error
+	if g.level == Level2 {
+		g.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) {
+			if r.perm&Exec == 0 || scanErr != nil {
+				return
+			}
+			code := make([]byte, r.size)
+			r.copyOut(r.addr, code)
+			copy(code[a-r.addr:], b[lo:hi])
+			scanErr = g.scan(r.addr, code)
+		})
+	}
+	if scanErr != nil {
+		return fmt.Errorf("sandbox: write refused: %w", scanErr)
+	}
+	return g.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) { r.copyIn(a, b[lo:hi]) })
+}
+
+func (g *ringGuest) Regs() Regs {
+	if g.closed {
+		return Regs{}
+	}
+	f := &g.rs.ctx.Regs
+	return Regs{
+		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
+		R8: f.R8, R9: f.R9, R10: f.R10, R11: f.R11, R12: f.R12, R13: f.R13, R14: f.R14, R15: f.R15,
+		RIP: f.RIP, RFLAGS: f.RFLAGS, FSBase: g.rs.ctx.FSBase, GSBase: g.rs.ctx.GSBase,
+	}
+}
+
+// SetRegs replaces the register state. RFLAGS keeps only the flags ring 3
+// may hold (IF is always set, IOPL 0); RIP and the segment bases must be
+// canonical lower-half addresses.
+func (g *ringGuest) SetRegs(r Regs) error {
+	if g.closed {
+		return ErrClosed
+	}
+	if !cpu.ValidUserRIP(r.RIP) || !cpu.ValidUserRIP(r.FSBase) || !cpu.ValidUserRIP(r.GSBase) {
+		return fmt.Errorf("sandbox: RIP %#x, FS base %#x or GS base %#x is not a lower-half address", r.RIP, r.FSBase, r.GSBase)
+	}
+	f := &g.rs.ctx.Regs
+	*f = cpu.Frame{
+		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.RIP, RFLAGS: cpu.SanitizeUserFlags(r.RFLAGS),
+		CS: cpu.SelUserCode, SS: cpu.SelUserData,
+	}
+	g.rs.ctx.FSBase, g.rs.ctx.GSBase = r.FSBase, r.GSBase
+	return nil
+}
+
+func (g *ringGuest) SetReturn(v uint64) {
+	if !g.closed {
+		g.rs.ctx.Regs.AX = v
+	}
+}
+
+// Run enters the guest through the Run system call and decodes the exit.
+func (g *ringGuest) Run() (Exit, error) {
+	if g.closed {
+		return Exit{}, ErrClosed
+	}
+	g.rs.budgetLeft = int64(g.budget)
+	syscall.Private(syscall.CallRun, uintptr(unsafe.Pointer(g.rs)), 0, 0)
+	f := &g.rs.ctx.Regs
+	switch {
+	case g.rs.killed != 0:
+		return Exit{Kind: ExitKilled, Reason: fmt.Sprintf("pkru tampered: the guest left PKRU %#08x, its PKRU is %#08x", g.rs.ctx.ExitPKRU, g.rs.ctx.PKRU)}, nil
+	case f.Vector == cpu.VectorSyscall:
+		return Exit{Kind: ExitSyscall, Syscall: Syscall{Nr: f.AX, Args: [6]uint64{f.DI, f.SI, f.DX, f.R10, f.R8, f.R9}}}, nil
+	case f.Vector >= 32:
+		return Exit{Kind: ExitBudget}, nil
+	}
+	return Exit{Kind: ExitFault, Fault: Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: g.rs.ctx.CR2, RIP: f.RIP}}, nil
+}
+
+// Close releases the guest's memory, key and placement slot.
+func (g *ringGuest) Close() error {
+	if g.closed {
+		return ErrClosed
+	}
+	g.closed = true
+	for _, r := range g.regions {
+		unmapPages(r)
+	}
+	g.regions = nil
+	if g.slot != 0 {
+		placement.Lock()
+		freeSlot(g.slot)
+		placement.Unlock()
+	}
+	if g.level == Level2 && g.key != 0 {
+		if g.group != nil {
+			g.group.release()
+		} else {
+			freeKey(g.key)
+		}
+	}
+	syscall.InKernel(func() { mm.FreeKernel(g.rsLo, g.rsHi) })
+	return nil
+}
+
+// unsafeBytes views user memory at a as a byte slice.
+func unsafeBytes(a, n uint64) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(a))), n) }
+
+// RegionAddrs lists the start of each region in the order they were
+// mapped (for tests and tools that place regions at address 0).
+func (g *ringGuest) RegionAddrs() []uint64 {
+	out := make([]uint64, len(g.order))
+	copy(out, g.order)
+	return out
+}

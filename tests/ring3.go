@@ -1,0 +1,217 @@
+package tests
+
+import (
+	"fmt"
+	"time"
+
+	"beelzebox/sandbox"
+)
+
+// The ring3 suite tests the primitive every sandbox level builds on: run
+// code at CPL 3 with a given register state and come back to the kernel
+// on its SYSCALL, exception or timer interrupt with its state saved.
+func init() {
+	Register("ring3", "syscall-round-trip", testRing3Syscall)
+	Register("ring3", "registers-preserved", testRing3Registers)
+	Register("ring3", "page-fault", testRing3PF)
+	Register("ring3", "privileged-gp", testRing3GP)
+	Register("ring3", "invalid-opcode-ud", testRing3UD)
+	Register("ring3", "divide-error-de", testRing3DE)
+	Register("ring3", "breakpoint-int3", testRing3BP)
+	Register("ring3", "loop-preempted-by-timer", testRing3Loop)
+	Register("ring3", "kernel-healthy-after", testRing3Healthy)
+}
+
+// Machine code used by the guests of the test suites (Intel SDM Vol. 2
+// encodings).
+var (
+	insSyscall = []byte{0x0f, 0x05}
+	insHlt     = []byte{0xf4}
+	insUD2     = []byte{0x0f, 0x0b}
+	insInt3    = []byte{0xcc}
+	insJmpSelf = []byte{0xeb, 0xfe}
+)
+
+func movEAX(v uint32) []byte { return append([]byte{0xb8}, le32(v)...) }
+func movRAX(v uint64) []byte { return append([]byte{0x48, 0xb8}, le64(v)...) } // movabs rax, imm64
+func movRDI(v uint64) []byte { return append([]byte{0x48, 0xbf}, le64(v)...) } // movabs rdi, imm64
+func movR12(v uint64) []byte { return append([]byte{0x49, 0xbc}, le64(v)...) } // movabs r12, imm64
+
+// loadAbs is movabs rax, [addr]; storeAbs is movabs [addr], rax.
+func loadAbs(addr uint64) []byte  { return append([]byte{0x48, 0xa1}, le64(addr)...) }
+func storeAbs(addr uint64) []byte { return append([]byte{0x48, 0xa3}, le64(addr)...) }
+
+func le32(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+func le64(v uint64) []byte { return append(le32(uint32(v)), le32(uint32(v>>32))...) }
+
+func code(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// blobGuest makes a guest from machine code: a code region and a stack.
+func blobGuest(level sandbox.Level, text []byte, budget time.Duration) (sandbox.Guest, error) {
+	g, err := sandbox.New(sandbox.Config{
+		Level: level,
+		Regions: []sandbox.Region{
+			{Name: "text", Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: text},
+			{Name: "stack", Size: 16384, Perm: sandbox.Read | sandbox.Write},
+		},
+		Budget: budget,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Regions at address 0 are placed in order: text first, stack after.
+	regs := sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)}
+	return g, g.SetRegs(regs)
+}
+
+// textAddr and stackTop find the placed regions by probing: the first
+// mapped page of the slot is the text.
+func textAddr(g sandbox.Guest) uint64 { return regionAddr(g, 0) }
+func stackTop(g sandbox.Guest) uint64 { return regionAddr(g, 1) + 16384 }
+
+func regionAddr(g sandbox.Guest, i int) uint64 {
+	type regioned interface{ RegionAddrs() []uint64 }
+	return g.(regioned).RegionAddrs()[i]
+}
+
+func mustGuest(t *T, level sandbox.Level, text []byte) sandbox.Guest {
+	g, err := blobGuest(level, text, 0)
+	if err != nil {
+		t.Fatalf("creating guest: %v", err)
+	}
+	return g
+}
+
+func expectFault(t *T, g sandbox.Guest, vector uint64) sandbox.Exit {
+	e, err := g.Run()
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if e.Kind != sandbox.ExitFault || e.Fault.Vector != vector {
+		t.Fatalf("exit = %v, want fault vector %d", e, vector)
+	}
+	return e
+}
+
+func testRing3Syscall(t *T) {
+	g := mustGuest(t, sandbox.Level1, code(movEAX(42), movRDI(7), insSyscall, movEAX(43), insSyscall))
+	defer g.Close()
+	e, err := g.Run()
+	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != 42 || e.Syscall.Args[0] != 7 {
+		t.Fatalf("first exit = %v, %v", e, err)
+	}
+	if rip := g.Regs().RIP; rip != textAddr(g)+5+10+2 {
+		t.Fatalf("RIP after syscall = %#x", rip)
+	}
+	g.SetReturn(99)
+	e, err = g.Run()
+	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != 43 {
+		t.Fatalf("second exit = %v, %v", e, err)
+	}
+}
+
+// testRing3Registers checks that general registers and XMM state survive
+// a trip through the host, while host Go code (fmt) uses vector registers.
+func testRing3Registers(t *T) {
+	const v = 0x1122334455667788
+	g := mustGuest(t, sandbox.Level1, code(
+		movRAX(v), []byte{0x66, 0x48, 0x0f, 0x6e, 0xc0}, // movq xmm0, rax
+		movR12(v+1), movEAX(1), insSyscall,
+		[]byte{0x66, 0x48, 0x0f, 0x7e, 0xc0}, // movq rax, xmm0
+		insSyscall))
+	defer g.Close()
+	if e, _ := g.Run(); e.Kind != sandbox.ExitSyscall {
+		t.Fatalf("exit = %v", e)
+	}
+	if r := g.Regs(); r.R12 != v+1 {
+		t.Fatalf("R12 = %#x", r.R12)
+	}
+	_ = fmt.Sprintf("%v %g", make([]float64, 64), 3.5) // host code using SSE
+	if e, _ := g.Run(); e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != v {
+		t.Fatalf("xmm0 came back as %#x (exit %v)", e.Syscall.Nr, e)
+	}
+}
+
+func testRing3PF(t *T) {
+	g := mustGuest(t, sandbox.Level1, loadAbs(0x1000))
+	defer g.Close()
+	e := expectFault(t, g, 14)
+	if e.Fault.CR2 != 0x1000 || e.Fault.ErrorCode&4 == 0 {
+		t.Fatalf("CR2 = %#x, error code %#x (want user bit)", e.Fault.CR2, e.Fault.ErrorCode)
+	}
+}
+
+func testRing3GP(t *T) {
+	privileged := map[string][]byte{
+		"hlt":     insHlt,
+		"cli":     {0xfa},
+		"in":      {0xec},
+		"out":     {0xee},
+		"mov cr3": {0x0f, 0x22, 0xd8},
+		"wrmsr":   {0x0f, 0x30},
+		"swapgs":  {0x0f, 0x01, 0xf8},
+	}
+	for name, ins := range privileged {
+		g := mustGuest(t, sandbox.Level1, ins)
+		e, err := g.Run()
+		g.Close()
+		if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != 13 {
+			t.Fatalf("%s: exit %v, %v; want #GP", name, e, err)
+		}
+	}
+}
+
+func testRing3UD(t *T) {
+	g := mustGuest(t, sandbox.Level1, insUD2)
+	defer g.Close()
+	e := expectFault(t, g, 6)
+	if e.Fault.RIP != textAddr(g) {
+		t.Fatalf("#UD at %#x", e.Fault.RIP)
+	}
+}
+
+func testRing3DE(t *T) {
+	g := mustGuest(t, sandbox.Level1, []byte{0x31, 0xc9, 0xf7, 0xf1}) // xor ecx,ecx; div ecx
+	defer g.Close()
+	expectFault(t, g, 0)
+}
+
+func testRing3BP(t *T) {
+	g := mustGuest(t, sandbox.Level1, insInt3)
+	defer g.Close()
+	e := expectFault(t, g, 3)
+	if e.Fault.RIP != textAddr(g)+1 { // INT3 is a trap: RIP is past it
+		t.Fatalf("#BP RIP = %#x", e.Fault.RIP)
+	}
+}
+
+func testRing3Loop(t *T) {
+	g, err := blobGuest(sandbox.Level1, insJmpSelf, 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer g.Close()
+	start := time.Now()
+	e, err := g.Run()
+	if err != nil || e.Kind != sandbox.ExitBudget {
+		t.Fatalf("exit = %v, %v; want budget", e, err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Fatalf("budget exit after only %v", d)
+	}
+	// It resumes where it was: still the loop.
+	if rip := g.Regs().RIP; rip != textAddr(g) {
+		t.Fatalf("RIP = %#x", rip)
+	}
+}
+
+func testRing3Healthy(t *T) {
+	testChannels(t)
+	testRing3Syscall(t)
+}
