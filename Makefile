@@ -26,7 +26,7 @@ kernel:
 include tests/guests/guests.mk
 
 initramfs: guests
-	$(GO) run ./tools/mkinitramfs -o $(INITRD) -dir $(BUILD)/guests
+	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests
 
 # Debian packages for the emulators and GRUB, installed when missing.
 deps:

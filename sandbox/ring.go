@@ -39,7 +39,8 @@ type ringGuest struct {
 type runState struct {
 	ctx        cpu.UserContext
 	budgetLeft int64  // ns of CPU time left for this Run
-	killed     uint64 // non-zero: the exit PKRU did not match
+	checkPKRU  uint64 // level 2: the exit PKRU must equal ctx.PKRU
+	killed     uint64 // non-zero: it did not
 }
 
 var placement sync.Mutex
@@ -100,6 +101,13 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 			}
 		}
 		g.rs.ctx.PKRU = pkruAllowing(rw, ro)
+		g.rs.checkPKRU = 1
+	}
+	// On a CPU with PKU the entry and exit code also switch PKRU for level
+	// 1 guests (to 0, every key open): a level 1 guest may execute WRPKRU,
+	// and what it leaves must not reach the kernel's own accesses to user
+	// pages. Only level 2 holds the guest to its value.
+	if cpu.CPU.PKU {
 		g.rs.ctx.UsePKRU = 1
 	}
 	for _, r := range cfg.Regions {
@@ -395,4 +403,21 @@ func (g *ringGuest) RegionAddrs() []uint64 {
 	out := make([]uint64, len(g.order))
 	copy(out, g.order)
 	return out
+}
+
+// PKRU is the value of PKRU the guest had when it last stopped (0 without
+// PKU).
+func (g *ringGuest) PKRU() uint32 {
+	if g.closed {
+		return 0
+	}
+	return g.rs.ctx.ExitPKRU
+}
+
+// PermAt is the permission of the guest page at addr.
+func (g *ringGuest) PermAt(addr uint64) (Perm, bool) {
+	if r := g.find(addr); r != nil {
+		return r.perm, true
+	}
+	return 0, false
 }

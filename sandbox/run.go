@@ -39,7 +39,7 @@ func run(f *cpu.Frame) int64 {
 		}
 	}
 	kernel.SetGuestDeadline(0)
-	if rs.ctx.UsePKRU != 0 && rs.ctx.ExitPKRU != rs.ctx.PKRU {
+	if rs.checkPKRU != 0 && rs.ctx.ExitPKRU != rs.ctx.PKRU {
 		rs.killed = 1
 	}
 	return 0

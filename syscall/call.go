@@ -19,10 +19,12 @@ func init() {
 		(*(*func())(ptr(f.DI)))()
 		return 0
 	})
-	Register(CallFault, func(f *cpu.Frame) int64 {
-		return int64(*(*uint64)(ptr(f.DI)))
-	})
+	Register(CallFault, faultingCall)
 }
+
+// faultingCall reads the address it is given: with a bad one, a fault in
+// handler code, which the kernel must report and stop on.
+func faultingCall(f *cpu.Frame) int64 { return int64(*(*uint64)(ptr(f.DI))) }
 
 // InKernel runs fn in handler context: on the kernel stack with
 // interrupts disabled, so it can use kernel structures (the frame

@@ -1,0 +1,121 @@
+// Command qemu is beelzebox's host-side runner: it boots the kernel under
+// QEMU or Bochs, streams the kernel console to stdout, and judges the run
+// from the console protocol and the emulator's exit status.
+//
+// # Usage
+//
+//	go run ./qemu [boot] [flags]   one boot, judged (the default subcommand)
+//	go run ./qemu test [flags]     the test table (table.go), QEMU boots in parallel
+//	go run ./qemu bench [flags]    the bench table: qemu-icount twice (figures must repeat), then Bochs
+//	go run ./qemu run [flags]      the demo: one boot, no time limit, exit status = kernel exit code
+//	go run ./qemu debug [flags]    QEMU halted at reset, waiting for gdb
+//	go run ./qemu iso [flags]      build build/beelzebox.iso
+//
+// Flags of every booting subcommand (boot, test, bench, run, debug, iso):
+//
+//	-nobuild        do not run "make -s build" first (it runs by default)
+//	-kernel PATH    boot this multiboot ELF instead of build/kernel.elf (implies -nobuild)
+//	-initrd PATH    multiboot module; default build/initramfs.cpio if it exists, "none" for none
+//	-keep           keep Bochs work directories (ISO, bochsrc, bochs.log) and print where
+//
+// Flags that describe one boot (boot, run, debug):
+//
+//	-emu qemu|qemu-icount|bochs   (default qemu)
+//	-cpu MODEL      default max (QEMU) or tigerlake (Bochs); QEMU takes modifiers: max,-pku
+//	-m SIZE         guest memory, QEMU syntax (512M, 1G); default 128M
+//	-append TEXT    kernel command line
+//	-timeout D      time limit; default 2m on QEMU, 10m on Bochs, none for run and debug
+//
+// boot only: -expect pass|fail, -want REGEXP (repeatable; every one must
+// match a console line), -min N (least passed tests).
+// test: -only NAME[,NAME] (table entries), -j N (QEMU boots at once, default
+// 2), -list. bench: -only, -v (stream consoles; otherwise a console is shown
+// only when its boot fails). debug: -gdb ADDR (default 127.0.0.1:1234; the
+// loopback form of QEMU's -s -S, which would listen on every interface).
+// iso: -o FILE, -append TEXT, -eltorito.
+//
+// Output: console lines go to stdout unchanged (no prefix). Runner messages
+// go to stderr: "=== RUN <name>: <how>", "--- PASS|FAIL <name> (...):
+// <summary>" followed by one problem per line, and QEMU's own stderr as
+// "qemu: ...". When several QEMU boots run at once, each boot's console is
+// held back and printed as one block when the boot ends, so consoles never
+// interleave; a boot that runs alone streams live.
+//
+// Exit status: 0 all verdicts passed; 1 a verdict failed; 2 usage error,
+// failed build or missing tool. run and debug exit with the kernel's exit
+// code instead (QEMU status (code<<1)|1 gives code; a triple fault gives
+// 1; Bochs gives 0 or 1 from the console verdict), or 124 on timeout.
+//
+// # Console protocol
+//
+// The kernel prints, one per line, starting in column 0:
+//
+//	ok <suite>/<name>
+//	FAIL <suite>/<name>: <why>
+//	SKIP <suite>/<name>: <feature> <free text>     feature: lowercase token (pku, vmx, ept, pcid, ...)
+//	bench <name> median=<n> min=<n> unit=<unit>[ ratio=<x>]
+//	kernel: N passed, N failed, N skipped          the final line
+//
+// Lines starting "kernel: panic:", "kernel: fault", "panic: ", "fatal error: "
+// or "unexpected fault address" report a dead kernel. A line that starts like
+// a protocol line but does not parse (e.g. "SKIP x/y: PKU") fails the boot.
+//
+// # Verdicts
+//
+// A boot that must pass fails on: any FAIL line; a fatal line; no final
+// line; a final line that disagrees with the counted ok/FAIL/SKIP lines
+// (lost output); fewer passes than the entry's minimum; a SKIP naming a
+// feature the emulated CPU provides (featureProfiles in table.go: QEMU max
+// provides pku, Bochs tigerlake vmx, ept, pcid, invpcid and pku; "-feat"
+// modifiers remove one); an unmatched pattern; a timeout; on QEMU an exit
+// status other than 1; on Bochs a Bochs panic other than the shutdown
+// port. An expected failure must match all its patterns and end failing:
+// QEMU status other than 1, or on Bochs no final line or a fatal line. A
+// timeout fails either kind: a dying kernel must still exit.
+//
+// # Emulators
+//
+// QEMU runs as
+//
+//	qemu-system-x86_64 -accel tcg -cpu CPU -m MEM -smp 1 -display none -monitor none -nic none
+//	    -no-reboot -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04
+//	    -kernel build/kernel.elf -initrd build/initramfs.cpio -append CMDLINE
+//
+// with -debugcon stdio (and COM1 to a file, replayed after exit) when the
+// command line has console=e9. qemu-icount adds -icount shift=0,sleep=off
+// -seed 1 -rtc base=2025-01-01T00:00:00,clock=vm, which makes one TSC tick
+// one instruction.
+//
+// Bochs boots a minimal GRUB El Torito CD made per boot (grub-mkimage -O
+// i386-pc-eltorito with an embedded config: set root=(cd); multiboot
+// /boot/kernel.elf CMDLINE; module /boot/initramfs.cpio; boot) and gets
+// console=e9 added to the command line. Its bochsrc (see bochsrc in
+// bochs.go) sets megs from -m, the CPU model, ips=200000000,
+// reset_on_triple_fault=0, fastboot BIOS, port_e9_hack, display_library
+// term, clock sync=none with a fixed start time. Bochs runs under
+// script -qfec so the term display has a pty that is not the runner's
+// terminal; the debugger built into Debian's Bochs is answered with an -rc
+// file holding "c" and "quit". Port 0xE9 output arrives on a pipe (bochs
+// stdout, with Bochs' banner and debugger lines filtered out) and COM1 on
+// another (/dev/fd/4).
+//
+// The iso subcommand makes a full hybrid image with grub-mkrescue when it
+// is installed (bootable from CD or USB stick; grub-mkrescue needs mtools
+// only for UEFI images), and otherwise, or with -eltorito, the El Torito
+// image used for Bochs (CD boot on BIOS machines only). The menu entry
+// waits 3 seconds.
+//
+// # What the kernel must do
+//
+//   - print the protocol lines above on COM1 (0x3F8), or on port 0xE9 when
+//     the command line contains console=e9, ending each line with "\n";
+//   - finish with the final line, then exit: write "Shutdown" to port
+//     0x8900 (Bochs) and the exit code byte to port 0xf4 (QEMU
+//     isa-debug-exit: 0 for success, nonzero for failure). On COM1, wait
+//     for the transmitter to drain (LSR bit 6) before exiting, or Bochs
+//     loses the last byte;
+//   - after a panic or fault report, exit the same way with a nonzero code
+//     rather than halting forever;
+//   - parse the command line as whole words: QEMU passes
+//     "<kernel path> <-append text>", GRUB only the words after the path.
+package main

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Artefacts are the files a boot loads.
+type Artefacts struct {
+	Root   string // module root; emulators run there
+	Kernel string // multiboot-stamped kernel ELF, relative to Root or absolute
+	Initrd string // newc cpio passed as the first multiboot module; "" for none
+}
+
+// DebugExitPort is where QEMU's isa-debug-exit device listens: a write of
+// byte v makes QEMU exit with status (v<<1)|1.
+const DebugExitPort = 0xf4
+
+// qemuOptions are the per-run extras of a QEMU command line.
+type qemuOptions struct {
+	// com1File receives COM1 when the console is on port 0xE9 (QEMU allows
+	// only one character device on stdio).
+	com1File string
+	// gdb, if set, makes QEMU listen for gdb there and wait for it (the
+	// loopback form of -s -S, which would listen on every interface).
+	gdb string
+}
+
+// qemuArgs returns the qemu-system-x86_64 arguments for b.
+func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
+	if strings.Contains(a.Initrd, ",") {
+		// QEMU splits the multiboot module list on commas.
+		return nil, fmt.Errorf("initrd path %q contains a comma", a.Initrd)
+	}
+	args := []string{
+		"-accel", "tcg",
+		"-cpu", b.CPU,
+		"-m", b.memory(),
+		"-smp", "1",
+		"-display", "none",
+		"-monitor", "none",
+		"-nic", "none",
+		"-no-reboot",
+	}
+	if b.usesE9() {
+		com1 := "null"
+		if o.com1File != "" {
+			com1 = "file:" + o.com1File
+		}
+		args = append(args, "-debugcon", "stdio", "-serial", com1)
+	} else {
+		args = append(args, "-serial", "stdio")
+	}
+	args = append(args, "-device", "isa-debug-exit,iobase=0x"+strconv.FormatInt(DebugExitPort, 16)+",iosize=0x04")
+	if b.Emu == QEMUICount {
+		// One TSC tick per instruction, no host time leaking in: see
+		// /work/shared/notes/measuring.md. icount must stay at one vCPU.
+		args = append(args,
+			"-icount", "shift=0,sleep=off",
+			"-seed", "1",
+			"-rtc", "base=2025-01-01T00:00:00,clock=vm")
+	}
+	args = append(args, "-kernel", a.Kernel)
+	if a.Initrd != "" {
+		args = append(args, "-initrd", a.Initrd)
+	}
+	args = append(args, "-append", b.CommandLine())
+	if o.gdb != "" {
+		args = append(args, "-gdb", "tcp:"+o.gdb, "-S")
+	}
+	return args, nil
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Outcome is how the emulator process ended: everything the verdict needs
+// besides the console.
+type Outcome struct {
+	Emu      Emulator
+	Status   int // process exit status; -1 if killed by a signal
+	TimedOut bool
+	Timeout  time.Duration
+	// Err is set if the emulator could not be prepared or started.
+	Err error
+	// Note is the emulator's own reason for stopping when it is not the
+	// normal one, e.g. a Bochs ">>PANIC<<" other than the shutdown port
+	// (a triple fault with reset_on_triple_fault=0).
+	Note string
+}
+
+// QEMUSuccess is QEMU's exit status when the kernel writes 0 to the
+// isa-debug-exit port: QEMU exits with (code<<1)|1.
+const QEMUSuccess = 1
+
+// describeQEMUStatus explains a QEMU exit status in kernel terms.
+func describeQEMUStatus(s int) string {
+	switch {
+	case s < 0:
+		return "QEMU was killed"
+	case s == 0:
+		return "QEMU exit status 0: the guest reset or triple-faulted (-no-reboot)"
+	case s&1 == 1:
+		return fmt.Sprintf("QEMU exit status %d: kernel exit code %d (port 0xf4)", s, s>>1)
+	}
+	return fmt.Sprintf("QEMU exit status %d", s)
+}
+
+// Verdict is the judgement on one boot.
+type Verdict struct {
+	OK       bool
+	Problems []string // why it is not OK, most important first
+	Final    *Counts  // the final line, if the kernel printed one
+	Seen     Counts   // ok, FAIL and SKIP lines counted on the console
+	Fatal    string   // the first fatal line, if any
+}
+
+// Summary is a one-line description of the result.
+func (v Verdict) Summary() string {
+	var s string
+	switch {
+	case v.Fatal != "":
+		s = v.Fatal
+	case v.Final != nil:
+		s = v.Final.String()
+	default:
+		s = fmt.Sprintf("no final line (%d ok, %d FAIL, %d SKIP lines)", v.Seen.Passed, v.Seen.Failed, v.Seen.Skipped)
+	}
+	if len(v.Problems) > 0 {
+		s += "; " + v.Problems[0]
+		if n := len(v.Problems) - 1; n > 0 {
+			s += fmt.Sprintf(" (and %d more)", n)
+		}
+	}
+	return s
+}
+
+// Checker reads a boot's console line by line and then judges the boot.
+// It is pure: no I/O, no clock. Observe is not safe for concurrent use;
+// the runner serialises console lines before they reach it.
+type Checker struct {
+	emu       Emulator
+	cpu       string
+	expect    Expect
+	minPassed int
+	provides  []string
+	patterns  []*regexp.Regexp
+	matched   []bool
+	// RequireBench makes a boot without bench lines fail (bench boots).
+	RequireBench bool
+
+	seen      Counts
+	finals    []Counts
+	fails     []Line
+	fatals    []Line
+	malformed []Line
+	badSkips  []Line
+	bench     []BenchResult
+}
+
+// NewChecker returns a checker for b, with the SKIP policy from profiles.
+func NewChecker(b Boot, profiles []FeatureProfile) (*Checker, error) {
+	c := &Checker{
+		emu:       b.Emu,
+		cpu:       b.CPU,
+		expect:    b.Expect,
+		minPassed: b.MinPassed,
+		provides:  Provided(profiles, b.Emu, b.CPU),
+	}
+	for _, p := range b.Patterns {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %v", p, err)
+		}
+		c.patterns = append(c.patterns, re)
+	}
+	c.matched = make([]bool, len(c.patterns))
+	return c, nil
+}
+
+// Observe classifies one console line and records it.
+func (c *Checker) Observe(text string) Line {
+	l := ParseLine(text)
+	for i, re := range c.patterns {
+		if !c.matched[i] && re.MatchString(l.Text) {
+			c.matched[i] = true
+		}
+	}
+	switch l.Kind {
+	case Pass:
+		c.seen.Passed++
+	case Fail:
+		c.seen.Failed++
+		c.fails = append(c.fails, l)
+	case Skip:
+		c.seen.Skipped++
+		if slices.Contains(c.provides, l.Feature) {
+			c.badSkips = append(c.badSkips, l)
+		}
+	case Final:
+		c.finals = append(c.finals, l.Counts)
+	case Bench:
+		c.bench = append(c.bench, l.Bench)
+	case Fatal:
+		c.fatals = append(c.fatals, l)
+	case Malformed:
+		c.malformed = append(c.malformed, l)
+	}
+	return l
+}
+
+// Bench returns the bench lines seen so far, in order.
+func (c *Checker) Bench() []BenchResult { return slices.Clone(c.bench) }
+
+// maxListed bounds how many lines of one kind a verdict quotes.
+const maxListed = 8
+
+// listLines appends one problem per line, up to maxListed, then a count.
+func listLines(problems []string, lines []Line, format func(Line) string) []string {
+	for i, l := range lines {
+		if i == maxListed {
+			return append(problems, fmt.Sprintf("... and %d more", len(lines)-maxListed))
+		}
+		problems = append(problems, format(l))
+	}
+	return problems
+}
+
+// Verdict judges the boot from the console seen so far and how the
+// emulator ended.
+func (c *Checker) Verdict(o Outcome) Verdict {
+	v := Verdict{Seen: c.seen}
+	if len(c.fatals) > 0 {
+		v.Fatal = c.fatals[0].Text
+	}
+	if len(c.finals) > 0 {
+		f := c.finals[len(c.finals)-1]
+		v.Final = &f
+	}
+	var p []string
+	if o.Err != nil {
+		p = append(p, "emulator: "+o.Err.Error())
+	}
+	if o.TimedOut {
+		p = append(p, fmt.Sprintf("timed out after %v (hang, or the kernel did not exit through port 0xf4 / 0x8900)", o.Timeout))
+	}
+	for i, re := range c.patterns {
+		if !c.matched[i] {
+			p = append(p, fmt.Sprintf("no console line matches %q", re))
+		}
+	}
+	p = listLines(p, c.malformed, func(l Line) string {
+		return fmt.Sprintf("malformed protocol line %q: %s", l.Text, l.Problem)
+	})
+
+	switch c.expect {
+	case ExpectPass:
+		p = c.passProblems(p, v, o)
+	case ExpectFail:
+		p = c.failProblems(p, v, o)
+	}
+	v.Problems = p
+	v.OK = len(p) == 0
+	return v
+}
+
+// passProblems lists what keeps a boot that must pass from passing.
+func (c *Checker) passProblems(p []string, v Verdict, o Outcome) []string {
+	p = listLines(p, c.fatals, func(l Line) string { return "kernel died: " + l.Text })
+	p = listLines(p, c.fails, func(l Line) string { return l.Text })
+	p = listLines(p, c.badSkips, func(l Line) string {
+		return fmt.Sprintf("%s: but %s -cpu %s provides %s", l.Text, c.emu, c.cpu, l.Feature)
+	})
+	switch {
+	case v.Final == nil:
+		p = append(p, `missing final line "kernel: N passed, N failed, N skipped"`)
+	default:
+		if len(c.finals) > 1 {
+			p = append(p, fmt.Sprintf("final line printed %d times", len(c.finals)))
+		}
+		if *v.Final != c.seen {
+			p = append(p, fmt.Sprintf("final line says %v but the console has %d ok, %d FAIL and %d SKIP lines",
+				*v.Final, c.seen.Passed, c.seen.Failed, c.seen.Skipped))
+		}
+		if v.Final.Passed < c.minPassed {
+			p = append(p, fmt.Sprintf("only %d tests passed, want at least %d", v.Final.Passed, c.minPassed))
+		}
+	}
+	if c.RequireBench && len(c.bench) == 0 {
+		p = append(p, "no bench lines")
+	}
+	switch {
+	case o.Err != nil || o.TimedOut:
+		// Already reported.
+	case o.Emu.IsQEMU() && o.Status != QEMUSuccess:
+		p = append(p, describeQEMUStatus(o.Status)+", want 1 (kernel exit code 0)")
+	case o.Emu == Bochs && o.Note != "":
+		p = append(p, "bochs stopped: "+o.Note)
+	}
+	return p
+}
+
+// failProblems lists what keeps an expected failure from being the failure
+// it should be.
+func (c *Checker) failProblems(p []string, v Verdict, o Outcome) []string {
+	if o.Err != nil || o.TimedOut {
+		return p
+	}
+	switch {
+	case o.Emu.IsQEMU() && o.Status == QEMUSuccess:
+		p = append(p, "the run ended in success (QEMU exit status 1, kernel exit code 0) but this boot must fail")
+	case o.Emu == Bochs && v.Final != nil && len(c.fatals) == 0 && o.Note == "":
+		p = append(p, "the run printed its final line without a fault or panic, but this boot must fail")
+	}
+	return p
+}
+
+// joinProblems formats problems as an indented list.
+func joinProblems(problems []string) string {
+	var sb strings.Builder
+	for _, p := range problems {
+		sb.WriteString("    ")
+		sb.WriteString(p)
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
