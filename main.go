@@ -18,8 +18,8 @@ import (
 	"strings"
 
 	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
-	_ "beelzebox/sandbox"
 	"beelzebox/kernel"
+	_ "beelzebox/sandbox"
 	"beelzebox/tests"
 )
 

@@ -59,7 +59,7 @@ func initClock() {
 		wait := calibrateNanos * 1_000_000 / period // HPET ticks in calibrateNanos
 		start := *mmio64(base + hpetCounter)
 		t0 := cpu.RdtscOrdered()
-		for *mmio64(base+hpetCounter)-start < wait {
+		for *mmio64(base + hpetCounter)-start < wait {
 			cpu.Pause()
 		}
 		ticks = cpu.RdtscOrdered() - t0
@@ -78,7 +78,7 @@ func initClock() {
 func calibrateWithPIT() uint64 {
 	const count = pitFrequency * calibrateNanos / 1_000_000_000
 	cpu.Outb(0x61, cpu.Inb(0x61)&^0x02|0x01) // gate on, speaker off
-	cpu.Outb(0x43, 0xb0)                      // channel 2, lobyte/hibyte, mode 0
+	cpu.Outb(0x43, 0xb0)                     // channel 2, lobyte/hibyte, mode 0
 	cpu.Outb(0x42, count&0xff)
 	cpu.Outb(0x42, count>>8)
 	t0 := cpu.RdtscOrdered()

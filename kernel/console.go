@@ -23,9 +23,9 @@ var (
 )
 
 const (
-	portE9   = 0xe9
-	com1LSR  = 0x3fd
-	lsrTEMT  = 1 << 6
+	portE9  = 0xe9
+	com1LSR = 0x3fd
+	lsrTEMT = 1 << 6
 )
 
 // InitConsole programs COM1 for 115200 baud, 8 data bits, no parity, one

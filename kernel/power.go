@@ -8,13 +8,14 @@ import "beelzebox/cpu"
 //   - Bochs' shutdown port 0x8900 ("Shutdown" ends the simulation);
 //   - ACPI S5 through the PIIX4/ICH9 PM1a control registers QEMU and
 //     Bochs place at 0x604 and 0xB004.
+//
 // On a real machine all of these are harmless and the CPU halts.
 const (
-	portDebugExit  = 0xf4
-	portBochsShut  = 0x8900
-	portACPIQemu   = 0x604
-	portACPIBochs  = 0xb004
-	acpiSleepS5    = 0x2000
+	portDebugExit = 0xf4
+	portBochsShut = 0x8900
+	portACPIQemu  = 0x604
+	portACPIBochs = 0xb004
+	acpiSleepS5   = 0x2000
 )
 
 // Exit stops the machine with status code (0 = success).

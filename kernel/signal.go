@@ -23,18 +23,18 @@ import (
 // rt_sigreturn reverses it.
 
 const (
-	SIGILL  = 4
-	SIGTRAP = 5
-	SIGABRT = 6
-	SIGBUS  = 7
-	SIGFPE  = 8
-	SIGKILL = 9
-	SIGSEGV = 11
-	SIGPIPE = 13
-	SIGURG  = 23
-	SIGCHLD = 17
+	SIGILL   = 4
+	SIGTRAP  = 5
+	SIGABRT  = 6
+	SIGBUS   = 7
+	SIGFPE   = 8
+	SIGKILL  = 9
+	SIGSEGV  = 11
+	SIGPIPE  = 13
+	SIGURG   = 23
+	SIGCHLD  = 17
 	SIGWINCH = 28
-	NSIG    = 64
+	NSIG     = 64
 
 	saOnStack = 0x08000000
 	saNoDefer = 0x40000000
@@ -69,10 +69,10 @@ type sigState struct {
 	altSize uint64
 	altOff  bool
 	// The fault behind a pending synchronous signal.
-	code  int32
-	addr  uint64
-	trap  uint64
-	err   uint64
+	code int32
+	addr uint64
+	trap uint64
+	err  uint64
 }
 
 func sigBit(sig int) uint64 { return 1 << (sig - 1) }

@@ -22,9 +22,9 @@ import (
 //     current's kernel stack and TLS.
 
 const (
-	MaxThreads  = 64
-	kstackSize  = 64 << 10
-	sliceNanos  = 10_000_000
+	MaxThreads = 64
+	kstackSize = 64 << 10
+	sliceNanos = 10_000_000
 )
 
 // ThreadState is where a thread is in its life.
@@ -133,8 +133,8 @@ func Spawn(f *cpu.Frame, fs uint64) *Thread {
 	sp := fp - 8*8
 	words := (*[8]uintptr)(unsafe.Pointer(sp))
 	*words = [8]uintptr{
-		0, // R15
-		0, // R14
+		0,                    // R15
+		0,                    // R14
 		cpu.KernelReturnPC(), // R13: where the trampoline jumps
 		fp,                   // R12: the frame
 		0, 0,                 // BX, BP

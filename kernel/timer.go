@@ -19,14 +19,14 @@ const (
 	VectorTimer    = 32
 	vectorSpurious = 0xff
 
-	msrAPICBase     = 0x1b
-	apicBaseEnable  = 1 << 11
-	lapicTimerInit  = 0x380
-	lapicTimerCur   = 0x390
-	lapicTimerDiv   = 0x3e0
-	lapicDivideBy1  = 0xb
-	lapicSVRSoftOn  = 1 << 8
-	lapicSVR        = 0xf0
+	msrAPICBase    = 0x1b
+	apicBaseEnable = 1 << 11
+	lapicTimerInit = 0x380
+	lapicTimerCur  = 0x390
+	lapicTimerDiv  = 0x3e0
+	lapicDivideBy1 = 0xb
+	lapicSVRSoftOn = 1 << 8
+	lapicSVR       = 0xf0
 
 	pitHz = 1000
 )

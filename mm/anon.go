@@ -44,10 +44,10 @@ type Anon struct {
 	n      int
 	// Placement: unhinted mappings are handed out upwards from next; hints
 	// are honoured inside [lo, hi) outside the forbidden window.
-	next, limit           uintptr
-	lo, hi                uintptr
-	forbidLo, forbidHi    uintptr
-	Backed                int // frames currently backing anonymous pages
+	next, limit        uintptr
+	lo, hi             uintptr
+	forbidLo, forbidHi uintptr
+	Backed             int // frames currently backing anonymous pages
 }
 
 // Errno values, as the Linux ABI returns them (negated by the caller).
@@ -300,10 +300,10 @@ func (a *Anon) Disown(start, end uintptr) { a.set(start, end, KindFree, 0) }
 type FaultResult uint8
 
 const (
-	FaultBad     FaultResult = iota // not an anonymous page: a real fault
-	FaultMapped                     // backed with a zeroed frame
-	FaultNoMemory                   // out of physical memory
-	FaultSpurious                   // already mapped with the needed rights (a stale TLB entry)
+	FaultBad      FaultResult = iota // not an anonymous page: a real fault
+	FaultMapped                      // backed with a zeroed frame
+	FaultNoMemory                    // out of physical memory
+	FaultSpurious                    // already mapped with the needed rights (a stale TLB entry)
 )
 
 // Fault backs the page containing va if it lies in an anonymous range

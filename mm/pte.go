@@ -30,7 +30,7 @@ const (
 
 // Page sizes.
 const (
-	PageSize  = 4096
+	PageSize   = 4096
 	PageSize2M = 2 << 20
 	PageSize1G = 1 << 30
 )

@@ -66,9 +66,9 @@ func KeysInUse() int {
 // they are protected from the host and from other guests, not from each
 // other.
 type KeyGroup struct {
-	mu    sync.Mutex
-	key   int
-	refs  int
+	mu   sync.Mutex
+	key  int
+	refs int
 }
 
 // NewKeyGroup returns an empty group; its key is taken by its first guest.
@@ -98,14 +98,18 @@ func (g *KeyGroup) release() {
 }
 
 // pkruAllowing returns the PKRU value that denies every key except the
-// read-write keys rw and the read-only keys ro.
+// read-write keys rw and the read-only keys ro. A denied key gets AD (no
+// data access) without WD: with AD set, WD changes nothing on a real CPU,
+// and leaving it clear keeps Bochs 2.7 working, which wrongly applies WD
+// of key 0 to the kernel's own supervisor pages, so that the CPU could not
+// even push the exception frame when the guest is interrupted.
 func pkruAllowing(rw []int, ro []int) uint32 {
-	v := ^uint32(0)
+	v := uint32(0x55555555) // AD for every key
 	for _, k := range rw {
 		v &^= 3 << (2 * k)
 	}
 	for _, k := range ro {
-		v &^= 1 << (2 * k) // clear AD, keep WD
+		v = v&^(3<<(2*k)) | 2<<(2*k) // WD only
 	}
 	return v
 }

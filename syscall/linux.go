@@ -82,44 +82,44 @@ func dispatch(f *cpu.Frame) {
 }
 
 const (
-	sysRead            = 0
-	sysWrite           = 1
-	sysClose           = 3
-	sysMmap            = 9
-	sysMprotect        = 10
-	sysMunmap          = 11
-	sysRtSigaction     = 13
-	sysRtSigprocmask   = 14
-	sysRtSigreturn     = 15
-	sysSchedYield      = 24
-	sysMadvise         = 28
-	sysNanosleep       = 35
-	sysGetpid          = 39
-	sysClone           = 56
-	sysExit            = 60
-	sysKill            = 62
-	sysFcntl           = 72
-	sysGettimeofday    = 96
-	sysSigaltstack     = 131
-	sysPrctl           = 157
-	sysArchPrctl       = 158
-	sysGettid          = 186
-	sysTkill           = 200
-	sysTime            = 201
-	sysFutex           = 202
+	sysRead             = 0
+	sysWrite            = 1
+	sysClose            = 3
+	sysMmap             = 9
+	sysMprotect         = 10
+	sysMunmap           = 11
+	sysRtSigaction      = 13
+	sysRtSigprocmask    = 14
+	sysRtSigreturn      = 15
+	sysSchedYield       = 24
+	sysMadvise          = 28
+	sysNanosleep        = 35
+	sysGetpid           = 39
+	sysClone            = 56
+	sysExit             = 60
+	sysKill             = 62
+	sysFcntl            = 72
+	sysGettimeofday     = 96
+	sysSigaltstack      = 131
+	sysPrctl            = 157
+	sysArchPrctl        = 158
+	sysGettid           = 186
+	sysTkill            = 200
+	sysTime             = 201
+	sysFutex            = 202
 	sysSchedGetaffinity = 204
-	sysClockGettime    = 228
-	sysClockGetres     = 229
-	sysExitGroup       = 231
-	sysEpollCtl        = 233
-	sysTgkill          = 234
-	sysOpenat          = 257
-	sysEpollPwait      = 281
-	sysEventfd2        = 290
-	sysEpollCreate1    = 291
-	sysPrlimit64       = 302
-	sysGetrandom       = 318
-	sysEpollPwait2     = 441
+	sysClockGettime     = 228
+	sysClockGetres      = 229
+	sysExitGroup        = 231
+	sysEpollCtl         = 233
+	sysTgkill           = 234
+	sysOpenat           = 257
+	sysEpollPwait       = 281
+	sysEventfd2         = 290
+	sysEpollCreate1     = 291
+	sysPrlimit64        = 302
+	sysGetrandom        = 318
+	sysEpollPwait2      = 441
 )
 
 func linux(f *cpu.Frame, nr uint64) int64 {
@@ -356,7 +356,7 @@ func clone(f *cpu.Frame) int64 {
 func futex(addr, op, val, timeout uint64) int64 {
 	const (
 		futexWait, futexWake, futexWaitBitset, futexWakeBitset = 0, 1, 9, 10
-		futexCmdMask                                            = 0x7f
+		futexCmdMask                                           = 0x7f
 	)
 	switch op & futexCmdMask {
 	case futexWait, futexWaitBitset:

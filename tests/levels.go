@@ -353,9 +353,9 @@ func testWRPKRUAcrossRegions(t *T, _ sandbox.Level) {
 }
 
 func testXRSTORRefused(t *T, _ sandbox.Level) {
-	wantRefused(t, code(movEAX(0x200), []byte{0x31, 0xd2, 0x0f, 0xae, 0x2f}), "XRSTOR", 7)       // xrstor [rdi]
+	wantRefused(t, code(movEAX(0x200), []byte{0x31, 0xd2, 0x0f, 0xae, 0x2f}), "XRSTOR", 7)         // xrstor [rdi]
 	wantRefused(t, code(movEAX(0x200), []byte{0x31, 0xd2, 0x48, 0x0f, 0xae, 0x2f}), "XRSTOR64", 7) // xrstor64 [rdi]
-	wantRefused(t, code(insSyscall, []byte{0x48, 0x0f, 0xc7, 0x1f}), "XRSTORS64", 2)           // xrstors64 [rdi]
+	wantRefused(t, code(insSyscall, []byte{0x48, 0x0f, 0xc7, 0x1f}), "XRSTORS64", 2)               // xrstors64 [rdi]
 }
 
 // testProtectRescans: data holding WRPKRU cannot become executable;
