@@ -18,12 +18,14 @@ import (
 	"strings"
 
 	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
+	"beelzebox/cpu"
 	"beelzebox/kernel"
 	_ "beelzebox/sandbox"
 	"beelzebox/tests"
 )
 
 func main() {
+	tests.MainTSC = cpu.Rdtsc()
 	suites, mode, err := parseArgs(os.Args[1:])
 	if err != nil {
 		kernel.Panic("bad command line: " + err.Error())

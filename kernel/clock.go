@@ -15,13 +15,16 @@ import (
 // the Go runtime is a system call.
 
 const (
-	hpetBase       = 0xfed00000
-	hpetCap        = 0x000 // general capabilities: period in fs in the high half
-	hpetConfig     = 0x010
-	hpetCounter    = 0x0f0
-	hpetEnable     = 1
-	pitFrequency   = 1193182
-	calibrateNanos = 2_000_000
+	hpetBase     = 0xfed00000
+	hpetCap      = 0x000 // general capabilities: period in fs in the high half
+	hpetConfig   = 0x010
+	hpetCounter  = 0x0f0
+	hpetEnable   = 1
+	pitFrequency = 1193182
+	// Half a millisecond of the HPET (at least 5k ticks at its slowest
+	// legal rate) calibrates the TSC to better than 0.02%; it is most of
+	// the boot time under emulation, so no longer.
+	calibrateNanos = 500_000
 )
 
 var (

@@ -343,8 +343,13 @@ func threadTrampoline()
 func threadTrampolinePC() uintptr
 
 // SetGuestDeadline asks for a timer interrupt at d (0: none) while the
-// running thread runs ring-3 code, and programs the timer.
+// running thread runs ring-3 code. The timer is reprogrammed only when d
+// comes before what it is set for: this runs on every Run, and an
+// interrupt that comes early because a deadline was dropped costs less
+// than recomputing the next event each time.
 func SetGuestDeadline(d int64) {
 	cur().GuestDeadline = d
-	armNext(Nanotime())
+	if d != 0 && d < armedFor {
+		armTimer(d - Nanotime())
+	}
 }

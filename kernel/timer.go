@@ -29,6 +29,10 @@ const (
 	lapicSVR       = 0xf0
 
 	pitHz = 1000
+
+	// The LAPIC timer is calibrated against the (already calibrated) TSC;
+	// 100 µs is 10k ticks even for a 100 MHz bus clock.
+	lapicCalibrateNanos = 100_000
 )
 
 var (
@@ -75,12 +79,12 @@ func initTimer() {
 		// Calibrate: count down for calibrateNanos of the clock.
 		*lapicReg(lapicTimerInit) = 0xffffffff
 		t0 := Nanotime()
-		for Nanotime()-t0 < calibrateNanos {
+		for Nanotime()-t0 < lapicCalibrateNanos {
 			cpu.Pause()
 		}
 		elapsed := uint64(0xffffffff - *lapicReg(lapicTimerCur))
 		*lapicReg(lapicTimerInit) = 0
-		apicPerNanoQ = (elapsed << 32) / calibrateNanos
+		apicPerNanoQ = (elapsed << 32) / lapicCalibrateNanos
 		if apicPerNanoQ != 0 {
 			haveLAPIC = true
 			timerName = "lapic"
@@ -95,6 +99,9 @@ func initTimer() {
 	cpu.Outb(0x40, div>>8)
 }
 
+// armedFor is when the timer will fire (LAPIC) or the end of time (PIT).
+var armedFor int64 = 1<<63 - 1
+
 // armTimer requests an interrupt after ns nanoseconds (one-shot LAPIC); the
 // PIT fallback ticks anyway.
 func armTimer(ns int64) {
@@ -104,6 +111,7 @@ func armTimer(ns int64) {
 	if ns < 10_000 {
 		ns = 10_000
 	}
+	armedFor = Nanotime() + ns
 	count := uint64(ns) * apicPerNanoQ >> 32
 	if count > 0xffffffff {
 		count = 0xffffffff
@@ -114,7 +122,14 @@ func armTimer(ns int64) {
 	*lapicReg(lapicTimerInit) = uint32(count)
 }
 
-// ackTimer acknowledges the timer interrupt.
+// timerFired accounts for a timer interrupt: the one-shot is spent.
+func timerFired() {
+	Ticks++
+	armedFor = 1<<63 - 1
+	ackTimer()
+}
+
+// ackTimer acknowledges an interrupt.
 func ackTimer() {
 	if haveLAPIC {
 		apic.ClearInterrupt()

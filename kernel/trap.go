@@ -15,8 +15,7 @@ func trap(f *cpu.Frame) {
 	nested := cpu.InHandler(f.RSP)
 	switch v := f.Vector; {
 	case v == VectorTimer && nested:
-		Ticks++
-		ackTimer()
+		timerFired()
 	case v >= 32:
 		GuestInterrupt(v)
 	case v == cpu.VectorPF && demandPage(f):
@@ -164,15 +163,17 @@ func fatalReport(f *cpu.Frame, why string) {
 // code running on the current thread (cpu.EnterUser returned with vector
 // v >= 32). The caller is handler code at the top level of an entry, so a
 // thread switch is allowed.
-func GuestInterrupt(v uint64) {
+// It reports whether other threads ran meanwhile.
+func GuestInterrupt(v uint64) (switched bool) {
+	n := Switches
 	switch v {
 	case VectorTimer:
-		Ticks++
-		ackTimer()
+		timerFired()
 		PreemptIfDue()
 	case vectorSpurious:
 	default:
 		UnexpectedIRQs++
 		ackTimer()
 	}
+	return Switches != n
 }

@@ -14,6 +14,8 @@ package tests
 
 import (
 	"fmt"
+
+	"beelzebox/cpu"
 	"runtime"
 	"strings"
 	"time"
@@ -93,6 +95,9 @@ func Run(suites []string) (passed, failed, skipped int) {
 	for _, tc := range registry {
 		if !want[tc.suite] {
 			continue
+		}
+		if firstTestTSC == 0 {
+			firstTestTSC = cpu.Rdtsc()
 		}
 		t := &T{}
 		done := make(chan struct{})

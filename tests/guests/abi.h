@@ -56,6 +56,13 @@ struct timespec {
 
 long main(long arg);
 
+/* Defined in start.S (hidden: accessed RIP-relative, no GOT, no relocation). */
+#define GUEST_HIDDEN __attribute__((visibility("hidden")))
+#define GUEST_DATA_MAGIC 0x6f62657a6c656562UL /* "beelzebo" */
+extern GUEST_HIDDEN const volatile u64 guest_data_magic; /* in .data */
+extern GUEST_HIDDEN volatile u64 guest_start_rsp;        /* initial RSP (.bss) */
+extern GUEST_HIDDEN volatile u64 guest_arg;              /* initial RDI (.bss) */
+
 /* ---- raw system calls ------------------------------------------------- */
 
 static inline long sys0(long nr)

@@ -2,7 +2,9 @@
  * hello (fixed, ET_EXEC at 0x400000) and hello-pie (static-pie, same source):
  * the smoke test of the whole default ABI.
  *
- * Prints "hello from a level N guest" (N = arg, the initial RDI), reads
+ * Prints "hello from a level N guest" (N = arg, the initial RDI), checks
+ * what the loader set up (initialised .data, zeroed .bss, the initial RSP
+ * 16-byte aligned, start.S saw the same arg), reads
  * CLOCK_MONOTONIC twice and checks it does not go backwards, reads
  * CLOCK_REALTIME, mmaps 64 KiB RW, checks it is page aligned and zeroed,
  * writes a pattern and reads it back, munmaps it, and asks the host for PKRU
@@ -19,6 +21,8 @@
  *   7 the pattern did not read back
  *   8 munmap failed
  *   9 pkru() returned a value that does not fit in 32 bits
+ *  10 .data does not hold its initial value or .bss is not zero
+ *  11 the initial RSP was not 16-byte aligned
  */
 #include "abi.h"
 
@@ -33,6 +37,8 @@ static long fail(long code, const char *what, long got)
 	print(")\n");
 	return code;
 }
+
+static volatile u64 bss_probe[32]; /* .bss: must start out zero */
 
 static int ts_ok(const struct timespec *t)
 {
@@ -51,6 +57,17 @@ long main(long arg)
 		return fail(1, "write", r);
 	print(fmt_dec(num, arg));
 	print(" guest\n");
+
+	if (guest_data_magic != GUEST_DATA_MAGIC)
+		return fail(10, ".data not loaded: guest_data_magic", (long)guest_data_magic);
+	if (guest_arg != (u64)arg)
+		return fail(10, ".bss: start.S saved a different arg", (long)guest_arg);
+	for (int i = 0; i < 32; i++)
+		if (bss_probe[i] != 0)
+			return fail(10, ".bss not zeroed", (long)bss_probe[i]);
+	bss_probe[0] = 1; /* .bss is writable */
+	if ((guest_start_rsp & 15) != 0)
+		return fail(11, "initial RSP not 16-byte aligned", (long)guest_start_rsp);
 
 	r = sys_clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r != 0)

@@ -11,6 +11,8 @@
  */
 #include "abi.h"
 
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+
 static __attribute__((noinline)) long down(long depth)
 {
 	volatile u8 frame[256];
