@@ -82,6 +82,9 @@ func start() {
 		kernel.Print(" MiB needed\n")
 		kernel.Panic(msg)
 	}
+	if Info.NModules > 0 {
+		kernel.SetInitrd(Info.Modules[0].Start, Info.Modules[0].End)
+	}
 	kernel.Init()
 	syscall.Init()
 	enterRuntime(processStackTop())

@@ -112,6 +112,9 @@ func InstallKernelG(fs uint64) (old uint64) {
 // after the last Go code of the handler has run).
 func RestoreOnReturn(area uintptr) { percpu.xrstor = uint64(area) }
 
+// PendingRestore is the XSAVE area RestoreOnReturn asked to load, or 0.
+func PendingRestore() uintptr { return uintptr(percpu.xrstor) }
+
 // InHandler reports whether sp lies on the running thread's kernel stack.
 func InHandler(sp uint64) bool { return sp >= percpu.kstackLo && sp < percpu.kstackHi }
 

@@ -252,6 +252,7 @@ func SigReturn(f *cpu.Frame) {
 	}
 }
 
-// DeliverSignals is deliverSignals for a system call's frame (the vector
-// registers are not live across a system call).
-func DeliverSignals(f *cpu.Frame) { deliverSignals(f, 0) }
+// DeliverSignals is deliverSignals for a system call's frame. The vector
+// registers are not live across a system call, except after rt_sigreturn:
+// then the state to resume with is the one it is about to load.
+func DeliverSignals(f *cpu.Frame) { deliverSignals(f, cpu.PendingRestore()) }

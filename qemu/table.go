@@ -20,7 +20,7 @@ var testTable = []Boot{
 		Emu:       QEMU,
 		CPU:       "max",
 		Suites:    "all",
-		MinPassed: 55,
+		MinPassed: 80,
 	},
 	{
 		// The no-PKU fallback: level 2 must notice that protection keys
@@ -29,7 +29,7 @@ var testTable = []Boot{
 		Emu:       QEMU,
 		CPU:       "max,-pku",
 		Suites:    "level1,level2",
-		MinPassed: 14,
+		MinPassed: 26,
 		Patterns:  []string{`^SKIP level2/.*: pku\b|level 2 needs protection keys`},
 	},
 	{
@@ -89,7 +89,7 @@ var testTable = []Boot{
 		Emu:       Bochs,
 		CPU:       "tigerlake",
 		Suites:    "all",
-		MinPassed: 55,
+		MinPassed: 80,
 		Timeout:   15 * time.Minute,
 	},
 }

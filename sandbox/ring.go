@@ -24,7 +24,8 @@ type ringGuest struct {
 	regions []*region
 	order   []uint64 // region addresses in mapping order
 	shared  []Share
-	slot    uint64 // placement slot base, or 0
+	slot    uint64 // placement slot base for regions at address 0, or 0
+	ownSlot uint64 // a slot the guest's image was placed in (NewELF), or 0
 	next    uint64 // next free address in the slot
 	key     int    // level 2: the guest's protection key
 	group   *KeyGroup
@@ -378,11 +379,8 @@ func (g *ringGuest) Close() error {
 		unmapPages(r)
 	}
 	g.regions = nil
-	if g.slot != 0 {
-		placement.Lock()
-		freeSlot(g.slot)
-		placement.Unlock()
-	}
+	freeSlotLocked(g.slot)
+	freeSlotLocked(g.ownSlot)
 	if g.level == Level2 && g.key != 0 {
 		if g.group != nil {
 			g.group.release()

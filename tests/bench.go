@@ -47,7 +47,10 @@ func benchBoot(t *T) {
 // roundTripGuest runs benchIters iterations of "RDTSC; SYSCALL nr; RDTSC"
 // at level l, the host answering with 0 (abi.Host is not used: the loop
 // is the minimal host), and returns the samples.
-func roundTrips(t *T, l sandbox.Level, nr uint32) []uint64 {
+func roundTrips(t *T, l sandbox.Level, nr uint32) []uint64 { return roundTripsN(t, l, nr, benchIters) }
+
+// roundTripsN is roundTrips with n iterations.
+func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	rdtsc := []byte{0x0f, 0xae, 0xe8, 0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0} // lfence; rdtsc; rax |= rdx<<32
 	body := code(
 		rdtsc, []byte{0x49, 0x89, 0xc5}, // mov r13, rax
@@ -63,12 +66,12 @@ func roundTrips(t *T, l sandbox.Level, nr uint32) []uint64 {
 		t.Fatalf("%v", err)
 	}
 	defer g.Close()
-	buf, err := g.Map(sandbox.Region{Name: "samples", Size: benchIters * 8, Perm: sandbox.Read | sandbox.Write})
+	buf, err := g.Map(sandbox.Region{Name: "samples", Size: uint64(n) * 8, Perm: sandbox.Read | sandbox.Write})
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	r := g.Regs()
-	r.R12, r.R14 = benchIters, buf
+	r.R12, r.R14 = uint64(n), buf
 	g.SetRegs(r)
 	for {
 		e, err := g.Run()
@@ -82,9 +85,9 @@ func roundTrips(t *T, l sandbox.Level, nr uint32) []uint64 {
 			g.SetReturn(0)
 		}
 	}
-	raw := make([]byte, benchIters*8)
+	raw := make([]byte, n*8)
 	g.ReadMemory(buf, raw)
-	out := make([]uint64, benchIters)
+	out := make([]uint64, n)
 	for i := range out {
 		for b := 0; b < 8; b++ {
 			out[i] |= uint64(raw[i*8+b]) << (8 * b)

@@ -1,0 +1,154 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"beelzebox/cpu"
+	"beelzebox/sandbox"
+)
+
+// Real guest programs (tests/guests, C without libc, from the initramfs)
+// at levels 1 and 2, served by the default host.
+func init() {
+	for _, l := range []sandbox.Level{sandbox.Level1, sandbox.Level2} {
+		l := l
+		suite := fmt.Sprintf("level%d", l)
+		reg := func(name string, fn func(*T, sandbox.Level)) {
+			Register(suite, name, func(t *T) {
+				if l == sandbox.Level2 && !cpu.CPU.PKU {
+					t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
+				}
+				fn(t, l)
+			})
+		}
+		reg("elf-hello", func(t *T, l sandbox.Level) { wantExit(t, l, "hello", uint64(l), 0) })
+		reg("elf-hello-pie", func(t *T, l sandbox.Level) { wantExit(t, l, "hello-pie", uint64(l), 0) })
+		reg("elf-garbage-pointers", func(t *T, l sandbox.Level) { wantExit(t, l, "badptrs", 0, 0) })
+		reg("elf-vector-registers", func(t *T, l sandbox.Level) { wantExit(t, l, "vecregs", 0, 0) })
+		reg("elf-read-host", testELFReadHost)
+		reg("elf-spin", func(t *T, l sandbox.Level) { wantStop(t, l, "spin", sandbox.ExitBudget, 0) })
+		reg("elf-stack-overflow", func(t *T, l sandbox.Level) { wantStop(t, l, "recurse", sandbox.ExitFault, cpu.VectorPF) })
+		reg("elf-jit", testELFJit)
+		reg("elf-divide-by-zero", func(t *T, l sandbox.Level) { wantStop(t, l, "divzero", sandbox.ExitFault, cpu.VectorDE) })
+		reg("elf-wrpkru", func(t *T, l sandbox.Level) { testELFRefusedAt2(t, l, "wrpkru", "WRPKRU") })
+		reg("elf-xrstor", func(t *T, l sandbox.Level) { testELFRefusedAt2(t, l, "xrstor", "XRSTOR") })
+		reg("elf-twice-at-0x400000", testELFTwice)
+	}
+}
+
+func loadELF(t *T, l sandbox.Level, name string, arg uint64) sandbox.Guest {
+	file, err := guestFile(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: arg})
+	if err != nil {
+		t.Fatalf("loading %s at %v: %v", name, l, err)
+	}
+	return g
+}
+
+func wantExit(t *T, l sandbox.Level, name string, arg uint64, code int) {
+	g := loadELF(t, l, name, arg)
+	defer g.Close()
+	if r := serve(t, g); !r.Exited || r.Code != code {
+		t.Fatalf("%s: %v, want exit(%d)", name, r, code)
+	}
+}
+
+func wantStop(t *T, l sandbox.Level, name string, kind sandbox.ExitKind, vector uint64) sandbox.Exit {
+	g := loadELF(t, l, name, 0)
+	defer g.Close()
+	r := serve(t, g)
+	if r.Exited || r.Exit.Kind != kind || kind == sandbox.ExitFault && r.Exit.Fault.Vector != vector {
+		t.Fatalf("%s: %v, want %v (vector %d)", name, r, kind, vector)
+	}
+	return r.Exit
+}
+
+// testELFReadHost: readhost reads and overwrites the address it is given,
+// host memory here.
+func testELFReadHost(t *T, l sandbox.Level) {
+	host, err := sandbox.NewSharedRegion("host-private", 4096)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer host.Close()
+	copy(host.Bytes(), "\x5ahost")
+	g := loadELF(t, l, "readhost", host.Addr())
+	defer g.Close()
+	r := serve(t, g)
+	if l == sandbox.Level1 {
+		if !r.Exited || r.Code != 0x5a || host.Bytes()[0] != 0x42 {
+			t.Fatalf("level 1: %v, host byte %#x", r, host.Bytes()[0])
+		}
+		return
+	}
+	if r.Exited || !r.Exit.Fault.PK() || host.Bytes()[0] != 0x5a {
+		t.Fatalf("level 2: %v, host byte %#x; want a PK fault and the host untouched", r, host.Bytes()[0])
+	}
+}
+
+func testELFJit(t *T, l sandbox.Level) {
+	e := wantStop(t, l, "jit", sandbox.ExitFault, cpu.VectorPF)
+	if e.Fault.ErrorCode&cpu.PFFetch == 0 {
+		t.Fatalf("jit: %v, want an instruction-fetch fault", e)
+	}
+}
+
+// testELFRefusedAt2: a guest whose code holds insn loads and runs at level
+// 1 (nothing protects anything there) and is refused at level 2 with an
+// error that names the instruction and where it is.
+func testELFRefusedAt2(t *T, l sandbox.Level, name, insn string) {
+	file, err := guestFile(name)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{})
+	if l == sandbox.Level1 {
+		if err != nil {
+			t.Fatalf("level 1 refused %s: %v", name, err)
+		}
+		defer g.Close()
+		r := serve(t, g)
+		if name == "wrpkru" && !cpu.CPU.PKU {
+			// Without PKU (CR4.PKE clear) WRPKRU is an invalid opcode.
+			if r.Exited || r.Exit.Fault.Vector != cpu.VectorUD {
+				t.Fatalf("%s at level 1 without PKU: %v, want #UD", name, r)
+			}
+			return
+		}
+		if !r.Exited || r.Code != 0 {
+			t.Fatalf("%s at level 1: %v", name, r)
+		}
+		return
+	}
+	if err == nil {
+		g.Close()
+		t.Fatalf("level 2 loaded %s", name)
+	}
+	if !strings.Contains(err.Error(), insn) || !strings.Contains(err.Error(), "offset 0x") {
+		t.Fatalf("refusal %q does not name %s and its offset", err, insn)
+	}
+	fmt.Fprintf(os.Stdout, "level2: %s refused: %v\n", name, err)
+}
+
+// testELFTwice: two fixed-address guests at 0x400000 cannot coexist in one
+// address space; the second is refused with the range named.
+func testELFTwice(t *T, l sandbox.Level) {
+	a := loadELF(t, l, "hello", 0)
+	defer a.Close()
+	file, _ := guestFile("hello")
+	b, err := sandbox.NewELF(l, file, sandbox.ELFOptions{})
+	if err == nil {
+		b.Close()
+		t.Fatalf("second guest at 0x400000 loaded")
+	}
+	if !strings.Contains(err.Error(), "[0x400000,") || !strings.Contains(err.Error(), "collides") {
+		t.Fatalf("error %q does not name the range", err)
+	}
+	// A static-pie copy goes elsewhere and runs beside it.
+	wantExit(t, l, "hello-pie", 1, 0)
+}
