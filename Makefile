@@ -58,8 +58,9 @@ test-emu: deps build
 
 test: vet test-host test-emu
 
+# The demo runs under -icount, so its cycle figures are instruction counts.
 run: deps build
-	$(RUNNER) run -nobuild
+	$(RUNNER) run -nobuild -emu qemu-icount
 
 bench: deps build
 	$(RUNNER) bench -nobuild

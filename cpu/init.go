@@ -51,6 +51,12 @@ func Init() {
 		Wrpkru(0)
 	}
 	SetCR0(CR0() | CR0WP)
+	// PCIDs tag TLB entries with CR3[11:0]; the kernel runs as PCID 0 (CR3
+	// is page aligned, as CR4.PCIDE requires when it is set) and level 3
+	// address spaces will take others.
+	if CPU.PCID {
+		SetCR4(CR4() | CR4PCIDE)
+	}
 	efer := Rdmsr(MSREFER) | EFERSCE
 	if CPU.NX {
 		efer |= EFERNXE

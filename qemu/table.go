@@ -33,6 +33,16 @@ var testTable = []Boot{
 		Patterns:  []string{`^SKIP level2/.*: pku\b|level 2 needs protection keys`},
 	},
 	{
+		// No local APIC in CPUID: the kernel must fall back to the PIT
+		// through the 8259 for preemption and sleeps.
+		Name:      "qemu-noapic",
+		Emu:       QEMU,
+		CPU:       "max,-apic",
+		Suites:    "cpu,runtime",
+		MinPassed: 15,
+		Patterns:  []string{`^cpu: timer pit,`, `^ok runtime/spinning-goroutine-preempted$`},
+	},
+	{
 		// A deliberate page fault in kernel Go code: the kernel reports the
 		// trap (vector, error code, CR2, registers) and delivers SIGSEGV;
 		// the Go runtime prints a symbolized traceback and exits 2.
