@@ -176,9 +176,15 @@ func fatalDispatch(f *Frame) {
 	Fatal(f, vectorName(f.Vector))
 }
 
+// UserTop is the end of guest memory: the lower canonical half less its
+// last page. Code in that page could SYSCALL with the return address at
+// 1<<47, which is not canonical, and SYSRETQ to it raises #GP at CPL 0 on
+// the user stack (SDM Vol. 2B "SYSRET"); like Linux, the page is never
+// mapped for ring 3.
+const UserTop = 1<<47 - 4096
+
 // ValidUserRIP reports whether rip is a canonical lower-half address, the
-// condition for SYSRETQ and IRETQ to ring 3 to not fault in ring 0 (SDM
-// Vol. 2B "SYSRET": a non-canonical RCX raises #GP at CPL 0).
+// condition for SYSRETQ and IRETQ to ring 3 to not fault in ring 0.
 func ValidUserRIP(rip uint64) bool { return rip < 1<<47 }
 
 // RFLAGS bits (SDM Vol. 1 §3.4.3).

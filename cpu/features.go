@@ -18,6 +18,7 @@ type Features struct {
 	SMAP        bool // CPUID.(7,0):EBX[20]
 	AVX512F     bool // CPUID.(7,0):EBX[16]
 	PKU         bool // CPUID.(7,0):ECX.PKU[3]
+	UMIP        bool // CPUID.(7,0):ECX.UMIP[2]
 	Page1G      bool // CPUID.80000001H:EDX[26]
 	NX          bool // CPUID.80000001H:EDX[20]
 	// EPT and VPID are VMX capabilities read from IA32_VMX_PROCBASED_CTLS2
@@ -66,6 +67,7 @@ func detectFeatures() {
 		f.AVX512F = b7&(1<<16) != 0
 		f.SMAP = b7&(1<<20) != 0
 		f.PKU = c7&(1<<3) != 0
+		f.UMIP = c7&(1<<2) != 0
 	}
 	if maxExt, _, _, _ := CPUID(0x80000000, 0); maxExt >= 0x80000001 {
 		_, _, _, de := CPUID(0x80000001, 0)

@@ -6,12 +6,14 @@ import "unsafe"
 // "SYSRET"): SYSCALL loads CS from STAR[47:32] and SS from that plus 8;
 // SYSRET to 64-bit mode loads CS from STAR[63:48]+16 and SS from
 // STAR[63:48]+8, both with RPL 3. So the user data descriptor must sit
-// right below the user 64-bit code descriptor, after a (unused) 32-bit user
-// code slot.
+// right below the user 64-bit code descriptor, after the slot SYSRET to
+// compatibility mode would use. That slot stays null: with no 32-bit code
+// segment a guest cannot far-jump into compatibility mode, where SYSCALL
+// would enter the kernel through IA32_CSTAR on AMD processors.
 const (
 	SelKernelCode = 0x08
 	SelKernelData = 0x10
-	selUser32     = 0x18 // STAR[63:48] base for SYSRET
+	selUser32     = 0x18 // STAR[63:48] base for SYSRET; a null descriptor
 	SelUserData   = 0x20 | 3
 	SelUserCode   = 0x28 | 3
 	selTSS        = 0x30
@@ -74,7 +76,7 @@ func initGDT() {
 	gdt[0] = 0
 	gdt[SelKernelCode>>3] = code
 	gdt[SelKernelData>>3] = data
-	gdt[selUser32>>3] = (code &^ descLong) | descDB | descDPL3
+	gdt[selUser32>>3] = 0
 	gdt[SelUserData>>3] = data | descDPL3
 	gdt[SelUserCode>>3] = code | descDPL3
 

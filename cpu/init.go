@@ -13,6 +13,7 @@ const (
 	CR4SMEP     = 1 << 20
 	CR4SMAP     = 1 << 21
 	CR4PKE      = 1 << 22
+	CR4UMIP     = 1 << 11
 )
 
 // MSRs used here (SDM Vol. 4 table 2-2).
@@ -45,6 +46,11 @@ func Init() {
 	}
 	if CPU.SMEP {
 		cr4 |= CR4SMEP
+	}
+	// UMIP: SGDT, SIDT, SLDT, SMSW and STR fault at CPL 3 instead of
+	// telling guests where the kernel's tables are.
+	if CPU.UMIP {
+		cr4 |= CR4UMIP
 	}
 	SetCR4(cr4)
 	if CPU.PKU {

@@ -160,8 +160,8 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 		g.next = addr + size + mm.PageSize
 		placement.Unlock()
 	}
-	if addr&(mm.PageSize-1) != 0 || addr < minGuestAddr || addr+size > 1<<47 || addr+size < addr {
-		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned, at least %#x and in the lower half", r.Name, addr, minGuestAddr)
+	if addr&(mm.PageSize-1) != 0 || addr < minGuestAddr || addr+size > cpu.UserTop || addr+size < addr {
+		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned, at least %#x, and end by %#x", r.Name, addr, minGuestAddr, uint64(cpu.UserTop))
 	}
 	reg := &region{name: r.Name, addr: addr, size: size, perm: r.Perm}
 	if g.level == Level2 && r.Perm&Exec != 0 {

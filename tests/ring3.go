@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"beelzebox/cpu"
 	"beelzebox/sandbox"
 )
 
@@ -19,6 +20,9 @@ func init() {
 	Register("ring3", "divide-error-de", testRing3DE)
 	Register("ring3", "breakpoint-int3", testRing3BP)
 	Register("ring3", "loop-preempted-by-timer", testRing3Loop)
+	Register("ring3", "no-compatibility-mode", testRing3NoCompat)
+	Register("ring3", "umip-hides-tables", testRing3UMIP)
+	Register("ring3", "last-page-refused", testRing3LastPage)
 	Register("ring3", "kernel-healthy-after", testRing3Healthy)
 }
 
@@ -214,4 +218,39 @@ func testRing3Loop(t *T) {
 func testRing3Healthy(t *T) {
 	testChannels(t)
 	testRing3Syscall(t)
+}
+
+// testRing3NoCompat: far jumps to the 32-bit user slot (a null descriptor)
+// and to the kernel's code segment both fault.
+func testRing3NoCompat(t *T) {
+	for _, sel := range []uint16{0x1b, 0x08, 0x2b &^ 3} {
+		// push sel; lea rax, [rip]; push rax; retfq
+		g := mustGuest(t, sandbox.Level1, code([]byte{0x68}, le32(uint32(sel)), []byte{0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x50, 0x48, 0xcb}))
+		e, err := g.Run()
+		g.Close()
+		if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorGP {
+			t.Fatalf("far return to selector %#x: %v, want #GP", sel, e)
+		}
+	}
+}
+
+func testRing3UMIP(t *T) {
+	if !cpu.CPU.UMIP {
+		t.Skip("umip", "(CPUID.(EAX=7,ECX=0):ECX.UMIP) is missing: guests can read the GDT base")
+	}
+	g := mustGuest(t, sandbox.Level1, code(movRAX(stackTopGuard), []byte{0x0f, 0x01, 0x00})) // sgdt [rax]
+	defer g.Close()
+	expectFault(t, g, cpu.VectorGP)
+}
+
+// stackTopGuard is an address SGDT would write to if it were allowed; the
+// instruction faults before it writes.
+const stackTopGuard = 0x10000
+
+// testRing3LastPage: the last page of the lower half is never guest memory.
+func testRing3LastPage(t *T) {
+	_, err := sandbox.New(sandbox.Config{Level: sandbox.Level1, Regions: []sandbox.Region{{Name: "top", Addr: 1<<47 - 4096, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insSyscall}}})
+	if err == nil {
+		t.Fatalf("a region in the last page of the lower half was accepted")
+	}
 }
