@@ -128,3 +128,19 @@ func TestHugeAndUpperHalf(t *testing.T) {
 		t.Error("Prune dropped a huge mapping")
 	}
 }
+
+func TestTablesIn(t *testing.T) {
+	as, _ := newSpace(t)
+	f := (PermRead | PermUser).Flags()
+	as.Map(64<<30, 0x1000, f)            // PDPT entry for 64 GiB: new PD and PT
+	as.Map(64<<30+PageSize2M, 0x2000, f) // a second PT
+	if n := as.TablesIn(64<<30, 65<<30); n != 3 {
+		t.Fatalf("TablesIn = %d, want 3 (PD, 2 PT)", n)
+	}
+	as.Unmap(64 << 30)
+	as.Unmap(64<<30 + PageSize2M)
+	as.Prune(64<<30, 65<<30)
+	if n := as.TablesIn(64<<30, 65<<30); n != 0 {
+		t.Fatalf("after Prune: TablesIn = %d", n)
+	}
+}

@@ -30,3 +30,34 @@ func (as *AddressSpace) leaves(pa uint64, level int, base, start, end uintptr, f
 		}
 	}
 }
+
+// TablesIn counts the table pages (below the root) that map nothing but
+// addresses in [start, end): the page tables a set of mappings there
+// costs.
+func (as *AddressSpace) TablesIn(start, end uintptr) int {
+	return as.tablesIn(as.Root, 4, 0, start, end)
+}
+
+func (as *AddressSpace) tablesIn(pa uint64, level int, base, start, end uintptr) int {
+	if level == 1 {
+		return 0
+	}
+	t := as.Mem.Table(pa)
+	span := uintptr(1) << (12 + 9*(level-1))
+	n := 0
+	for i := range t {
+		lo := base + uintptr(i)*span
+		if level == 4 && i >= 256 {
+			lo |= 0xffff_0000_0000_0000
+		}
+		e := t[i]
+		if e&Present == 0 || e&Huge != 0 || lo+span <= start || lo >= end {
+			continue
+		}
+		if lo >= start && lo+span <= end {
+			n++ // the child table serves only the range
+		}
+		n += as.tablesIn(e.Addr(), level-1, lo, start, end)
+	}
+	return n
+}
