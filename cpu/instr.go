@@ -11,9 +11,7 @@ package cpu
 // Port I/O (SDM Vol. 1 §19.2).
 func Inb(port uint16) uint8
 func Outb(port uint16, v uint8)
-func Inw(port uint16) uint16
 func Outw(port uint16, v uint16)
-func Inl(port uint16) uint32
 func Outl(port uint16, v uint32)
 
 // Model-specific registers (SDM Vol. 4).
@@ -60,17 +58,13 @@ func Halt()
 // HaltForever disables interrupts and halts.
 func HaltForever()
 
-// DisableInterrupts and EnableInterrupts are CLI and STI.
+// DisableInterrupts is CLI.
 func DisableInterrupts()
-func EnableInterrupts()
 
-// Flags returns RFLAGS.
-func Flags() uint64
 
-// Xsave and Xrstor save and restore every state component enabled in
-// XCR0 to or from a 64-byte aligned area of XsaveSize bytes.
+// Xsave saves every state component enabled in XCR0 to a 64-byte aligned
+// area of XsaveSize bytes.
 func Xsave(area uintptr)
-func Xrstor(area uintptr)
 
 func lgdt(p uintptr)
 func lidt(p uintptr)

@@ -13,22 +13,10 @@ TEXT ·Outb(SB),NOSPLIT,$0-3
 	OUTB
 	RET
 
-TEXT ·Inw(SB),NOSPLIT,$0-10
-	MOVW	port+0(FP), DX
-	INW
-	MOVW	AX, ret+8(FP)
-	RET
-
 TEXT ·Outw(SB),NOSPLIT,$0-4
 	MOVW	port+0(FP), DX
 	MOVW	v+2(FP), AX
 	OUTW
-	RET
-
-TEXT ·Inl(SB),NOSPLIT,$0-12
-	MOVW	port+0(FP), DX
-	INL
-	MOVL	AX, ret+8(FP)
 	RET
 
 TEXT ·Outl(SB),NOSPLIT,$0-8
@@ -169,16 +157,6 @@ TEXT ·DisableInterrupts(SB),NOSPLIT,$0-0
 	CLI
 	RET
 
-TEXT ·EnableInterrupts(SB),NOSPLIT,$0-0
-	STI
-	RET
-
-TEXT ·Flags(SB),NOSPLIT,$0-8
-	PUSHFQ
-	POPQ	AX
-	MOVQ	AX, ret+0(FP)
-	RET
-
 // The header beyond XSTATE_BV must be zero for a later XRSTOR (SDM Vol. 1
 // §13.8.1) and XSAVE does not write it.
 TEXT ·Xsave(SB),NOSPLIT,$0-8
@@ -193,13 +171,6 @@ TEXT ·Xsave(SB),NOSPLIT,$0-8
 	MOVL	$-1, AX
 	MOVL	$-1, DX
 	XSAVE64	(DI)
-	RET
-
-TEXT ·Xrstor(SB),NOSPLIT,$0-8
-	MOVQ	area+0(FP), DI
-	MOVL	$-1, AX
-	MOVL	$-1, DX
-	XRSTOR64	(DI)
 	RET
 
 TEXT ·lgdt(SB),NOSPLIT,$0-8
