@@ -189,27 +189,41 @@ func cmdBoot(args []string) int {
 // selectBoots picks the table entries named in only (comma-separated), or
 // all of them.
 func selectBoots(table []Boot, only string) ([]Boot, error) {
-	if only == "" {
-		return table, nil
-	}
-	var out []Boot
-	for _, name := range strings.Split(only, ",") {
-		found := false
-		for _, b := range table {
-			if b.Name == name {
-				out = append(out, b)
-				found = true
-			}
-		}
-		if !found {
-			var names []string
+	out := table
+	if only != "" {
+		out = nil
+		for _, name := range strings.Split(only, ",") {
+			found := false
 			for _, b := range table {
-				names = append(names, b.Name)
+				if b.Name == name {
+					out = append(out, b)
+					found = true
+				}
 			}
-			return nil, fmt.Errorf("no boot named %q (have %s)", name, strings.Join(names, ", "))
+			if !found {
+				var names []string
+				for _, b := range table {
+					names = append(names, b.Name)
+				}
+				return nil, fmt.Errorf("no boot named %q (have %s)", name, strings.Join(names, ", "))
+			}
 		}
 	}
 	return out, nil
+}
+
+// selectValidBoots is selectBoots, then every selected entry validated.
+func selectValidBoots(table []Boot, only string) ([]Boot, error) {
+	boots, err := selectBoots(table, only)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range boots {
+		if err := b.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return boots, nil
 }
 
 // cmdTest runs the test table.
@@ -223,7 +237,7 @@ func cmdTest(args []string) int {
 	if !parse(fs, args) {
 		return exitUsage
 	}
-	boots, err := selectBoots(testTable, *only)
+	boots, err := selectValidBoots(testTable, *only)
 	if err != nil {
 		logf("%v", err)
 		return exitUsage
@@ -233,12 +247,6 @@ func cmdTest(args []string) int {
 			fmt.Printf("%-18s expect %-4s %s\n", b.Name, b.Expect, b.Describe())
 		}
 		return exitOK
-	}
-	for _, b := range boots {
-		if err := b.Validate(); err != nil {
-			logf("%v", err)
-			return exitUsage
-		}
 	}
 	a, ok := setup(c)
 	if !ok {
@@ -310,16 +318,10 @@ func cmdBench(args []string) int {
 	if !parse(fs, args) {
 		return exitUsage
 	}
-	boots, err := selectBoots(benchTable, *only)
+	boots, err := selectValidBoots(benchTable, *only)
 	if err != nil {
 		logf("%v", err)
 		return exitUsage
-	}
-	for _, b := range boots {
-		if err := b.Validate(); err != nil {
-			logf("%v", err)
-			return exitUsage
-		}
 	}
 	a, ok := setup(c)
 	if !ok {

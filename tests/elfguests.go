@@ -12,17 +12,8 @@ import (
 // Real guest programs (tests/guests, C without libc, from the initramfs)
 // at levels 1 and 2, served by the default host.
 func init() {
-	for _, l := range []sandbox.Level{sandbox.Level1, sandbox.Level2} {
-		l := l
-		suite := fmt.Sprintf("level%d", l)
-		reg := func(name string, fn func(*T, sandbox.Level)) {
-			Register(suite, name, func(t *T) {
-				if l == sandbox.Level2 && !cpu.CPU.PKU {
-					t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
-				}
-				fn(t, l)
-			})
-		}
+	for _, l := range ringLevels {
+		reg := levelRegistrar(l)
 		reg("elf-hello", func(t *T, l sandbox.Level) { wantExit(t, l, "hello", uint64(l), 0) })
 		reg("elf-hello-pie", func(t *T, l sandbox.Level) { wantExit(t, l, "hello-pie", uint64(l), 0) })
 		reg("elf-garbage-pointers", func(t *T, l sandbox.Level) { wantExit(t, l, "badptrs", 0, 0) })

@@ -19,19 +19,10 @@ import (
 // guest-facing case ends with the kernel and the host healthy, which the
 // last test of each suite checks again.
 func init() {
-	for _, l := range []sandbox.Level{sandbox.Level1, sandbox.Level2} {
-		l := l
-		suite := fmt.Sprintf("level%d", l)
-		reg := func(name string, fn func(*T, sandbox.Level)) {
-			Register(suite, name, func(t *T) {
-				if l == sandbox.Level2 && !cpu.CPU.PKU {
-					t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
-				}
-				fn(t, l)
-			})
-		}
+	for _, l := range ringLevels {
+		reg := levelRegistrar(l)
 		if l == sandbox.Level2 {
-			Register(suite, "availability", testL2Availability)
+			Register("level2", "availability", testL2Availability)
 		}
 		reg("abi-round-trip", testABIRoundTrip)
 		reg("host-memory", testHostMemory)
@@ -60,6 +51,23 @@ func init() {
 			reg("100-guests-no-leak", testNoLeak)
 		}
 		reg("kernel-healthy-after", testHealthyAfter)
+	}
+}
+
+// ringLevels are the levels the level suites run at.
+var ringLevels = []sandbox.Level{sandbox.Level1, sandbox.Level2}
+
+// levelRegistrar returns a function that registers tests of the suite of
+// level l ("level1", "level2"). At level 2 they SKIP on a CPU without PKU.
+func levelRegistrar(l sandbox.Level) func(name string, fn func(*T, sandbox.Level)) {
+	suite := fmt.Sprintf("level%d", l)
+	return func(name string, fn func(*T, sandbox.Level)) {
+		Register(suite, name, func(t *T) {
+			if l == sandbox.Level2 && !cpu.CPU.PKU {
+				t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
+			}
+			fn(t, l)
+		})
 	}
 }
 
