@@ -118,6 +118,16 @@ func (p *patternList) Set(s string) error {
 	return nil
 }
 
+// prepare validates a boot given on the command line and sets up the
+// artefacts it runs; false means a problem was reported.
+func prepare(b Boot, c commonFlags) (Artefacts, bool) {
+	if err := b.Validate(); err != nil {
+		logf("%v", err)
+		return Artefacts{}, false
+	}
+	return setup(c)
+}
+
 // setup finds the module root and the artefacts, building them first.
 func setup(c commonFlags) (Artefacts, bool) {
 	root, err := findRoot()
@@ -170,11 +180,7 @@ func cmdBoot(args []string) int {
 		logf("-expect must be pass or fail")
 		return exitUsage
 	}
-	if err := b.Validate(); err != nil {
-		logf("%v", err)
-		return exitUsage
-	}
-	a, ok := setup(c)
+	a, ok := prepare(b, c)
 	if !ok {
 		return exitUsage
 	}
@@ -383,11 +389,7 @@ func cmdRun(args []string) int {
 		return exitUsage
 	}
 	b := bf.boot()
-	if err := b.Validate(); err != nil {
-		logf("%v", err)
-		return exitUsage
-	}
-	a, ok := setup(c)
+	a, ok := prepare(b, c)
 	if !ok {
 		return exitUsage
 	}
@@ -410,11 +412,7 @@ func cmdDebug(args []string) int {
 		logf("debug needs QEMU")
 		return exitUsage
 	}
-	if err := b.Validate(); err != nil {
-		logf("%v", err)
-		return exitUsage
-	}
-	a, ok := setup(c)
+	a, ok := prepare(b, c)
 	if !ok {
 		return exitUsage
 	}
