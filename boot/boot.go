@@ -87,7 +87,9 @@ func start() {
 	}
 	kernel.Init()
 	syscall.Init()
-	enterRuntime(processStackTop())
+	sp := processStackTop()
+	kernel.RuntimeEntryTSC = cpu.Rdtsc()
+	enterRuntime(sp)
 }
 
 func hasWord(line []byte, w string) bool {

@@ -61,7 +61,6 @@ func HaltForever()
 // DisableInterrupts is CLI.
 func DisableInterrupts()
 
-
 // Xsave saves every state component enabled in XCR0 to a 64-byte aligned
 // area of XsaveSize bytes.
 func Xsave(area uintptr)

@@ -32,8 +32,9 @@ var (
 	tscMult   uint64 // ns per TSC tick, 32.32 fixed point
 	tscPerSec uint64
 	clockName string
-	// BootTSC is the TSC value at kernel entry (for boot-time figures).
-	BootTSC uint64
+	// BootTSC is the TSC value at kernel entry and RuntimeEntryTSC the one
+	// when the kernel jumps into the Go runtime (for boot-time figures).
+	BootTSC, RuntimeEntryTSC uint64
 )
 
 // Nanotime returns nanoseconds since the clock was calibrated.

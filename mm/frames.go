@@ -31,25 +31,34 @@ func (fr *Frames) Init(bitmap []uint64, nframes int) {
 // FreeRange marks [start, end) available; both are rounded inward to whole
 // frames.
 func (fr *Frames) FreeRange(start, end uint64) {
-	first := (start + PageSize - 1) / PageSize
-	last := end / PageSize
-	for f := first; f < last && f < uint64(fr.total); f++ {
-		w, b := f/64, f%64
-		if fr.bitmap[w]&(1<<b) != 0 {
-			fr.bitmap[w] &^= 1 << b
-			fr.free++
-		}
-	}
+	fr.setRange((start+PageSize-1)/PageSize, end/PageSize, false)
 }
 
 // ReserveRange marks [start, end) in use, rounded outward to whole frames.
 func (fr *Frames) ReserveRange(start, end uint64) {
-	for f := start / PageSize; f < (end+PageSize-1)/PageSize && f < uint64(fr.total); f++ {
+	fr.setRange(start/PageSize, (end+PageSize-1)/PageSize, true)
+}
+
+// setRange marks frames [first, last) in use or free a word at a time (the
+// boot frees the whole memory map this way) and keeps the free count.
+func (fr *Frames) setRange(first, last uint64, used bool) {
+	last = min(last, uint64(fr.total))
+	for f := first; f < last; {
 		w, b := f/64, f%64
-		if fr.bitmap[w]&(1<<b) == 0 {
-			fr.bitmap[w] |= 1 << b
-			fr.free--
+		n := min(64-b, last-f)
+		mask := ^uint64(0)
+		if n < 64 {
+			mask = (1<<n - 1) << b
 		}
+		old := fr.bitmap[w]
+		if used {
+			fr.bitmap[w] = old | mask
+			fr.free -= bits.OnesCount64(mask &^ old)
+		} else {
+			fr.bitmap[w] = old &^ mask
+			fr.free += bits.OnesCount64(mask & old)
+		}
+		f += n
 	}
 }
 

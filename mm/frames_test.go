@@ -43,3 +43,27 @@ func TestFramesPartialPagesRounded(t *testing.T) {
 		t.Fatalf("FreeCount = %d", fr.FreeCount())
 	}
 }
+
+func TestFramesRangesAcrossWords(t *testing.T) {
+	var fr Frames
+	fr.Init(make([]uint64, BitmapWords(300)), 300)
+	fr.FreeRange(5*PageSize, 290*PageSize) // partial first and last words, whole ones between
+	if fr.FreeCount() != 285 {
+		t.Fatalf("FreeCount = %d, want 285", fr.FreeCount())
+	}
+	fr.ReserveRange(60*PageSize, 200*PageSize)
+	fr.ReserveRange(100*PageSize, 120*PageSize) // already reserved: no change
+	if fr.FreeCount() != 145 {
+		t.Fatalf("FreeCount = %d, want 145", fr.FreeCount())
+	}
+	for f := uint64(0); f < 300; f++ {
+		want := f < 5 || f >= 290 || f >= 60 && f < 200
+		if fr.InUse(f*PageSize) != want {
+			t.Fatalf("frame %d in use = %v", f, !want)
+		}
+	}
+	fr.FreeRange(0, 1<<40) // clamps to the bitmap
+	if fr.FreeCount() != 300 {
+		t.Fatalf("FreeCount = %d after freeing everything", fr.FreeCount())
+	}
+}

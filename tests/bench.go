@@ -39,6 +39,7 @@ func report(name string, samples []uint64, base uint64) (median uint64) {
 }
 
 func benchBoot(t *T) {
+	report("boot-to-runtime-entry", []uint64{kernel.RuntimeEntryTSC - kernel.BootTSC}, 0)
 	report("boot-to-main", []uint64{MainTSC - kernel.BootTSC}, 0)
 	report("boot-to-first-test", []uint64{firstTestTSC - kernel.BootTSC}, 0)
 	fmt.Printf("kernel: TSC %d Hz, calibrated against the %s\n", kernel.TSCFrequency(), kernel.ClockSource())
