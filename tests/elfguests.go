@@ -26,6 +26,7 @@ func init() {
 		reg("elf-wrpkru", func(t *T, l sandbox.Level) { testELFRefusedAt2(t, l, "wrpkru", "WRPKRU") })
 		reg("elf-xrstor", func(t *T, l sandbox.Level) { testELFRefusedAt2(t, l, "xrstor", "XRSTOR") })
 		reg("elf-twice-at-0x400000", testELFTwice)
+		reg("elf-malformed-refused", testELFMalformed)
 	}
 }
 
@@ -142,4 +143,38 @@ func testELFTwice(t *T, l sandbox.Level) {
 	}
 	// A static-pie copy goes elsewhere and runs beside it.
 	wantExit(t, l, "hello-pie", 1, 0)
+}
+
+// testELFMalformed: broken executables are refused with an error, and the
+// kernel goes on.
+func testELFMalformed(t *T, l sandbox.Level) {
+	file, err := guestFile("hello")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	bad := map[string][]byte{
+		"empty":       nil,
+		"truncated":   file[:100],
+		"bad magic":   append([]byte{0x7f, 'E', 'L', 'G'}, file[4:]...),
+		"32-bit":      append(append([]byte{}, file[:4]...), append([]byte{1}, file[5:]...)...),
+		"not an ELF":  []byte("#!/bin/sh\necho hi\n"),
+		"phoff huge":  withU64(file, 32, 1<<62),
+		"entry wrong": withU64(file, 24, 0xdead0000),
+	}
+	for name, f := range bad {
+		g, err := sandbox.NewELF(l, f, sandbox.ELFOptions{})
+		if err == nil {
+			g.Close()
+			t.Fatalf("%s ELF loaded", name)
+		}
+	}
+	wantExit(t, l, "hello", uint64(l), 0)
+}
+
+func withU64(b []byte, off int, v uint64) []byte {
+	c := append([]byte(nil), b...)
+	for i := 0; i < 8; i++ {
+		c[off+i] = byte(v >> (8 * i))
+	}
+	return c
 }

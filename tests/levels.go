@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
@@ -31,6 +33,7 @@ func init() {
 		reg("privileged-instructions", testPrivileged)
 		reg("divide-by-zero", testDivZero)
 		reg("loop-forever-budget", testLoopForever)
+		reg("goroutines-run-during-guest", testGoroutinesDuringGuest)
 		reg("stack-overflow", testStackOverflow)
 		reg("write-then-execute", testWriteExecute)
 		reg("wx-refused", testWXRefused)
@@ -250,6 +253,43 @@ func testLoopForever(t *T, l sandbox.Level) {
 		if r := serve(t, g); r.Exited || r.Exit.Kind != sandbox.ExitBudget {
 			t.Fatalf("run %d: %v, want budget", i, r)
 		}
+	}
+}
+
+// testGoroutinesDuringGuest: Run is a blocking system call, so while a
+// guest spins through a long budget the runtime hands the P to another
+// thread and other goroutines make progress (there is one P).
+func testGoroutinesDuringGuest(t *T, l sandbox.Level) {
+	g, err := blobGuest(l, insJmpSelf, 200*time.Millisecond)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer g.Close()
+	var ticks atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				ticks.Add(1)
+			}
+		}
+	}()
+	time.Sleep(5 * time.Millisecond) // let the ticker goroutine start
+	before := ticks.Load()
+	e, err := g.Run()
+	during := ticks.Load() - before
+	close(stop)
+	<-done
+	if err != nil || e.Kind != sandbox.ExitBudget {
+		t.Fatalf("%v %v, want budget", e, err)
+	}
+	if during < 10 {
+		t.Fatalf("only %d ticks of another goroutine during a 200 ms guest run", during)
 	}
 }
 
