@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,7 +34,15 @@ type ringGuest struct {
 	limit   uint64
 	used    uint64
 	closed  bool
+	// running is set while Run is in the kernel: Run and Close must not
+	// overlap (Close frees the state the kernel is running from), and two
+	// Runs of one guest would enter one context twice.
+	running atomic.Bool
 }
+
+// ErrRunning is returned by Run and Close while another goroutine runs the
+// guest.
+var ErrRunning = errors.New("sandbox: the guest is running in another goroutine")
 
 // runState is what the Run system call works on. The handler writes only
 // integers into it (handler code must not store pointers).
@@ -351,8 +360,12 @@ func (g *ringGuest) SetReturn(v uint64) {
 }
 
 // Run enters the guest through the Run system call and decodes the exit.
-func (g *ringGuest) Run() (Exit, error) {
+func (g *ringGuest) Run() (e Exit, err error) {
+	if !g.running.CompareAndSwap(false, true) {
+		return Exit{}, ErrRunning
+	}
 	if g.closed {
+		g.running.Store(false)
 		return Exit{}, ErrClosed
 	}
 	g.rs.budgetLeft = int64(g.budget)
@@ -360,17 +373,26 @@ func (g *ringGuest) Run() (Exit, error) {
 	f := &g.rs.ctx.Regs
 	switch {
 	case g.rs.killed != 0:
-		return Exit{Kind: ExitKilled, Reason: fmt.Sprintf("pkru tampered: the guest left PKRU %#08x, its PKRU is %#08x", g.rs.ctx.ExitPKRU, g.rs.ctx.PKRU)}, nil
+		e = Exit{Kind: ExitKilled, Reason: fmt.Sprintf("pkru tampered: the guest left PKRU %#08x, its PKRU is %#08x", g.rs.ctx.ExitPKRU, g.rs.ctx.PKRU)}
 	case f.Vector == cpu.VectorSyscall:
-		return Exit{Kind: ExitSyscall, Syscall: Syscall{Nr: f.AX, Args: [6]uint64{f.DI, f.SI, f.DX, f.R10, f.R8, f.R9}}}, nil
+		e.Kind = ExitSyscall
+		e.Syscall = Syscall{Nr: f.AX, Args: [6]uint64{f.DI, f.SI, f.DX, f.R10, f.R8, f.R9}}
 	case f.Vector >= 32:
-		return Exit{Kind: ExitBudget}, nil
+		e.Kind = ExitBudget
+	default:
+		e.Kind = ExitFault
+		e.Fault = Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: g.rs.ctx.CR2, RIP: f.RIP}
 	}
-	return Exit{Kind: ExitFault, Fault: Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: g.rs.ctx.CR2, RIP: f.RIP}}, nil
+	g.running.Store(false) // not deferred: this is the level 1 round trip's path
+	return e, nil
 }
 
 // Close releases the guest's memory, key and placement slot.
 func (g *ringGuest) Close() error {
+	if !g.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer g.running.Store(false)
 	if g.closed {
 		return ErrClosed
 	}

@@ -178,7 +178,9 @@ func (e Exit) String() string {
 	return e.Kind.String()
 }
 
-// Guest is a sandboxed guest.
+// Guest is a sandboxed guest. Its methods are meant for the one goroutine
+// that hosts it; Run and Close refuse to overlap with a Run in another
+// goroutine (ErrRunning).
 type Guest interface {
 	// Level is the guest's isolation level.
 	Level() Level

@@ -281,8 +281,18 @@ func testGoroutinesDuringGuest(t *T, l sandbox.Level) {
 	}()
 	time.Sleep(5 * time.Millisecond) // let the ticker goroutine start
 	before := ticks.Load()
+	// Meanwhile another goroutine tries to run and to close the same guest.
+	overlap := make(chan [2]error)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, errRun := g.Run()
+		overlap <- [2]error{errRun, g.Close()}
+	}()
 	e, err := g.Run()
 	during := ticks.Load() - before
+	if errs := <-overlap; errs[0] != sandbox.ErrRunning || errs[1] != sandbox.ErrRunning {
+		t.Fatalf("Run and Close during a Run from another goroutine: %v, %v; want ErrRunning", errs[0], errs[1])
+	}
 	close(stop)
 	<-done
 	if err != nil || e.Kind != sandbox.ExitBudget {
