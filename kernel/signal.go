@@ -255,4 +255,9 @@ func SigReturn(f *cpu.Frame) {
 // DeliverSignals is deliverSignals for a system call's frame. The vector
 // registers are not live across a system call, except after rt_sigreturn:
 // then the state to resume with is the one it is about to load.
-func DeliverSignals(f *cpu.Frame) { deliverSignals(f, cpu.PendingRestore()) }
+// The check for a pending signal is inline: it is on every system call.
+func DeliverSignals(f *cpu.Frame) {
+	if t := cur(); t.sig.pending&^t.sig.mask != 0 {
+		deliverSignals(f, cpu.PendingRestore())
+	}
+}

@@ -20,7 +20,7 @@ var testTable = []Boot{
 		Emu:       QEMU,
 		CPU:       "max",
 		Suites:    "all",
-		MinPassed: 80,
+		MinPassed: 85,
 	},
 	{
 		// The no-PKU fallback: level 2 must notice that protection keys
@@ -99,7 +99,7 @@ var testTable = []Boot{
 		Emu:       Bochs,
 		CPU:       "tigerlake",
 		Suites:    "all",
-		MinPassed: 80,
+		MinPassed: 85,
 		Timeout:   15 * time.Minute,
 	},
 }
