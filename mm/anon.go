@@ -257,7 +257,7 @@ func (a *Anon) Mprotect(addr, length uintptr, perm Perm) int {
 	} else {
 		flags := perm.Flags()
 		a.AS.forEachLeaf(addr, end, func(va uintptr, e *PTE) {
-			*e = PTE(e.Addr()) | flags
+			*e = PTE(e.Addr()) | flags | Present
 			a.Flush(va)
 		})
 	}

@@ -146,6 +146,17 @@ func (as *AddressSpace) Unmap(va uintptr) (PTE, bool) {
 	return old, true
 }
 
+// Protect replaces the leaf bits of the 4 KiB mapping at va with flags,
+// keeping the frame. The caller invalidates the TLB.
+func (as *AddressSpace) Protect(va uintptr, flags PTE) error {
+	e, level := as.Lookup(va)
+	if e == nil || level != 1 {
+		return ErrNotMapped
+	}
+	*e = PTE(e.Addr()) | flags | Present
+	return nil
+}
+
 // Prune frees the page-table pages that cover [start, end) and map nothing.
 func (as *AddressSpace) Prune(start, end uintptr) {
 	as.prune(as.Root, 4, 0, start, end)

@@ -144,3 +144,18 @@ func TestTablesIn(t *testing.T) {
 		t.Fatalf("after Prune: TablesIn = %d", n)
 	}
 }
+
+func TestProtect(t *testing.T) {
+	as, _ := newSpace(t)
+	as.Map(0x400000, 0x9000, (PermRead | PermWrite | PermUser).Flags().WithPKey(3))
+	if err := as.Protect(0x400000, (PermRead | PermExec | PermUser).Flags().WithPKey(5)); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := as.Lookup(0x400000)
+	if e.Addr() != 0x9000 || *e&Writable != 0 || *e&NoExec != 0 || e.PKey() != 5 {
+		t.Fatalf("after Protect: %#x", uint64(*e))
+	}
+	if err := as.Protect(0x401000, Present); err != ErrNotMapped {
+		t.Fatalf("Protect of an unmapped page = %v", err)
+	}
+}

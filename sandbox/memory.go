@@ -160,15 +160,18 @@ func unmapPages(r *region) {
 	r.frames = nil
 }
 
-// protectPages changes the mapping of r to perm p with key pkey.
+// protectPages changes the mapping of r to perm p with key pkey. A page
+// with no access at all keeps its frame but loses its mapping.
 func protectPages(r *region, p Perm, pkey int) {
 	syscall.InKernel(func() {
 		flags := p.flags().WithPKey(pkey)
 		for i, pa := range r.frames {
 			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
-			mm.Kernel.Unmap(va)
-			if flags&mm.Present != 0 {
-				mm.Kernel.Map(va, pa, flags)
+			switch {
+			case flags&mm.Present == 0:
+				mm.Kernel.Unmap(va)
+			case mm.Kernel.Protect(va, flags) != nil:
+				mm.Kernel.Map(va, pa, flags) // it had no access before
 			}
 			mm.Flush(va)
 		}

@@ -23,6 +23,7 @@ func init() {
 	Register("ring3", "no-compatibility-mode", testRing3NoCompat)
 	Register("ring3", "umip-hides-tables", testRing3UMIP)
 	Register("ring3", "last-page-refused", testRing3LastPage)
+	Register("ring3", "fs-gs-base", testRing3SegmentBases)
 	Register("ring3", "kernel-healthy-after", testRing3Healthy)
 }
 
@@ -252,5 +253,27 @@ func testRing3LastPage(t *T) {
 	_, err := sandbox.New(sandbox.Config{Level: sandbox.Level1, Regions: []sandbox.Region{{Name: "top", Addr: 1<<47 - 4096, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insSyscall}}})
 	if err == nil {
 		t.Fatalf("a region in the last page of the lower half was accepted")
+	}
+}
+
+// testRing3SegmentBases: FS and GS bases set by the host reach the guest
+// (mov rax, fs:[8]; mov rbx, gs:[16]) and come back in Regs.
+func testRing3SegmentBases(t *T) {
+	g := mustGuest(t, sandbox.Level1, code(
+		[]byte{0x64, 0x48, 0x8b, 0x04, 0x25, 8, 0, 0, 0},  // mov rax, fs:[8]
+		[]byte{0x65, 0x48, 0x8b, 0x1c, 0x25, 16, 0, 0, 0}, // mov rbx, gs:[16]
+		insSyscall))
+	defer g.Close()
+	data := stackTop(g) - 4096
+	g.WriteMemory(data, code(le64(0), le64(0xf5f5), le64(0x6565)))
+	r := g.Regs()
+	r.FSBase, r.GSBase = data, data
+	g.SetRegs(r)
+	e, err := g.Run()
+	if err != nil || e.Kind != sandbox.ExitSyscall {
+		t.Fatalf("%v %v", e, err)
+	}
+	if r := g.Regs(); r.RAX != 0xf5f5 || r.RBX != 0x6565 || r.FSBase != data || r.GSBase != data {
+		t.Fatalf("rax %#x rbx %#x fs %#x gs %#x", r.RAX, r.RBX, r.FSBase, r.GSBase)
 	}
 }
