@@ -74,6 +74,9 @@ var (
 	// a store while the garbage collector runs takes the write barrier,
 	// which needs a real g and m.
 	running int
+	// live is one past the highest slot ever used: loops over threads
+	// stop there, so a big table costs nothing until it is used.
+	live    int
 	nextTID int32 = 1
 	// Switches counts thread switches.
 	Switches uint64
@@ -102,6 +105,7 @@ func newThread() *Thread {
 		}
 		*t = Thread{TID: nextTID, stackLo: lo, stackHi: hi}
 		nextTID++
+		live = max(live, i+1)
 		return t
 	}
 	return nil
@@ -171,7 +175,7 @@ func switchTo(next *Thread, now int64) {
 // reapDead frees the stacks of threads that exited; a thread cannot free
 // the stack it is running on, so this runs after a switch.
 func reapDead() {
-	for i := range threads {
+	for i := range threads[:live] {
 		t := &threads[i]
 		if t.State == StateDead && i != running {
 			mm.FreeKernel(t.stackLo, t.stackHi)
@@ -183,7 +187,7 @@ func reapDead() {
 // pick wakes blocked threads whose deadline passed and returns the next
 // runnable thread after the running one in round-robin order, or nil.
 func pick(now int64) *Thread {
-	for i := range threads {
+	for i := range threads[:live] {
 		t := &threads[i]
 		if t.State == StateBlocked && t.deadline != 0 && now >= t.deadline {
 			t.State = StateRunnable
@@ -191,8 +195,8 @@ func pick(now int64) *Thread {
 		}
 	}
 	start := running
-	for k := 1; k <= MaxThreads; k++ {
-		t := &threads[(start+k)%MaxThreads]
+	for k := 1; k <= live; k++ {
+		t := &threads[(start+k)%live]
 		if t.State == StateRunnable {
 			return t
 		}
@@ -221,7 +225,7 @@ func schedule() {
 
 func earliestDeadline() int64 {
 	var d int64
-	for i := range threads {
+	for i := range threads[:live] {
 		t := &threads[i]
 		if t.State == StateBlocked && t.deadline != 0 && (d == 0 || t.deadline < d) {
 			d = t.deadline
@@ -269,7 +273,7 @@ func Block(key uintptr, deadline int64) WakeReason {
 // Wake makes up to n threads blocked on key runnable and returns how many.
 func Wake(key uintptr, n int) int {
 	woken := 0
-	for i := range threads {
+	for i := range threads[:live] {
 		if woken >= n {
 			break
 		}
@@ -306,7 +310,7 @@ func PreemptIfDue() {
 // CountThreads returns how many threads exist (not free or dead).
 func CountThreads() int {
 	n := 0
-	for i := range threads {
+	for i := range threads[:live] {
 		if s := threads[i].State; s != StateFree && s != StateDead {
 			n++
 		}
@@ -316,7 +320,7 @@ func CountThreads() int {
 
 // FindThread returns the live thread with tid, or nil.
 func FindThread(tid int32) *Thread {
-	for i := range threads {
+	for i := range threads[:live] {
 		t := &threads[i]
 		if t.TID == tid && t.State != StateFree && t.State != StateDead {
 			return t

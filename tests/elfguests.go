@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"beelzebox/cpu"
+	"beelzebox/kernel"
 	"beelzebox/sandbox"
+	"beelzebox/sandbox/abi"
+	"beelzebox/syscall"
 )
 
 // Real guest programs (tests/guests, C without libc, from the initramfs)
@@ -27,6 +31,7 @@ func init() {
 		reg("elf-xrstor", func(t *T, l sandbox.Level) { testELFRefusedAt2(t, l, "xrstor", "XRSTOR") })
 		reg("elf-twice-at-0x400000", testELFTwice)
 		reg("elf-malformed-refused", testELFMalformed)
+		reg("100-concurrent-guests", testConcurrentGuests)
 	}
 }
 
@@ -177,4 +182,62 @@ func withU64(b []byte, off int, v uint64) []byte {
 		c[off+i] = byte(v >> (8 * i))
 	}
 	return c
+}
+
+// testConcurrentGuests runs 100 guests at once, each hosted by its own
+// goroutine: a static-pie hello served by the default host, then a guest
+// spinning through two 5 ms budgets. Every Run blocks its host thread, so the Go
+// runtime runs them on up to 100 kernel threads. At level 2 the guests
+// share one key group (they need no separation from each other).
+func testConcurrentGuests(t *T, l sandbox.Level) {
+	file, err := guestFile("hello-pie")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	var group *sandbox.KeyGroup
+	if l == sandbox.Level2 {
+		group = sandbox.NewKeyGroup()
+	}
+	errs := make(chan error, 100)
+	for i := 0; i < 100; i++ {
+		go func() {
+			g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: uint64(l), Group: group})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer g.Close()
+			h := &abi.Host{Guest: g} // quiet: no output
+			if r, err := h.Serve(); err != nil || !r.Exited || r.Code != 0 {
+				errs <- fmt.Errorf("hello-pie: %v %v", r, err)
+				return
+			}
+			spin, err := sandbox.New(sandbox.Config{Level: l, Group: group, Budget: 5 * time.Millisecond,
+				Regions: []sandbox.Region{{Name: "text", Addr: 0, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insJmpSelf}}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer spin.Close()
+			spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)})
+			for i := 0; i < 2; i++ {
+				if e, err := spin.Run(); err != nil || e.Kind != sandbox.ExitBudget {
+					errs <- fmt.Errorf("spin: %v %v", e, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("guest %d: %v", i, err)
+		}
+	}
+	var threads int
+	syscall.InKernel(func() { threads = kernel.CountThreads() })
+	fmt.Printf("%v: 100 concurrent guests done, %d kernel threads\n", l, threads)
+	if sandbox.KeysInUse() != 0 {
+		t.Fatalf("%d protection keys still in use", sandbox.KeysInUse())
+	}
 }
