@@ -38,6 +38,8 @@ var (
 )
 
 // Nanotime returns nanoseconds since the clock was calibrated.
+//
+//go:nosplit
 func Nanotime() int64 {
 	hi, lo := bits.Mul64(cpu.Rdtsc()-tsc0, tscMult)
 	return int64(hi<<32 | lo>>32)

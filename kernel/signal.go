@@ -256,6 +256,8 @@ func SigReturn(f *cpu.Frame) {
 // registers are not live across a system call, except after rt_sigreturn:
 // then the state to resume with is the one it is about to load.
 // The check for a pending signal is inline: it is on every system call.
+//
+//go:nosplit
 func DeliverSignals(f *cpu.Frame) {
 	if t := cur(); t.sig.pending&^t.sig.mask != 0 {
 		deliverSignals(f, cpu.PendingRestore())

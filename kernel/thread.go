@@ -351,6 +351,8 @@ func threadTrampolinePC() uintptr
 // comes before what it is set for: this runs on every Run, and an
 // interrupt that comes early because a deadline was dropped costs less
 // than recomputing the next event each time.
+//
+//go:nosplit
 func SetGuestDeadline(d int64) {
 	cur().GuestDeadline = d
 	if d != 0 && d < armedFor {

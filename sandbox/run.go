@@ -23,7 +23,10 @@ const NullSyscall = 0x7fff_0000
 // UserContext, the host's on this thread's kernel stack) and the guest
 // resumes, so the host sees only exits it must act on.
 //
-// Handler context: no allocation, no pointer stores.
+// Handler context: no allocation, no pointer stores. The switch path is
+// nosplit (it would not grow a stack anyway: kernelG's guard is 0).
+//
+//go:nosplit
 func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.killed = 0

@@ -60,6 +60,7 @@ var (
 // Init installs the dispatcher.
 func Init() { cpu.SyscallHook = dispatch }
 
+//go:nosplit
 func dispatch(f *cpu.Frame) {
 	nr := f.AX
 	Counts[min(nr, 511)]++
