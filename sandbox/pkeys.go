@@ -131,6 +131,26 @@ type SharedRegion struct {
 	key   int
 	slot  uint64
 	bytes []byte
+	mu    sync.Mutex
+	users int // guests created with access to it and not closed yet
+}
+
+// use records a guest that is given access; it fails once the region is
+// closed.
+func (s *SharedRegion) use() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytes == nil {
+		return fmt.Errorf("sandbox: shared region %q is closed", s.reg.name)
+	}
+	s.users++
+	return nil
+}
+
+func (s *SharedRegion) unuse() {
+	s.mu.Lock()
+	s.users--
+	s.mu.Unlock()
 }
 
 // NewSharedRegion allocates size bytes (rounded up to pages) of host
@@ -180,10 +200,17 @@ func (s *SharedRegion) Bytes() []byte { return s.bytes }
 // Key is the region's protection key (0 without PKU).
 func (s *SharedRegion) Key() int { return s.key }
 
-// Close frees the region. Guests that were given it must be closed first.
-func (s *SharedRegion) Close() {
+// Close frees the region. It refuses while guests that were given the
+// region are open: its key would go back to the pool while their PKRU
+// still opens it, and the next owner of the key would be exposed to them.
+func (s *SharedRegion) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.bytes == nil {
-		return
+		return nil
+	}
+	if s.users > 0 {
+		return fmt.Errorf("sandbox: shared region %q is still given to %d open guests", s.reg.name, s.users)
 	}
 	s.bytes = nil
 	unmapPages(&s.reg)
@@ -193,4 +220,5 @@ func (s *SharedRegion) Close() {
 	if s.key != 0 {
 		freeKey(s.key)
 	}
+	return nil
 }

@@ -67,6 +67,14 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 			return nil, err
 		}
 	}
+	for i, sh := range cfg.Shared {
+		if err := sh.Region.use(); err != nil {
+			for _, done := range cfg.Shared[:i] {
+				done.Region.unuse()
+			}
+			return nil, err
+		}
+	}
 	g := &ringGuest{level: cfg.Level, budget: cfg.Budget, limit: cfg.MemoryLimit, shared: cfg.Shared}
 	if g.budget <= 0 {
 		g.budget = defaultBudget
@@ -85,6 +93,7 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 	ok := false
 	syscall.InKernel(func() { g.rsLo, g.rsHi, ok = mm.AllocKernel(size) })
 	if !ok {
+		g.Close()
 		return nil, errors.New("sandbox: out of memory for the guest's saved state")
 	}
 	g.rs = (*runState)(unsafe.Pointer(g.rsLo))
@@ -94,12 +103,14 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 	if cfg.Level == Level2 {
 		var err error
 		if cfg.Group != nil {
-			g.group = cfg.Group
-			g.key, err = cfg.Group.acquire()
+			if g.key, err = cfg.Group.acquire(); err == nil {
+				g.group = cfg.Group
+			}
 		} else {
 			g.key, err = allocKey()
 		}
 		if err != nil {
+			g.Close()
 			return nil, err
 		}
 		rw, ro := []int{g.key}, []int(nil)
@@ -410,7 +421,12 @@ func (g *ringGuest) Close() error {
 			freeKey(g.key)
 		}
 	}
-	syscall.InKernel(func() { mm.FreeKernel(g.rsLo, g.rsHi) })
+	for _, sh := range g.shared {
+		sh.Region.unuse()
+	}
+	if g.rsLo != 0 {
+		syscall.InKernel(func() { mm.FreeKernel(g.rsLo, g.rsHi) })
+	}
 	return nil
 }
 

@@ -497,6 +497,16 @@ func testSharedRW(t *T, _ sandbox.Level) {
 	if r := serve(t, g); !r.Exited || string(s.Bytes()[:2]) != "ok" {
 		t.Fatalf("%v; host sees %q", r, s.Bytes()[:2])
 	}
+	// While a guest holds the region's key, the region cannot be freed
+	// (its key would go to the next owner with this guest still able to
+	// open it).
+	if err := s.Close(); err == nil {
+		t.Fatalf("shared region closed while a guest was given it")
+	}
+	g.Close()
+	if err := s.Close(); err != nil {
+		t.Fatalf("closing the shared region after its guest: %v", err)
+	}
 }
 
 func testPrintPKRU(t *T, _ sandbox.Level) {
@@ -539,9 +549,13 @@ func testKeysExhausted(t *T, _ sandbox.Level) {
 		}
 		guests = append(guests, g)
 	}
+	before := guestFrames()
 	_, err := blobGuest(sandbox.Level2, insSyscall, 0)
 	if err == nil || !strings.Contains(err.Error(), "no protection key left") {
 		t.Fatalf("16th separated guest: err = %v", err)
+	}
+	if after := guestFrames(); after != before {
+		t.Fatalf("the refused guest left %d frames behind", after-before)
 	}
 	fmt.Println("level2: 16th guest refused:", err)
 	for _, g := range guests {
@@ -567,8 +581,8 @@ func testKeysExhausted(t *T, _ sandbox.Level) {
 // Both must come back to where they were.
 func testNoLeak(t *T, l sandbox.Level) {
 	counts := func() (frames, tables, threads int) {
+		frames = guestFrames()
 		syscall.InKernel(func() {
-			frames = mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - mm.Kernel.Tables
 			tables = mm.Kernel.TablesIn(mm.GuestWindowLo, mm.GuestWindowHi)
 			threads = kernel.CountThreads()
 		})
@@ -589,6 +603,14 @@ func testNoLeak(t *T, l sandbox.Level) {
 	if f1-f0 != (n1-n0)*16 {
 		t.Fatalf("frames in use: %d before, %d after 100 guests (threads %d -> %d)", f0, f1, n0, n1)
 	}
+}
+
+// guestFrames counts the frames in use other than the Go runtime's
+// demand-paged memory and the kernel's page tables: guest memory, guest
+// state, kernel stacks.
+func guestFrames() (n int) {
+	syscall.InKernel(func() { n = mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - mm.Kernel.Tables })
+	return n
 }
 
 func testHealthyAfter(t *T, l sandbox.Level) {
