@@ -198,36 +198,35 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 	if l == sandbox.Level2 {
 		group = sandbox.NewKeyGroup()
 	}
+	// One guest pair per goroutine; the result is sent after the deferred
+	// Closes ran, so the key check below sees them all closed.
+	one := func() error {
+		g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: uint64(l), Group: group})
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		h := &abi.Host{Guest: g} // quiet: no output
+		if r, err := h.Serve(); err != nil || !r.Exited || r.Code != 0 {
+			return fmt.Errorf("hello-pie: %v %v", r, err)
+		}
+		spin, err := sandbox.New(sandbox.Config{Level: l, Group: group, Budget: 5 * time.Millisecond,
+			Regions: []sandbox.Region{{Name: "text", Addr: 0, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insJmpSelf}}})
+		if err != nil {
+			return err
+		}
+		defer spin.Close()
+		spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)})
+		for i := 0; i < 2; i++ {
+			if e, err := spin.Run(); err != nil || e.Kind != sandbox.ExitBudget {
+				return fmt.Errorf("spin: %v %v", e, err)
+			}
+		}
+		return nil
+	}
 	errs := make(chan error, 100)
 	for i := 0; i < 100; i++ {
-		go func() {
-			g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: uint64(l), Group: group})
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer g.Close()
-			h := &abi.Host{Guest: g} // quiet: no output
-			if r, err := h.Serve(); err != nil || !r.Exited || r.Code != 0 {
-				errs <- fmt.Errorf("hello-pie: %v %v", r, err)
-				return
-			}
-			spin, err := sandbox.New(sandbox.Config{Level: l, Group: group, Budget: 5 * time.Millisecond,
-				Regions: []sandbox.Region{{Name: "text", Addr: 0, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insJmpSelf}}})
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer spin.Close()
-			spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)})
-			for i := 0; i < 2; i++ {
-				if e, err := spin.Run(); err != nil || e.Kind != sandbox.ExitBudget {
-					errs <- fmt.Errorf("spin: %v %v", e, err)
-					return
-				}
-			}
-			errs <- nil
-		}()
+		go func() { errs <- one() }()
 	}
 	for i := 0; i < 100; i++ {
 		if err := <-errs; err != nil {
