@@ -20,7 +20,7 @@
 //
 // Flags that describe one boot (boot, run, debug):
 //
-//	-emu qemu|qemu-icount|bochs   (default qemu)
+//	-emu qemu|qemu-icount|qemu-kvm|bochs   (default qemu; qemu-kvm: -accel kvm, for real KVM hosts)
 //	-cpu MODEL      default max (QEMU) or tigerlake (Bochs); QEMU takes modifiers: max,-pku
 //	-m SIZE         guest memory, QEMU syntax (512M, 1G); default 128M
 //	-append TEXT    kernel command line

@@ -64,6 +64,17 @@ func TestQEMUArgsICount(t *testing.T) {
 	}
 }
 
+func TestQEMUArgsKVM(t *testing.T) {
+	a := Artefacts{Root: "/src", Kernel: "build/kernel.elf"}
+	args, err := qemuArgs(Boot{Emu: QEMUKVM, CPU: "host", Suites: "all"}, a, qemuOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argValue(args, "-accel") != "kvm" || argValue(args, "-cpu") != "host" || slices.Contains(args, "-icount") {
+		t.Errorf("kvm args %q", args)
+	}
+}
+
 func TestQEMUArgsE9AndGDB(t *testing.T) {
 	a := Artefacts{Root: "/src", Kernel: "k.elf"}
 	b := Boot{Emu: QEMU, CPU: "max", Append: "console=e9"}

@@ -81,7 +81,7 @@ type bootFlags struct {
 }
 
 func (f *bootFlags) register(fs *flag.FlagSet, defaultEmu string) {
-	fs.StringVar(&f.emu, "emu", defaultEmu, "emulator: qemu, qemu-icount or bochs")
+	fs.StringVar(&f.emu, "emu", defaultEmu, "emulator: qemu, qemu-icount, qemu-kvm or bochs")
 	fs.StringVar(&f.cpu, "cpu", "", "CPU model (default max on QEMU, tigerlake on Bochs); QEMU takes modifiers, e.g. max,-pku")
 	fs.StringVar(&f.mem, "m", DefaultMemory, "guest memory (QEMU -m syntax, e.g. 512M, 1G)")
 	fs.StringVar(&f.append, "append", "", "kernel command line (Bochs adds console=e9)")

@@ -33,8 +33,12 @@ func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
 		// QEMU splits the multiboot module list on commas.
 		return nil, fmt.Errorf("initrd path %q contains a comma", a.Initrd)
 	}
+	accel := "tcg"
+	if b.Emu == QEMUKVM {
+		accel = "kvm"
+	}
 	args := []string{
-		"-accel", "tcg",
+		"-accel", accel,
 		"-cpu", b.CPU,
 		"-m", b.memory(),
 		"-smp", "1",
