@@ -71,6 +71,12 @@ func (p Perm) flags() mm.PTE {
 	return f
 }
 
+// kernelReserve is the memory guests may never take: the Go runtime backs
+// its heap on demand and the kernel cannot survive running out, so guest
+// allocations stop this far from the end (a host that asks for more gets
+// an error, not a dead kernel).
+const kernelReserve = 16 << 20
+
 // Results of the in-kernel mapping step (ints: the step must not store
 // pointers, see syscall.InKernel).
 const (
@@ -89,6 +95,11 @@ func mapPages(r *region, pkey int) error {
 		start, end := uintptr(r.addr), uintptr(r.end())
 		if !mm.Runtime.Own(start, end) {
 			status = mapCollision
+			return
+		}
+		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+r.size {
+			status = mapNoMemory
+			releasePages(r)
 			return
 		}
 		flags := r.perm.flags().WithPKey(pkey)

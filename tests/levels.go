@@ -52,6 +52,7 @@ func init() {
 			reg("keys-exhausted", testKeysExhausted)
 		} else {
 			reg("100-guests-no-leak", testNoLeak)
+			reg("memory-exhaustion-refused", testMemoryExhaustion)
 		}
 		reg("kernel-healthy-after", testHealthyAfter)
 	}
@@ -602,6 +603,43 @@ func testNoLeak(t *T, l sandbox.Level) {
 	// A new kernel thread (the runtime may start one) takes a 64 KiB stack.
 	if f1-f0 != (n1-n0)*16 {
 		t.Fatalf("frames in use: %d before, %d after 100 guests (threads %d -> %d)", f0, f1, n0, n1)
+	}
+}
+
+// testMemoryExhaustion: guests asking for more memory than the machine
+// has get an error once the kernel's reserve is reached; the Go runtime
+// keeps allocating, and everything comes back on Close.
+func testMemoryExhaustion(t *T, l sandbox.Level) {
+	before := guestFrames()
+	var guests []sandbox.Guest
+	defer func() {
+		for _, g := range guests {
+			g.Close()
+		}
+	}()
+	var err error
+	for i := 0; i < 64 && err == nil; i++ {
+		var g sandbox.Guest
+		g, err = sandbox.New(sandbox.Config{Level: l, Regions: []sandbox.Region{{Name: "big", Size: 16 << 20, Perm: sandbox.Read | sandbox.Write}}})
+		if err == nil {
+			guests = append(guests, g)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "out of memory") || len(guests) == 0 {
+		t.Fatalf("after %d guests of 16 MiB: err = %v", len(guests), err)
+	}
+	fmt.Printf("level1: %d guests of 16 MiB fit; the next: %v\n", len(guests), err)
+	// The runtime still has memory: 8 MiB of fresh heap, touched.
+	b := make([]byte, 8<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	for _, g := range guests {
+		g.Close()
+	}
+	guests = nil
+	if after := guestFrames(); after != before {
+		t.Fatalf("frames in use: %d before, %d after closing", before, after)
 	}
 }
 
