@@ -4,6 +4,7 @@ import "unsafe"
 
 // Control register bits (SDM Vol. 3A §2.5).
 const (
+	CR0NE       = 1 << 5
 	CR0WP       = 1 << 16
 	CR4PAE      = 1 << 5
 	CR4PGE      = 1 << 7
@@ -56,7 +57,8 @@ func Init() {
 	if CPU.PKU {
 		Wrpkru(0)
 	}
-	SetCR0(CR0() | CR0WP)
+	// NE: x87 errors raise #MF rather than the legacy FERR# interrupt.
+	SetCR0(CR0() | CR0WP | CR0NE)
 	// PCIDs tag TLB entries with CR3[11:0]; the kernel runs as PCID 0 (CR3
 	// is page aligned, as CR4.PCIDE requires when it is set) and level 3
 	// address spaces will take others.

@@ -24,6 +24,8 @@ func init() {
 	Register("ring3", "umip-hides-tables", testRing3UMIP)
 	Register("ring3", "last-page-refused", testRing3LastPage)
 	Register("ring3", "fs-gs-base", testRing3SegmentBases)
+	Register("ring3", "simd-exception-xm", testRing3XM)
+	Register("ring3", "x87-exception-mf", testRing3MF)
 	Register("ring3", "kernel-healthy-after", testRing3Healthy)
 }
 
@@ -276,4 +278,38 @@ func testRing3SegmentBases(t *T) {
 	if r := g.Regs(); r.RAX != 0xf5f5 || r.RBX != 0x6565 || r.FSBase != data || r.GSBase != data {
 		t.Fatalf("rax %#x rbx %#x fs %#x gs %#x", r.RAX, r.RBX, r.FSBase, r.GSBase)
 	}
+}
+
+// testRing3XM: an unmasked SSE divide-by-zero is a #XM exit.
+func testRing3XM(t *T) {
+	g := mustGuest(t, sandbox.Level1, code(
+		movEAX(0x1f80&^0x200), []byte{0x50}, // mxcsr with ZE unmasked; push rax
+		[]byte{0x0f, 0xae, 0x14, 0x24},            // ldmxcsr [rsp]
+		[]byte{0x0f, 0x57, 0xc0},                  // xorps xmm0, xmm0
+		movEAX(1), []byte{0xf3, 0x0f, 0x2a, 0xc8}, // cvtsi2ss xmm1, eax
+		[]byte{0xf3, 0x0f, 0x5e, 0xc8}, // divss xmm1, xmm0
+		insSyscall))
+	defer g.Close()
+	e, err := g.Run()
+	if err == nil && e.Kind == sandbox.ExitSyscall {
+		// QEMU TCG does not model SIMD floating-point exceptions.
+		t.Skip("simdfp", "the CPU completed an unmasked SSE division by zero without #XM")
+	}
+	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorXM {
+		t.Fatalf("exit = %v, %v; want #XM", e, err)
+	}
+}
+
+// testRing3MF: an unmasked x87 divide-by-zero is a #MF exit at the next
+// x87 instruction (CR0.NE).
+func testRing3MF(t *T) {
+	g := mustGuest(t, sandbox.Level1, code(
+		[]byte{0xdb, 0xe3},          // fninit
+		movEAX(0x37b), []byte{0x50}, // control word with ZM clear; push rax
+		[]byte{0xd9, 0x2c, 0x24},                   // fldcw [rsp]
+		[]byte{0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9}, // fld1; fldz; fdivp
+		[]byte{0x9b}, // fwait: the pending exception is taken here
+		insSyscall))
+	defer g.Close()
+	expectFault(t, g, cpu.VectorMF)
 }
