@@ -6,7 +6,7 @@ import (
 )
 
 // FeatureProfile lists CPU features that an emulator's CPU model is known to
-// provide (measured, see /work/shared/notes/testbeds.md). On such a boot a
+// provide (measured, see ../shared/notes/testbeds.md). On such a boot a
 // "SKIP <test>: <feature>" for one of them means the kernel failed to
 // detect or use the feature, so it fails the run instead of passing
 // silently.

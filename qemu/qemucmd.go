@@ -59,7 +59,7 @@ func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
 	args = append(args, "-device", "isa-debug-exit,iobase=0x"+strconv.FormatInt(DebugExitPort, 16)+",iosize=0x04")
 	if b.Emu == QEMUICount {
 		// One TSC tick per instruction, no host time leaking in: see
-		// /work/shared/notes/measuring.md. icount must stay at one vCPU.
+		// ../shared/notes/measuring.md. icount must stay at one vCPU.
 		args = append(args,
 			"-icount", "shift=0,sleep=off",
 			"-seed", "1",

@@ -124,7 +124,7 @@ var benchTable = []Boot{
 }
 
 // featureProfiles say which features each CPU model certainly has, from the
-// emulator matrix in /work/shared/notes/testbeds.md. A SKIP naming one of
+// emulator matrix in ../shared/notes/testbeds.md. A SKIP naming one of
 // them fails the boot. QEMU TCG has no VMX, PCID or INVPCID; "max" presents
 // as AMD with SVM.
 var featureProfiles = []FeatureProfile{
