@@ -166,13 +166,10 @@ func (as *AddressSpace) Prune(start, end uintptr) {
 // empty after freeing its empty children within [start, end).
 func (as *AddressSpace) prune(pa uint64, level int, base, start, end uintptr) bool {
 	t := as.Mem.Table(pa)
-	span := uintptr(1) << (12 + 9*(level-1))
+	span := entrySpan(level)
 	empty := true
 	for i := range t {
-		lo := base + uintptr(i)*span
-		if level == 4 && i >= 256 {
-			lo |= 0xffff_0000_0000_0000 // sign extension of the upper half
-		}
+		lo := entryBase(base, i, level)
 		e := &t[i]
 		if *e&Present == 0 {
 			continue

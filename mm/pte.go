@@ -78,6 +78,19 @@ func (p Perm) Flags() PTE {
 // index returns the table index of va at level (4 = PML4 ... 1 = PT).
 func index(va uintptr, level int) int { return int(va>>(12+9*(level-1))) & 511 }
 
+// entrySpan is the bytes one entry of a table at level maps, and
+// entryBase the first address of entry i of a table at level whose first
+// entry starts at base (the upper half of the PML4 is sign-extended).
+func entrySpan(level int) uintptr { return uintptr(1) << (12 + 9*(level-1)) }
+
+func entryBase(base uintptr, i, level int) uintptr {
+	lo := base + uintptr(i)*entrySpan(level)
+	if level == 4 && i >= 256 {
+		lo |= 0xffff_0000_0000_0000
+	}
+	return lo
+}
+
 // Canonical reports whether va is a canonical 48-bit address.
 func Canonical(va uintptr) bool {
 	top := va >> 47

@@ -9,7 +9,7 @@ func (as *AddressSpace) forEachLeaf(start, end uintptr, fn func(va uintptr, e *P
 
 func (as *AddressSpace) leaves(pa uint64, level int, base, start, end uintptr, fn func(uintptr, *PTE)) {
 	t := as.Mem.Table(pa)
-	span := uintptr(1) << (12 + 9*(level-1))
+	span := entrySpan(level)
 	first, last := 0, 511
 	if start > base {
 		first = int((start - base) / span)
@@ -18,7 +18,7 @@ func (as *AddressSpace) leaves(pa uint64, level int, base, start, end uintptr, f
 		last = int((end - 1 - base) / span)
 	}
 	for i := first; i <= last && i < 512; i++ {
-		lo := base + uintptr(i)*span
+		lo := entryBase(base, i, level)
 		e := &t[i]
 		if *e&Present == 0 {
 			continue
@@ -43,13 +43,10 @@ func (as *AddressSpace) tablesIn(pa uint64, level int, base, start, end uintptr)
 		return 0
 	}
 	t := as.Mem.Table(pa)
-	span := uintptr(1) << (12 + 9*(level-1))
+	span := entrySpan(level)
 	n := 0
 	for i := range t {
-		lo := base + uintptr(i)*span
-		if level == 4 && i >= 256 {
-			lo |= 0xffff_0000_0000_0000
-		}
+		lo := entryBase(base, i, level)
 		e := t[i]
 		if e&Present == 0 || e&Huge != 0 || lo+span <= start || lo >= end {
 			continue

@@ -45,15 +45,13 @@ func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
 		if im.High-im.Low+stack+2*mm.PageSize > slotSize {
 			return nil, errors.New("sandbox: static-pie image too large for a guest slot")
 		}
-		placement.Lock()
-		base, ok := allocSlot()
-		placement.Unlock()
-		if !ok {
-			return nil, errors.New("sandbox: guest address window is full")
+		base, err := takeSlot()
+		if err != nil {
+			return nil, err
 		}
 		slot = base
 		if err := im.Rebase(base + mm.PageSize); err != nil {
-			freeSlotLocked(base)
+			giveSlot(base)
 			return nil, err
 		}
 	}
@@ -62,7 +60,7 @@ func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
 		copy(mem[s.Vaddr-im.Low:], s.Data)
 	}
 	if err := im.ApplyRelocs(mem, im.Low); err != nil {
-		freeSlotLocked(slot)
+		giveSlot(slot)
 		return nil, err
 	}
 	cfg := Config{Level: level, Budget: opt.Budget, MemoryLimit: opt.MemoryLimit, Shared: opt.Shared, Group: opt.Group}
@@ -87,7 +85,7 @@ func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
 	cfg.Regions = append(cfg.Regions, stackRegion)
 	g, err := newRingGuest(cfg)
 	if err != nil {
-		freeSlotLocked(slot)
+		giveSlot(slot)
 		return nil, err
 	}
 	if slot != 0 {
@@ -99,13 +97,4 @@ func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
 		return nil, err
 	}
 	return g, nil
-}
-
-func freeSlotLocked(base uint64) {
-	if base == 0 {
-		return
-	}
-	placement.Lock()
-	freeSlot(base)
-	placement.Unlock()
 }

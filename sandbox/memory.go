@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"beelzebox/mm"
@@ -196,17 +198,29 @@ func protectPages(r *region, p Perm, pkey int) {
 const slotSize = 1 << 30
 
 var slots struct {
+	sync.Mutex
 	used [(mm.GuestWindowHi - mm.GuestWindowLo) / slotSize]bool
 }
 
-func allocSlot() (uint64, bool) {
+// takeSlot reserves a free slot and returns its base.
+func takeSlot() (uint64, error) {
+	slots.Lock()
+	defer slots.Unlock()
 	for i := range slots.used {
 		if !slots.used[i] {
 			slots.used[i] = true
-			return mm.GuestWindowLo + uint64(i)*slotSize, true
+			return mm.GuestWindowLo + uint64(i)*slotSize, nil
 		}
 	}
-	return 0, false
+	return 0, errors.New("sandbox: guest address window is full")
 }
 
-func freeSlot(base uint64) { slots.used[(base-mm.GuestWindowLo)/slotSize] = false }
+// giveSlot returns a slot from takeSlot; base 0 (no slot) is ignored.
+func giveSlot(base uint64) {
+	if base == 0 {
+		return
+	}
+	slots.Lock()
+	slots.used[(base-mm.GuestWindowLo)/slotSize] = false
+	slots.Unlock()
+}

@@ -168,20 +168,16 @@ func NewSharedRegion(name string, size uint64) (*SharedRegion, error) {
 		}
 		key = k
 	}
-	placement.Lock()
-	base, ok := allocSlot()
-	placement.Unlock()
-	if !ok {
+	base, err := takeSlot()
+	if err != nil {
 		if key != 0 {
 			freeKey(key)
 		}
-		return nil, errors.New("sandbox: guest address window is full")
+		return nil, err
 	}
 	s := &SharedRegion{reg: region{name: name, addr: base, size: size, perm: Read | Write}, key: key, slot: base}
 	if err := mapPages(&s.reg, key); err != nil {
-		placement.Lock()
-		freeSlot(base)
-		placement.Unlock()
+		giveSlot(base)
 		if key != 0 {
 			freeKey(key)
 		}
@@ -214,9 +210,7 @@ func (s *SharedRegion) Close() error {
 	}
 	s.bytes = nil
 	unmapPages(&s.reg)
-	placement.Lock()
-	freeSlot(s.slot)
-	placement.Unlock()
+	giveSlot(s.slot)
 	if s.key != 0 {
 		freeKey(s.key)
 	}

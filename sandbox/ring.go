@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -52,8 +51,6 @@ type runState struct {
 	checkPKRU  uint64 // level 2: the exit PKRU must equal ctx.PKRU
 	killed     uint64 // non-zero: it did not
 }
-
-var placement sync.Mutex
 
 const (
 	defaultBudget = 50 * time.Millisecond
@@ -163,22 +160,18 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 	}
 	addr := r.Addr
 	if addr == 0 {
-		placement.Lock()
 		if g.slot == 0 {
-			base, ok := allocSlot()
-			if !ok {
-				placement.Unlock()
-				return 0, errors.New("sandbox: guest address window is full")
+			base, err := takeSlot()
+			if err != nil {
+				return 0, err
 			}
 			g.slot, g.next = base, base+mm.PageSize
 		}
 		addr = g.next
 		if addr+size > g.slot+slotSize {
-			placement.Unlock()
 			return 0, fmt.Errorf("sandbox: region %q does not fit the guest's 1 GiB slot", r.Name)
 		}
 		g.next = addr + size + mm.PageSize
-		placement.Unlock()
 	}
 	if addr&(mm.PageSize-1) != 0 || addr < minGuestAddr || addr+size > cpu.UserTop || addr+size < addr {
 		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned, at least %#x, and end by %#x", r.Name, addr, minGuestAddr, uint64(cpu.UserTop))
@@ -412,8 +405,8 @@ func (g *ringGuest) Close() error {
 		unmapPages(r)
 	}
 	g.regions = nil
-	freeSlotLocked(g.slot)
-	freeSlotLocked(g.ownSlot)
+	giveSlot(g.slot)
+	giveSlot(g.ownSlot)
 	if g.level == Level2 && g.key != 0 {
 		if g.group != nil {
 			g.group.release()
