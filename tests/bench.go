@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	gosyscall "syscall"
@@ -90,9 +91,7 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	g.ReadMemory(buf, raw)
 	out := make([]uint64, n)
 	for i := range out {
-		for b := 0; b < 8; b++ {
-			out[i] |= uint64(raw[i*8+b]) << (8 * b)
-		}
+		out[i] = binary.LittleEndian.Uint64(raw[i*8:])
 	}
 	return out
 }

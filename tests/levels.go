@@ -140,9 +140,6 @@ func testABIRoundTrip(t *T, l sandbox.Level) {
 	}
 }
 
-func movRSI(v uint64) []byte { return append([]byte{0x48, 0xbe}, le64(v)...) }
-func movRDX(v uint64) []byte { return append([]byte{0x48, 0xba}, le64(v)...) }
-
 // testHostMemory: a guest reads and writes host-owned user memory. Level 1
 // has no protection, so it succeeds by definition; level 2 takes a page
 // fault with the PK bit and the host's bytes stay as they were.

@@ -42,6 +42,8 @@ var (
 func movEAX(v uint32) []byte { return append([]byte{0xb8}, le32(v)...) }
 func movRAX(v uint64) []byte { return append([]byte{0x48, 0xb8}, le64(v)...) } // movabs rax, imm64
 func movRDI(v uint64) []byte { return append([]byte{0x48, 0xbf}, le64(v)...) } // movabs rdi, imm64
+func movRSI(v uint64) []byte { return append([]byte{0x48, 0xbe}, le64(v)...) } // movabs rsi, imm64
+func movRDX(v uint64) []byte { return append([]byte{0x48, 0xba}, le64(v)...) } // movabs rdx, imm64
 func movR12(v uint64) []byte { return append([]byte{0x49, 0xbc}, le64(v)...) } // movabs r12, imm64
 
 // loadAbs is movabs rax, [addr]; storeAbs is movabs [addr], rax.
@@ -241,14 +243,14 @@ func testRing3UMIP(t *T) {
 	if !cpu.CPU.UMIP {
 		t.Skip("umip", "(CPUID.(EAX=7,ECX=0):ECX.UMIP) is missing: guests can read the GDT base")
 	}
-	g := mustGuest(t, sandbox.Level1, code(movRAX(stackTopGuard), []byte{0x0f, 0x01, 0x00})) // sgdt [rax]
+	g := mustGuest(t, sandbox.Level1, code(movRAX(sgdtTarget), []byte{0x0f, 0x01, 0x00})) // sgdt [rax]
 	defer g.Close()
 	expectFault(t, g, cpu.VectorGP)
 }
 
-// stackTopGuard is an address SGDT would write to if it were allowed; the
-// instruction faults before it writes.
-const stackTopGuard = 0x10000
+// sgdtTarget is where SGDT would store the table's base if it were
+// allowed; the instruction faults before it writes.
+const sgdtTarget = 0x10000
 
 // testRing3LastPage: the last page of the lower half is never guest memory.
 func testRing3LastPage(t *T) {
