@@ -31,9 +31,10 @@ type UserContext struct {
 	// Xsave points at a 64-byte aligned area of XsaveSize bytes holding the
 	// context's x87/SSE/AVX state.
 	Xsave uintptr
-	// PKRU is loaded before entry when UsePKRU is set; on exit the value
-	// the context left is saved in ExitPKRU and the kernel's PKRU (0,
-	// every key accessible) is restored.
+	// UsePKRU set: the context runs with CR4.PKE on and PKRU loaded
+	// before entry; on exit the value the context left is saved in
+	// ExitPKRU and the kernel's PKRU (0, every key accessible) is
+	// restored. Clear: the context runs with CR4.PKE off.
 	PKRU     uint32
 	UsePKRU  uint32
 	ExitPKRU uint32
@@ -56,6 +57,15 @@ type perCPU struct {
 	xrstor   uint64 // XSAVE area to load on the way out of a SYSCALL, or 0
 	xsize    uint64 // XsaveSize rounded up to 64
 	kernelG  uint64 // &kernelG
+	mxcsr    uint64 // the kernel's MXCSR (low 32 bits), loaded at every exit from ring 3
+	pke      uint64 // 1 while CR4.PKE is set
+	nmis     uint64 // NMIs taken
+	// windowTraps counts the single-step traps of SYSCALLs made with TF
+	// set that arrived at the first instruction of syscallEntry.
+	windowTraps uint64
+	// windowFault is set by the entry code when an exception hit the
+	// entry window; trapDispatch reports it as fatal.
+	windowFault uint64
 }
 
 var percpu perCPU
@@ -135,6 +145,7 @@ func EnterUser(ctx *UserContext)
 func syscallEntry()
 func vectorStubs()
 func fatalStubs()
+func nmiEntry()
 func intrCommon()
 func fatalCommon()
 
@@ -147,12 +158,26 @@ func vectorStubsPC() uintptr
 //go:nosplit
 func fatalStubsPC() uintptr
 
+//go:nosplit
+func nmiEntryPC() uintptr
+
+// NMIs is the number of non-maskable interrupts the kernel has taken (and
+// returned from).
+func NMIs() uint64 { return percpu.nmis }
+
+// WindowTraps is the number of single-step traps the SYSCALL entry took
+// before its stack switch (and resumed from).
+func WindowTraps() uint64 { return percpu.windowTraps }
+
 // syscallDispatch and trapDispatch are called by the entry code.
 func syscallDispatch(f *Frame) {
 	SyscallHook(f)
 }
 
 func trapDispatch(f *Frame) {
+	if percpu.windowFault != 0 {
+		Fatal(f, "exception in the entry window ("+vectorName(f.Vector)+")")
+	}
 	if TrapHook == nil {
 		Fatal(f, "exception before the kernel installed its handlers")
 	}
@@ -171,7 +196,7 @@ func Fatal(f *Frame, why string) {
 	HaltForever()
 }
 
-// fatalDispatch handles #DF, NMI and #MC on their own IST stacks.
+// fatalDispatch handles #DF and #MC on their own IST stacks.
 func fatalDispatch(f *Frame) {
 	Fatal(f, vectorName(f.Vector))
 }
@@ -185,7 +210,32 @@ const UserTop = 1<<47 - 4096
 
 // ValidUserRIP reports whether rip is a canonical lower-half address, the
 // condition for SYSRETQ and IRETQ to ring 3 to not fault in ring 0.
+//
+//go:nosplit
 func ValidUserRIP(rip uint64) bool { return rip < 1<<47 }
+
+// Canonical reports whether v is a canonical 48-bit address (bits 63:47
+// all equal).
+//
+//go:nosplit
+func Canonical(v uint64) bool { return uint64(int64(v<<16)>>16) == v }
+
+// EntryValid checks the state EnterUser is about to load, at every entry
+// and not only when a host sets it: hardware saves states a later entry
+// cannot load (QEMU saves the non-canonical RIP a guest jumped to; a guest
+// may load a non-canonical RSP and fault). It forces the selectors and
+// reduces RFLAGS to what ring 3 may hold, and reports whether RIP and the
+// segment bases are lower-half addresses and RSP canonical, so that
+// neither IRETQ, SYSRETQ nor the WRMSRs of the bases can fault in ring 0
+// with the context's state half loaded.
+//
+//go:nosplit
+func (ctx *UserContext) EntryValid() bool {
+	f := &ctx.Regs
+	f.CS, f.SS = SelUserCode, SelUserData
+	f.RFLAGS = SanitizeUserFlags(f.RFLAGS)
+	return f.RIP < 1<<47 && Canonical(f.RSP) && ctx.FSBase < 1<<47 && ctx.GSBase < 1<<47
+}
 
 // RFLAGS bits (SDM Vol. 1 §3.4.3).
 const (
@@ -208,6 +258,8 @@ const (
 // SanitizeUserFlags keeps the arithmetic and user-controllable bits of a
 // ring-3 RFLAGS and forces IF (ring 3 always runs interruptible, which is
 // how its budget is enforced) and IOPL 0.
+//
+//go:nosplit
 func SanitizeUserFlags(fl uint64) uint64 { return fl&userFlags | FlagIF | flagReserved1 }
 
 // KernelReturnPC is the address of the ring-0 exit path, which expects SP

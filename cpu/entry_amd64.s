@@ -118,6 +118,11 @@ TEXT userExit<>(SB),NOSPLIT|NOFRAME,$0
 	MOVL	$-1, AX
 	MOVL	$-1, DX
 	XSAVE64	(SI)
+	// The context's vector state is saved: give the kernel its own
+	// control state back (SDM Vol. 1 §10.2.3, §8.1.5). A guest that
+	// unmasked SIMD or x87 exceptions must not make kernel code fault.
+	LDMXCSR	·percpu+perCPU_mxcsr(SB)
+	BYTE	$0xdb; BYTE $0xe3		// FNINIT: x87 control word 0x37f
 	CMPL	UserContext_UsePKRU(DI), $0
 	JEQ	bases
 	// Level 2: keep what the context left in PKRU for the host to check,
@@ -151,6 +156,11 @@ bases:
 	// Unwind EnterUser's pushes with loads: the assembler would count
 	// POPs here as unbalanced.
 	MOVQ	·percpu+perCPU_hostSP(SB), SP
+	// Kernel RFLAGS: an exception or interrupt from ring 3 keeps the
+	// context's DF and AC (only SYSCALL clears them, through
+	// IA32_FMASK). Everything clear; IF stays off.
+	PUSHQ	$2
+	POPFQ
 	MOVQ	0(SP), R15
 	MOVQ	8(SP), R14
 	MOVQ	16(SP), R13
@@ -185,7 +195,17 @@ TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
 	SHRQ	$32, DX
 	MOVL	$MSR_GS_BASE, CX
 	WRMSR
-	CMPL	UserContext_UsePKRU(DI), $0
+	// CR4.PKE is on exactly while contexts that use PKRU run (level 2),
+	// switched lazily: a context without PKRU (level 1) runs with
+	// protection keys off, so its WRPKRU is #UD and it can never leave
+	// write-disable bits that a CPU would apply to the kernel's own
+	// writes (Bochs does, even to supervisor pages, and then cannot push
+	// an exception frame).
+	MOVL	UserContext_UsePKRU(DI), AX
+	CMPQ	AX, ·percpu+perCPU_pke(SB)
+	JNE	switchPKE
+pkeSet:
+	TESTL	AX, AX
 	JEQ	regs
 	MOVL	UserContext_PKRU(DI), AX
 	XORL	CX, CX
@@ -221,6 +241,16 @@ sysret:
 	MOVQ	16(SP), R11		// RFLAGS
 	MOVQ	24(SP), SP		// RSP
 	BYTE	$0x48; BYTE $0x0f; BYTE $0x07	// SYSRETQ
+switchPKE:
+	MOVQ	CR4, CX
+	ANDQ	$~const_CR4PKE, CX
+	TESTL	AX, AX
+	JEQ	pkeOff
+	ORQ	$const_CR4PKE, CX
+pkeOff:
+	MOVQ	CX, CR4
+	MOVQ	AX, ·percpu+perCPU_pke(SB)
+	JMP	pkeSet
 
 // intrCommon: vector stubs jump here on an IST stack holding
 //   0 vector, 8 error code, 16 RIP, 24 CS, 32 RFLAGS, 40 RSP, 48 SS.
@@ -230,6 +260,10 @@ TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
 	// now: 16 vector, 24 error, 32 RIP, 40 CS, 48 RFLAGS, 56 RSP, 64 SS
 	TESTQ	$3, 40(SP)
 	JNZ	user
+	// Ring 0 with ring 3's state loaded: the entry window (see the
+	// list at the top of this file).
+	CMPQ	·percpu+perCPU_user(SB), $0
+	JNE	window
 	MOVQ	56(SP), AX
 	CMPQ	AX, ·percpu+perCPU_kstackLo(SB)
 	JCS	top
@@ -291,9 +325,52 @@ userTrap:
 	PUSHQ	$0			// G
 	PUSH_GPRS
 	JMP	userExit<>(SB)
+window:
+	// The single-step trap of a SYSCALL made with TF set arrives at the
+	// first instruction of syscallEntry (IA32_FMASK has already cleared
+	// TF): nothing to do but resume, on this stack, touching nothing.
+	CMPQ	16(SP), $const_VectorDB
+	JNE	windowFault
+	INCQ	·percpu+perCPU_windowTraps(SB)
+	ANDQ	$~const_FlagTF, 48(SP)
+	POPQ	BX
+	POPQ	AX
+	ADDQ	$16, SP
+	IRETQ
+windowFault:
+	// Anything else is a kernel bug (the state EnterUser loads is
+	// checked before it loads it). Report it as a fault in handler code
+	// without running on the context's FS base: the kernel's first.
+	PUSHQ	CX
+	PUSHQ	DX
+	MOVQ	·percpu+perCPU_kernelFS(SB), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$MSR_FS_BASE, CX
+	WRMSR
+	POPQ	DX
+	POPQ	CX
+	MOVQ	$1, ·percpu+perCPU_windowFault(SB)
+	JMP	top
 
 // fatalCommon: #DF, NMI and #MC stay on their IST stack and never return.
 TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
+	CMPQ	·percpu+perCPU_user(SB), $0
+	JEQ	kernelFS
+	// Possibly the context's FS base: load the kernel's before FS:-8
+	// is read and written.
+	PUSHQ	AX
+	PUSHQ	CX
+	PUSHQ	DX
+	MOVQ	·percpu+perCPU_kernelFS(SB), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	MOVL	$MSR_FS_BASE, CX
+	WRMSR
+	POPQ	DX
+	POPQ	CX
+	POPQ	AX
+kernelFS:
 	PUSH_TLS_G
 	PUSH_GPRS
 	MOVQ	·percpu+perCPU_kernelG(SB), AX
@@ -304,6 +381,20 @@ TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
 	CALL	·fatalDispatch(SB)
 	CLI
 	HLT
+
+// nmiEntry counts a non-maskable interrupt and returns to whatever it
+// interrupted, on its own IST stack, touching nothing else: an NMI may
+// arrive anywhere, the entry window included, and the kernel uses none
+// (no watchdog); a platform's NMI (a hardware error report, a debug
+// button) must not stop it.
+TEXT ·nmiEntry(SB),NOSPLIT|NOFRAME,$0
+	INCQ	·percpu+perCPU_nmis(SB)
+	IRETQ
+
+TEXT ·nmiEntryPC(SB),NOSPLIT,$0-8
+	LEAQ	·nmiEntry(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
 
 TEXT ·syscallEntryPC(SB),NOSPLIT,$0-8
 	LEAQ	·syscallEntry(SB), AX

@@ -52,7 +52,8 @@ const (
 	istNMI   = 3
 	istMC    = 4
 	istPF    = 5 // #PF, so a fault in the entry path itself is reported
-	numIST   = 5
+	istDB    = 6 // #DB: its trap can arrive in the SYSCALL entry before the stack switch
+	numIST   = 6
 )
 
 const istSize = 8 << 10

@@ -40,9 +40,9 @@ func main() {
 	for v := 0; v < 256; v++ {
 		stub(&b, v, "·intrCommon")
 	}
-	b.WriteString("\n// fatalStubs: #DF, NMI and #MC, in that order, 16 bytes apart.\n")
+	b.WriteString("\n// fatalStubs: #DF and #MC, in that order, 16 bytes apart.\n")
 	b.WriteString("TEXT ·fatalStubs(SB),NOSPLIT|NOFRAME,$0\n")
-	for _, v := range []int{8, 2, 18} {
+	for _, v := range []int{8, 18} {
 		stub(&b, v, "·fatalCommon")
 	}
 	if err := os.WriteFile("vectors_amd64.s", []byte(b.String()), 0o644); err != nil {

@@ -80,8 +80,11 @@ func initIDT() {
 			HaltForever() // a stub is not where it must be: the IDT would be wrong
 		}
 		ist := uint8(istEntry)
-		if v == VectorPF {
+		switch v {
+		case VectorPF:
 			ist = istPF
+		case VectorDB:
+			ist = istDB
 		}
 		setGate(v, pc, ist)
 	}
@@ -89,8 +92,8 @@ func initIDT() {
 	idt[VectorBP].attr |= gateDPL3
 	idt[VectorOF].attr |= gateDPL3
 	setGate(VectorDF, fatal, istDF)
-	setGate(VectorNMI, fatal+stubSize, istNMI)
-	setGate(VectorMC, fatal+2*stubSize, istMC)
+	setGate(VectorMC, fatal+stubSize, istMC)
+	setGate(VectorNMI, nmiEntryPC(), istNMI)
 
 	p := uintptr(unsafe.Pointer(&idt[0]))
 	idtr[0] = uint64(len(idt)*16-1) | uint64(p)<<16

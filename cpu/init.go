@@ -55,8 +55,16 @@ func Init() {
 	}
 	SetCR4(cr4)
 	if CPU.PKU {
+		percpu.pke = 1
 		Wrpkru(0)
 	}
+	percpu.mxcsr = DefaultMXCSR
+	// No hardware breakpoint may fire in the kernel, least of all in the
+	// SYSCALL entry before its stack switch (the MOV SS / SYSCALL class
+	// of CVE-2018-8897): DR7 to its reset value, breakpoints off, and the
+	// status in DR6 cleared (SDM Vol. 3B §19.2).
+	SetDR7(0x400)
+	SetDR6(0xffff0ff0)
 	// NE: x87 errors raise #MF rather than the legacy FERR# interrupt.
 	SetCR0(CR0() | CR0WP | CR0NE)
 	// PCIDs tag TLB entries with CR3[11:0]; the kernel runs as PCID 0 (CR3

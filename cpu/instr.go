@@ -34,8 +34,12 @@ func SetCR4(v uint64)
 func Xgetbv(idx uint32) uint64
 func Xsetbv(idx uint32, v uint64)
 
-// RDPKRU and WRPKRU (SDM Vol. 3A §4.6.2). WRPKRU is emitted as raw bytes
-// because the Go assembler has no mnemonic for it.
+// Rdpkru and Wrpkru read and write PKRU (SDM Vol. 3A §4.6.2; raw bytes:
+// the Go assembler has no mnemonic for them). CR4.PKE is off while
+// level 1 guests run and stays off until a context with PKRU runs again
+// (entry_amd64.s), so Rdpkru reports 0, the kernel's value, while it is
+// off, and Wrpkru turns it back on first; both with interrupts disabled,
+// so that no guest entry changes CR4.PKE between the test and the use.
 func Rdpkru() uint32
 func Wrpkru(v uint32)
 
@@ -69,3 +73,23 @@ func lgdt(p uintptr)
 func lidt(p uintptr)
 func ltr(sel uint16)
 func reloadSegments()
+
+// Flags reads RFLAGS (SDM Vol. 1 §3.4.3).
+func Flags() uint64
+
+// MXCSR reads the SSE control and status register (SDM Vol. 1 §10.2.3)
+// and FPUControl the x87 control word (SDM Vol. 1 §8.1.5). The kernel
+// runs with DefaultMXCSR and FPUControlDefault (every exception masked,
+// round to nearest).
+func MXCSR() uint32
+func FPUControl() uint16
+
+// Debug registers (SDM Vol. 3B §19.2).
+func DR7() uint64
+func SetDR7(v uint64)
+func SetDR6(v uint64)
+
+const (
+	DefaultMXCSR      = 0x1f80
+	FPUControlDefault = 0x037f
+)

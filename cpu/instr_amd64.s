@@ -105,16 +105,33 @@ TEXT ·Xsetbv(SB),NOSPLIT,$0-16
 	RET
 
 TEXT ·Rdpkru(SB),NOSPLIT,$0-4
+	PUSHFQ
+	CLI
+	XORL	AX, AX
+	CMPQ	·percpu+perCPU_pke(SB), $0
+	JEQ	off
 	XORL	CX, CX
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xee	// RDPKRU
+off:
+	POPFQ
 	MOVL	AX, ret+0(FP)
 	RET
 
 TEXT ·Wrpkru(SB),NOSPLIT,$0-4
+	PUSHFQ
+	CLI
+	CMPQ	·percpu+perCPU_pke(SB), $0
+	JNE	on
+	MOVQ	CR4, AX
+	ORQ	$const_CR4PKE, AX
+	MOVQ	AX, CR4
+	MOVQ	$1, ·percpu+perCPU_pke(SB)
+on:
 	MOVL	v+0(FP), AX
 	XORL	CX, CX
 	XORL	DX, DX
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
+	POPFQ
 	RET
 
 TEXT ·Invlpg(SB),NOSPLIT,$0-8
@@ -204,4 +221,37 @@ TEXT ·reloadSegments(SB),NOSPLIT,$0-0
 	PUSHQ	AX
 	BYTE	$0x48; BYTE $0xcb	// RETFQ
 TEXT reloaded<>(SB),NOSPLIT|NOFRAME,$0
+	RET
+
+TEXT ·Flags(SB),NOSPLIT,$0-8
+	PUSHFQ
+	POPQ	AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·MXCSR(SB),NOSPLIT,$8-4
+	STMXCSR	0(SP)
+	MOVL	0(SP), AX
+	MOVL	AX, ret+0(FP)
+	RET
+
+TEXT ·FPUControl(SB),NOSPLIT,$8-2
+	FSTCW	0(SP)
+	MOVW	0(SP), AX
+	MOVW	AX, ret+0(FP)
+	RET
+
+TEXT ·DR7(SB),NOSPLIT,$0-8
+	MOVQ	DR7, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·SetDR7(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, DR7
+	RET
+
+TEXT ·SetDR6(SB),NOSPLIT,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, DR6
 	RET

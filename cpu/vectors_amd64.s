@@ -1019,14 +1019,10 @@ TEXT ·vectorStubs(SB),NOSPLIT|NOFRAME,$0
 	BYTE	$0x68; LONG $255	// PUSHQ $255
 	JMP	·intrCommon(SB)
 
-// fatalStubs: #DF, NMI and #MC, in that order, 16 bytes apart.
+// fatalStubs: #DF and #MC, in that order, 16 bytes apart.
 TEXT ·fatalStubs(SB),NOSPLIT|NOFRAME,$0
 	PCALIGN	$16
 	BYTE	$0x6a; BYTE $8	// PUSHQ $8
-	JMP	·fatalCommon(SB)
-	PCALIGN	$16
-	BYTE	$0x6a; BYTE $0x00	// PUSHQ $0
-	BYTE	$0x6a; BYTE $2	// PUSHQ $2
 	JMP	·fatalCommon(SB)
 	PCALIGN	$16
 	BYTE	$0x6a; BYTE $0x00	// PUSHQ $0

@@ -165,6 +165,7 @@ func fatalReport(f *cpu.Frame, why string) {
 // thread switch is allowed.
 // It reports whether other threads ran meanwhile.
 func GuestInterrupt(v uint64) (switched bool) {
+	CheckEntryState()
 	n := Switches
 	switch v {
 	case VectorTimer:
@@ -176,4 +177,31 @@ func GuestInterrupt(v uint64) (switched bool) {
 		ackTimer()
 	}
 	return Switches != n
+}
+
+// EntryChecks counts the guest exits whose kernel state CheckEntryState
+// verified.
+var EntryChecks uint64
+
+// CheckEntryState stops the kernel if ring-3 state survived an entry into
+// it. Handler code after a guest's interrupt or exception runs with DF and
+// AC clear, the default MXCSR and x87 control word, and the kernel's PKRU
+// (cpu/entry_amd64.s resets them on the way in); a guest that could leave
+// any of them behind would make the kernel's memory copies run backwards,
+// turn off SMAP, or make the garbage collector fault. It runs on the
+// interrupt and fault exits of guests, off the system-call round trip.
+//
+//go:nosplit
+func CheckEntryState() {
+	EntryChecks++
+	switch {
+	case cpu.Flags()&(cpu.FlagDF|cpu.FlagAC) != 0:
+		Panic("ring-3 RFLAGS reached the kernel (DF or AC set)")
+	case cpu.MXCSR()&^0x3f != 0x1f80:
+		Panic("ring-3 MXCSR reached the kernel")
+	case cpu.FPUControl()&0x0f3f != 0x033f:
+		Panic("ring-3 x87 control word reached the kernel")
+	case cpu.CPU.PKU && cpu.Rdpkru() != 0:
+		Panic("ring-3 PKRU reached the kernel")
+	}
 }

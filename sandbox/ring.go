@@ -121,11 +121,10 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 		g.rs.ctx.PKRU = pkruAllowing(rw, ro)
 		g.rs.checkPKRU = 1
 	}
-	// On a CPU with PKU the entry and exit code also switch PKRU for level
-	// 1 guests (to 0, every key open): a level 1 guest may execute WRPKRU,
-	// and what it leaves must not reach the kernel's own accesses to user
-	// pages. Only level 2 holds the guest to its value.
-	if cpu.CPU.PKU {
+	// Level 2 runs with protection keys on and its PKRU loaded; level 1
+	// runs with CR4.PKE off (WRPKRU is #UD there), so that it can never
+	// leave a PKRU behind (cpu/entry_amd64.s).
+	if cfg.Level == Level2 {
 		g.rs.ctx.UsePKRU = 1
 	}
 	for _, r := range cfg.Regions {
@@ -338,13 +337,25 @@ func (g *ringGuest) Regs() Regs {
 
 // SetRegs replaces the register state. RFLAGS keeps only the flags ring 3
 // may hold (IF is always set, IOPL 0); RIP and the segment bases must be
-// canonical lower-half addresses.
+// canonical lower-half addresses, RSP canonical. A refused state changes
+// nothing.
 func (g *ringGuest) SetRegs(r Regs) error {
 	if g.closed {
 		return ErrClosed
 	}
-	if !cpu.ValidUserRIP(r.RIP) || !cpu.ValidUserRIP(r.FSBase) || !cpu.ValidUserRIP(r.GSBase) {
-		return fmt.Errorf("sandbox: RIP %#x, FS base %#x or GS base %#x is not a lower-half address", r.RIP, r.FSBase, r.GSBase)
+	for _, c := range []struct {
+		name string
+		v    uint64
+		ok   bool
+	}{
+		{"RIP", r.RIP, cpu.ValidUserRIP(r.RIP)},
+		{"RSP", r.RSP, cpu.Canonical(r.RSP)},
+		{"FS base", r.FSBase, cpu.ValidUserRIP(r.FSBase)},
+		{"GS base", r.GSBase, cpu.ValidUserRIP(r.GSBase)},
+	} {
+		if !c.ok {
+			return fmt.Errorf("sandbox: %s %#x is not a canonical lower-half address", c.name, c.v)
+		}
 	}
 	f := &g.rs.ctx.Regs
 	*f = cpu.Frame{

@@ -33,6 +33,11 @@ func run(f *cpu.Frame) int64 {
 	deadline := kernel.Nanotime() + rs.budgetLeft
 	kernel.SetGuestDeadline(deadline)
 	for {
+		if !rs.ctx.EntryValid() {
+			// What the CPU would do if it could try: #GP.
+			rs.ctx.Regs.Vector, rs.ctx.Regs.ErrorCode = cpu.VectorGP, 0
+			break
+		}
 		cpu.EnterUser(&rs.ctx)
 		v := rs.ctx.Regs.Vector
 		if v == cpu.VectorSyscall {
@@ -47,6 +52,7 @@ func run(f *cpu.Frame) int64 {
 			rs.ctx.CR2 = cpu.CR2() // before anything else can fault
 		}
 		if v < 32 {
+			kernel.CheckEntryState()
 			break
 		}
 		// An interrupt. Time spent running other threads is not the

@@ -7,8 +7,8 @@
  *
  * Host should observe: at level 2 the loader refuses the image (sandbox/
  * codescan finds the WRPKRU in its executable segment), so it never runs.
- * At level 1 it runs: "guest: pkru=0x00000000" from the host and exit(0) (if
- * the CPU has no PKU, WRPKRU raises #UD instead).
+ * At level 1 it runs and WRPKRU raises #UD: level 1 guests run with
+ * CR4.PKE clear, so that they can never leave a PKRU value behind.
  */
 #include "abi.h"
 
