@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
@@ -29,6 +30,7 @@ func init() {
 	Register("entry", "noncanonical-rsp-resume", testEntryNonCanonicalRSP)
 	Register("entry", "setregs-refuses-noncanonical", testEntrySetRegs)
 	Register("entry", "debug-registers-clear", testEntryDR7)
+	Register("entry", "nmi-counted-and-returned", testEntryNMI)
 }
 
 // Guest instructions for the entry tests.
@@ -244,4 +246,24 @@ func testEntryDR7(t *T) {
 		t.Fatalf("DR7 = %#x: breakpoints enabled", v)
 	}
 	fmt.Printf("entry: DR7 %#x, %d entry-state checks passed\n", cpu.DR7(), kernel.EntryChecks)
+}
+
+// testEntryNMI: NMIs sent to this CPU are counted and returned from; the
+// kernel goes on.
+func testEntryNMI(t *T) {
+	before := cpu.NMIs()
+	for i := uint64(1); i <= 3; i++ {
+		if !kernel.SelfNMI() {
+			t.Skip("apic", "no local APIC to send an NMI with")
+		}
+		deadline := time.Now().Add(time.Second)
+		for cpu.NMIs() < before+i && time.Now().Before(deadline) {
+		}
+		if n := cpu.NMIs() - before; n != i {
+			t.Fatalf("%d NMIs counted after sending %d", n, i)
+		}
+	}
+	g := mustGuest(t, sandbox.Level1, insUD2)
+	defer g.Close()
+	expectFault(t, g, cpu.VectorUD)
 }
