@@ -221,20 +221,19 @@ func ValidUserRIP(rip uint64) bool { return rip < 1<<47 }
 func Canonical(v uint64) bool { return uint64(int64(v<<16)>>16) == v }
 
 // EntryValid checks the state EnterUser is about to load, at every entry
-// and not only when a host sets it: hardware saves states a later entry
-// cannot load (QEMU saves the non-canonical RIP a guest jumped to; a guest
-// may load a non-canonical RSP and fault). It forces the selectors and
-// reduces RFLAGS to what ring 3 may hold, and reports whether RIP and the
-// segment bases are lower-half addresses and RSP canonical, so that
-// neither IRETQ, SYSRETQ nor the WRMSRs of the bases can fault in ring 0
-// with the context's state half loaded.
+// and not only when a host sets it: hardware saves states that a later
+// entry cannot load (QEMU saves the non-canonical RIP a guest jumped to; a
+// guest may load a non-canonical RSP and then fault). It reports whether
+// RIP and the segment bases are lower-half addresses and RSP is
+// canonical, so that neither IRETQ, SYSRETQ nor the WRMSRs of the bases
+// can fault in ring 0 with the context's state half loaded. The other
+// fields need no check: RFLAGS, CS and SS come only from the hardware's
+// exit frames and from SetRegs, which sanitises them.
 //
 //go:nosplit
 func (ctx *UserContext) EntryValid() bool {
 	f := &ctx.Regs
-	f.CS, f.SS = SelUserCode, SelUserData
-	f.RFLAGS = SanitizeUserFlags(f.RFLAGS)
-	return f.RIP < 1<<47 && Canonical(f.RSP) && ctx.FSBase < 1<<47 && ctx.GSBase < 1<<47
+	return (f.RIP|ctx.FSBase|ctx.GSBase)>>47 == 0 && (f.RSP+1<<47)>>48 == 0
 }
 
 // RFLAGS bits (SDM Vol. 1 §3.4.3).
