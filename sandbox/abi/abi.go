@@ -59,10 +59,13 @@ type PKRUReader interface{ PKRU() uint32 }
 // Host serves the default ABI to one guest.
 type Host struct {
 	Guest sandbox.Guest
-	Out   io.Writer
+	// Out receives what the guest writes, as whole lines that start with
+	// GuestPrefix and hold only printable ASCII (see console).
+	Out io.Writer
 	// Calls counts the system calls served.
 	Calls int
 	mmaps map[uint64]uint64
+	cons  console
 }
 
 // Result is how a guest ended.
@@ -82,6 +85,7 @@ func (r Result) String() string {
 // Serve runs the guest until it exits or stops on something other than a
 // system call (a fault, an expired budget, a kill).
 func (h *Host) Serve() (Result, error) {
+	defer h.Flush()
 	for {
 		e, err := h.Guest.Run()
 		if err != nil {
@@ -97,6 +101,13 @@ func (h *Host) Serve() (Result, error) {
 		}
 		h.Guest.SetReturn(ret)
 	}
+}
+
+// Flush ends the guest's unfinished output line (Serve does when it
+// returns).
+func (h *Host) Flush() {
+	h.cons.out = h.Out
+	h.cons.flush()
 }
 
 func neg(errno int) uint64 { return uint64(-int64(errno)) }
@@ -118,9 +129,8 @@ func (h *Host) Handle(sc sandbox.Syscall) (ret uint64, done bool, code int) {
 		if h.Guest.ReadMemory(a[1], buf) != nil {
 			return neg(EFAULT), false, 0
 		}
-		if h.Out != nil {
-			h.Out.Write(buf)
-		}
+		h.cons.out = h.Out
+		h.cons.write(buf)
 		return a[2], false, 0
 	case SysClockGettime:
 		var ns int64
@@ -156,7 +166,8 @@ func (h *Host) Handle(sc sandbox.Syscall) (ret uint64, done bool, code int) {
 			v = r.PKRU()
 		}
 		if h.Out != nil {
-			fmt.Fprintf(h.Out, "guest: pkru=%#08x\n", v)
+			h.Flush()
+			fmt.Fprintf(h.Out, "%spkru=%#08x\n", GuestPrefix, v)
 		}
 		return uint64(v), false, 0
 	}
