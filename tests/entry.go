@@ -31,6 +31,7 @@ func init() {
 	Register("entry", "setregs-refuses-noncanonical", testEntrySetRegs)
 	Register("entry", "debug-registers-clear", testEntryDR7)
 	Register("entry", "nmi-counted-and-returned", testEntryNMI)
+	Register("entry", "level2-pkru-left-behind-killed", testEntryPKRULeftBehind)
 }
 
 // Guest instructions for the entry tests.
@@ -266,4 +267,27 @@ func testEntryNMI(t *T) {
 	g := mustGuest(t, sandbox.Level1, insUD2)
 	defer g.Close()
 	expectFault(t, g, cpu.VectorUD)
+}
+
+// testEntryPKRULeftBehind: a level 2 guest whose code got past the scan
+// (through the test seam) opens every key with WRPKRU and makes a system
+// call; the exit path sees a PKRU other than the guest's and the host gets
+// ExitKilled, not a system call made with every key open.
+func testEntryPKRULeftBehind(t *T) {
+	if !cpu.CPU.PKU {
+		t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
+	}
+	g := mustGuest(t, sandbox.Level2, insUD2)
+	defer g.Close()
+	text := code(movEAX(0), insWrpkru, movEAX(0x7fff), insSyscall)
+	if err := sandbox.TestingWriteUnscanned(g, textAddr(g), text); err != nil {
+		t.Fatalf("TestingWriteUnscanned: %v", err)
+	}
+	e, err := g.Run()
+	if err != nil || e.Kind != sandbox.ExitKilled || !strings.Contains(e.Reason, "pkru") {
+		t.Fatalf("exit = %v %v, want killed for the PKRU it left", e, err)
+	}
+	if k := cpu.Rdpkru(); k != 0 {
+		t.Fatalf("host PKRU %#x, want 0", k)
+	}
 }
