@@ -16,13 +16,67 @@
 //     of the kernel stack; or the UserContext for ring 3) and switches
 //     there. Until that switch it must not fault: it touches only the IST
 //     stack, percpu and the kernel stack, all mapped at boot.
-//  3. #DF, NMI and #MC use fatalStubs and stay on their own IST stack.
+//  3. #DF and #MC use fatalStubs and stay on their own IST stack. NMIs
+//     are counted and returned from on theirs (nmiEntry).
 //
 // Handler context: after the frame is built, the g slot of the TLS block
 // (FS:-8) is pointed at kernelG (see entry.go) and the interrupted g is
 // kept in Frame.G; the exit path puts it back. Interrupts stay disabled
 // throughout (SYSCALL clears IF through IA32_FMASK; all gates are
 // interrupt gates).
+//
+// Events are classified by state, not by CS alone. The entry window is
+// ring 0 while percpu.user is set: from EnterUser's first store of it,
+// through the loading of the context's state and the return to ring 3,
+// and again from the first instruction of syscallEntry or intrCommon
+// after ring 3 until userExit has put the kernel's FS base back. There,
+// RSP may be the guest's and FS base is the guest's. Only three events
+// can arrive in the window: a #DB single-step trap of a SYSCALL made
+// with TF set (delivered at syscallEntry's first instruction, on the #DB
+// IST stack: resumed with no other effect), an NMI (counted on its own
+// IST stack) and #MC (fatal, with the kernel's FS base loaded first);
+// anything else is a kernel bug, reported as fatal after the kernel's FS
+// base is loaded (windowFault). No handler in the window ever reads or
+// writes through an FS base the kernel has not set.
+//
+// Ring-3 state that survives an entry from ring 3, and what resets it
+// before kernel code depends on it:
+//
+//   - RSP: the guest's at SYSCALL until syscallEntry parks it in
+//     percpu.scratch and switches; interrupts and exceptions arrive on an
+//     IST stack. userExit returns on the host's kernel stack (hostSP).
+//   - RFLAGS: SYSCALL clears IF, TF, DF, AC and NT (IA32_FMASK, cpu.Init);
+//     interrupt gates clear IF, TF, NT and RF but keep DF and AC, which
+//     userExit clears by loading RFLAGS = 2 (everything clear, IF off).
+//   - General registers: saved in the UserContext. userExit restores the
+//     host's callee-saved registers (BX, BP, R12-R15); the others keep
+//     guest values, which Go code treats as clobbered by the call to
+//     EnterUser (the ABI wrapper re-zeroes X15 and reloads R14 = g).
+//   - FS base: the guest's until userExit saves it and loads the running
+//     thread's (percpu.kernelFS). The windowFault and fatalCommon paths
+//     load the kernel's before anything reads FS:-8.
+//   - GS base: the guest's, saved at exit and left loaded; the kernel
+//     never uses GS (the Go runtime on linux/amd64 keeps g in FS-based
+//     TLS and R14).
+//   - Segment selectors: SYSCALL, interrupt delivery and IRETQ set CS and
+//     SS; DS, ES, FS and GS may hold the guest's null or user data
+//     selector, which 64-bit mode ignores for the kernel's data accesses.
+//   - x87/SSE/AVX state: saved by XSAVE into the UserContext's area;
+//     userExit then loads the kernel's MXCSR (percpu.mxcsr, every
+//     exception masked) and runs FNINIT (control word 0x37f, no pending
+//     x87 exception). The vector registers keep guest values: Go code
+//     treats them as clobbered (X15 is re-zeroed as above).
+//   - PKRU: level 2 contexts run with CR4.PKE on and their PKRU loaded;
+//     userExit saves what the context left (the sandbox kills a context
+//     that changed it) and loads the kernel's 0. Level 1 contexts run with
+//     CR4.PKE off, so they cannot change PKRU at all.
+//   - Debug registers: not accessible at CPL 3; DR7 is cleared at boot,
+//     so no breakpoint can fire in the window (CVE-2018-8897).
+//   - CR2: the faulting address of a ring-3 #PF, read by the sandbox
+//     before anything else can fault.
+//   - The state loaded into ring 3 is checked at every entry
+//     (UserContext.EntryValid): lower-half RIP and segment bases, a
+//     canonical RSP, so neither IRETQ, SYSRETQ nor WRMSR faults in ring 0.
 
 #include "textflag.h"
 #include "go_asm.h"
