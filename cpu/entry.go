@@ -60,6 +60,9 @@ type perCPU struct {
 	mxcsr    uint64 // the kernel's MXCSR (low 32 bits), loaded at every exit from ring 3
 	pke      uint64 // 1 while CR4.PKE is set
 	nmis     uint64 // NMIs taken
+	// verwSel, when non-zero, is the selector VERW is given before every
+	// return to ring 3, to clear CPU buffers on CPUs exposed to MDS.
+	verwSel uint64
 	// windowTraps counts the single-step traps of SYSCALLs made with TF
 	// set that arrived at the first instruction of syscallEntry.
 	windowTraps uint64

@@ -74,6 +74,8 @@
 //     so no breakpoint can fire in the window (CVE-2018-8897).
 //   - CR2: the faulting address of a ring-3 #PF, read by the sandbox
 //     before anything else can fault.
+//   - CPU buffers: on CPUs exposed to MDS that have MD_CLEAR, VERW clears
+//     them before every return to ring 3 (percpu.verwSel).
 //   - The state loaded into ring 3 is checked at every entry
 //     (UserContext.EntryValid): lower-half RIP and segment bases, a
 //     canonical RSP, so neither IRETQ, SYSRETQ nor WRMSR faults in ring 0.
@@ -266,6 +268,10 @@ pkeSet:
 	XORL	DX, DX
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
 regs:
+	CMPQ	·percpu+perCPU_verwSel(SB), $0
+	JEQ	noVERW
+	VERW	·percpu+perCPU_verwSel(SB)
+noVERW:
 	MOVQ	DI, SP
 	CMPQ	Frame_Vector(DI), $const_VectorSyscall
 	JEQ	sysret

@@ -27,19 +27,59 @@ type Features struct {
 	VPID bool
 	// XCR0Supported is CPUID.(0DH,0):EDX:EAX, the user state components.
 	XCR0Supported uint64
+	// ArchCapabilities is IA32_ARCH_CAPABILITIES (SDM Vol. 4 table 2-2)
+	// where CPUID.(7,0):EDX[29] says it exists, else 0: the CPU's own
+	// statement of which transient-execution attacks it is immune to.
+	ArchCapabilities uint64
+	MDClear          bool // CPUID.(7,0):EDX[10]: VERW clears CPU buffers
+}
+
+// IA32_ARCH_CAPABILITIES bits.
+const (
+	ArchCapRDCLNo = 1 << 0 // not susceptible to rogue data cache load (Meltdown)
+	ArchCapMDSNo  = 1 << 5 // not susceptible to microarchitectural data sampling
+)
+
+// Transient-execution attacks that matter to levels 1 and 2, which map
+// the whole kernel, direct map included, in the page tables guests run on
+// (see the README's security notes).
+type Attack uint8
+
+const (
+	Meltdown Attack = 1 << iota // rogue data cache load, CVE-2017-5754
+	MDS                         // microarchitectural data sampling
+)
+
+// Exposed reports whether the CPU does not declare itself immune to a.
+// AMD processors are affected by neither (AMD's own statement, which
+// Linux's vulnerability whitelist follows) and do not enumerate
+// IA32_ARCH_CAPABILITIES for them. It does not allocate: cpu.Init uses it
+// before the Go runtime runs.
+func (f *Features) Exposed(a Attack) bool {
+	if f.Vendor != [12]byte{'G', 'e', 'n', 'u', 'i', 'n', 'e', 'I', 'n', 't', 'e', 'l'} {
+		return false
+	}
+	switch a {
+	case Meltdown:
+		return f.ArchCapabilities&ArchCapRDCLNo == 0
+	case MDS:
+		return f.ArchCapabilities&ArchCapMDSNo == 0
+	}
+	return false
 }
 
 // CPU is filled in by Init.
 var CPU Features
 
 const (
-	msrVMXBasic        = 0x480
-	msrVMXProcbased    = 0x482
-	msrVMXProcbased2   = 0x48B
-	msrFeatureControl  = 0x3A
-	procbasedActivate2 = 1 << 31 // allowed-1 in the high half
-	procbased2EPT      = 1 << 1
-	procbased2VPID     = 1 << 5
+	msrVMXBasic         = 0x480
+	msrVMXProcbased     = 0x482
+	msrVMXProcbased2    = 0x48B
+	msrFeatureControl   = 0x3A
+	msrArchCapabilities = 0x10A
+	procbasedActivate2  = 1 << 31 // allowed-1 in the high half
+	procbased2EPT       = 1 << 1
+	procbased2VPID      = 1 << 5
 )
 
 func detectFeatures() {
@@ -68,6 +108,11 @@ func detectFeatures() {
 		f.SMAP = b7&(1<<20) != 0
 		f.PKU = c7&(1<<3) != 0
 		f.UMIP = c7&(1<<2) != 0
+		_, _, _, d7 := CPUID(7, 0)
+		f.MDClear = d7&(1<<10) != 0
+		if d7&(1<<29) != 0 {
+			f.ArchCapabilities = Rdmsr(msrArchCapabilities)
+		}
 	}
 	if maxExt, _, _, _ := CPUID(0x80000000, 0); maxExt >= 0x80000001 {
 		_, _, _, de := CPUID(0x80000001, 0)

@@ -59,6 +59,12 @@ func Init() {
 		Wrpkru(0)
 	}
 	percpu.mxcsr = DefaultMXCSR
+	// MDS: where the CPU may leak its buffers across the return to ring 3
+	// and has VERW clear them, every return to ring 3 does (the Linux
+	// mitigation; SDM "Microarchitectural Data Sampling" guidance).
+	if CPU.MDClear && CPU.Exposed(MDS) {
+		percpu.verwSel = SelKernelData
+	}
 	// No hardware breakpoint may fire in the kernel, least of all in the
 	// SYSCALL entry before its stack switch (the MOV SS / SYSCALL class
 	// of CVE-2018-8897): DR7 to its reset value, breakpoints off, and the

@@ -24,6 +24,7 @@ func testFeatureTable(t *T) {
 	f := &cpu.CPU
 	fmt.Printf("cpu: %s max leaf %#x xsave=%v avx=%v avx512f=%v pku=%v vmx=%v ept=%v vpid=%v pcid=%v invpcid=%v fsgsbase=%v smep=%v smap=%v x2apic=%v nx=%v 1g=%v xcr0=%#x xsave-size=%d\n",
 		f.VendorString(), f.MaxLeaf, f.XSAVE, f.AVX, f.AVX512F, f.PKU, f.VMX, f.EPT, f.VPID, f.PCID, f.INVPCID, f.FSGSBASE, f.SMEP, f.SMAP, f.X2APIC, f.NX, f.Page1G, cpu.XCR0, cpu.XsaveSize)
+	fmt.Printf("cpu: IA32_ARCH_CAPABILITIES %#x md-clear=%v exposed: meltdown=%v mds=%v\n", f.ArchCapabilities, f.MDClear, f.Exposed(cpu.Meltdown), f.Exposed(cpu.MDS))
 	var cr0, cr4, efer uint64
 	syscall.InKernel(func() { cr0, cr4, efer = cpu.CR0(), cpu.CR4(), cpu.Rdmsr(cpu.MSREFER) })
 	if cr0&cpu.CR0WP == 0 {
