@@ -174,4 +174,3 @@ func protectPages(r *region, p Perm, pkey int) {
 	})
 	r.perm = p
 }
-

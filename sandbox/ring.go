@@ -21,7 +21,7 @@ type ringGuest struct {
 	rs      *runState // in kernel memory, see newRingGuest
 	rsLo    uintptr
 	rsHi    uintptr
-	owner   *owner   // in the owner record (space.go)
+	owner   *owner    // in the owner record (space.go)
 	regions []*region // sorted by address
 	order   []uint64  // region addresses in mapping order
 	shared  []Share

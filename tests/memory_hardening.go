@@ -222,7 +222,7 @@ func testELFOverLimit(t *T, l sandbox.Level) {
 // and the runtime's next heap growth was fatal.
 func testGuestMmapsExhausted(t *T, l sandbox.Level) {
 	loop := code(
-		[]byte{0x31, 0xdb}, // xor ebx, ebx
+		[]byte{0x31, 0xdb},                      // xor ebx, ebx
 		movEAX(abi.SysMmap), []byte{0x31, 0xff}, // mmap(0, 4096, PROT_READ)
 		[]byte{0xbe, 0, 0x10, 0, 0}, []byte{0xba, 1, 0, 0, 0}, insSyscall,
 		[]byte{0x48, 0x85, 0xc0, 0x78, 0x0a}, // test rax, rax; js done
