@@ -26,6 +26,9 @@ type Range struct {
 	Perm       Perm
 }
 
+// maxRanges is the size of the table. Only the runtime's own mappings
+// take entries (guests are placed in zones the table never covers, see
+// zones.go), so the whole table is the runtime's.
 const maxRanges = 1024
 
 // Anon is the table of ranges of one address space and the policy for

@@ -101,7 +101,11 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 		return nil, fmt.Errorf("sandbox: the guest's saved state does not fit its memory limit of %d KiB", g.limit>>10)
 	}
 	ok := false
-	syscall.InKernel(func() { g.rsLo, g.rsHi, ok = mm.AllocKernel(size) })
+	syscall.InKernel(func() {
+		if uint64(mm.Phys.FreeCount())*mm.PageSize >= kernelReserve+g.used {
+			g.rsLo, g.rsHi, ok = mm.AllocKernel(size)
+		}
+	})
 	if !ok {
 		g.Close()
 		return nil, errors.New("sandbox: out of memory for the guest's saved state")
