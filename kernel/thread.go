@@ -22,9 +22,14 @@ import (
 //     current's kernel stack and TLS.
 
 const (
-	MaxThreads = 64
 	kstackSize = 64 << 10
 	sliceNanos = 10_000_000
+	// The thread table grows by chunks of threadsPerChunk records in
+	// kernel memory, up to maxChunks: clone fails only when memory for
+	// a kernel stack (or a chunk) is gone, which the kernel's reserve
+	// (guests never take its last 16 MiB) makes a real exhaustion.
+	threadsPerChunk = 64
+	maxChunks       = 256
 )
 
 // ThreadState is where a thread is in its life.
@@ -41,6 +46,7 @@ const (
 // Thread is a kernel thread.
 type Thread struct {
 	TID     int32
+	index   int32 // in the table
 	State   ThreadState
 	ksp     uintptr // kernel SP saved by swtch while switched out
 	stackLo uintptr
@@ -68,47 +74,61 @@ const (
 )
 
 var (
-	threads [MaxThreads]Thread
-	// running indexes the running thread in threads. It is an index, not a
-	// pointer: handler code must not store pointers into globals, because
-	// a store while the garbage collector runs takes the write barrier,
-	// which needs a real g and m.
+	// chunks are the addresses of the chunks of the thread table, from
+	// mm.AllocKernel (zeroed: every record StateFree). They, and running,
+	// are integers, not pointers: handler code must not store pointers
+	// into globals, because a store while the garbage collector runs
+	// takes the write barrier, which needs a real g and m.
+	chunks  [maxChunks]uintptr
+	nchunks int
+	// running indexes the running thread in the table.
 	running int
 	// live is one past the highest slot ever used: loops over threads
-	// stop there, so a big table costs nothing until it is used.
+	// stop there.
 	live    int
 	nextTID int32 = 1
 	// Switches counts thread switches.
 	Switches uint64
 )
 
-// Current returns the running thread.
-func Current() *Thread { return &threads[running] }
-
-// cur is Current for this package.
-func cur() *Thread { return &threads[running] }
-
-func indexOf(t *Thread) int {
-	return int((uintptr(unsafe.Pointer(t)) - uintptr(unsafe.Pointer(&threads[0]))) / unsafe.Sizeof(threads[0]))
+// thread returns record i of the table.
+func thread(i int) *Thread {
+	return (*Thread)(unsafe.Pointer(chunks[i/threadsPerChunk] + uintptr(i%threadsPerChunk)*unsafe.Sizeof(Thread{})))
 }
 
-// newThread takes a free slot and gives it a kernel stack.
+// Current returns the running thread.
+func Current() *Thread { return thread(running) }
+
+// cur is Current for this package.
+func cur() *Thread { return thread(running) }
+
+// newThread takes a free record, growing the table by a chunk when all
+// are in use, and gives it a kernel stack.
 func newThread() *Thread {
-	for i := range threads {
-		t := &threads[i]
-		if t.State != StateFree {
-			continue
+	i := 0
+	for ; i < nchunks*threadsPerChunk && thread(i).State != StateFree; i++ {
+	}
+	if i == nchunks*threadsPerChunk {
+		if nchunks == maxChunks {
+			return nil
 		}
-		lo, hi, ok := mm.AllocKernel(kstackSize)
+		size := (threadsPerChunk*unsafe.Sizeof(Thread{}) + mm.PageSize - 1) &^ (mm.PageSize - 1)
+		lo, _, ok := mm.AllocKernel(size)
 		if !ok {
 			return nil
 		}
-		*t = Thread{TID: nextTID, stackLo: lo, stackHi: hi}
-		nextTID++
-		live = max(live, i+1)
-		return t
+		chunks[nchunks] = lo
+		nchunks++
 	}
-	return nil
+	lo, hi, ok := mm.AllocKernel(kstackSize)
+	if !ok {
+		return nil
+	}
+	t := thread(i)
+	*t = Thread{TID: nextTID, index: int32(i), stackLo: lo, stackHi: hi}
+	nextTID++
+	live = max(live, i+1)
+	return t
 }
 
 // initThreads makes the boot thread, which becomes the Go runtime's first
@@ -119,7 +139,7 @@ func initThreads() {
 		Panic("cannot allocate the first kernel stack")
 	}
 	t.State = StateRunning
-	running = indexOf(t)
+	running = int(t.index)
 	cpu.SetKernelStack(t.stackLo, t.stackHi)
 }
 
@@ -163,7 +183,7 @@ func switchTo(next *Thread, now int64) {
 	}
 	Switches++
 	prev := cur()
-	running = indexOf(next)
+	running = int(next.index)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
 	armNext(now)
@@ -175,8 +195,8 @@ func switchTo(next *Thread, now int64) {
 // reapDead frees the stacks of threads that exited; a thread cannot free
 // the stack it is running on, so this runs after a switch.
 func reapDead() {
-	for i := range threads[:live] {
-		t := &threads[i]
+	for i := 0; i < live; i++ {
+		t := thread(i)
 		if t.State == StateDead && i != running {
 			mm.FreeKernel(t.stackLo, t.stackHi)
 			t.State = StateFree
@@ -187,8 +207,8 @@ func reapDead() {
 // pick wakes blocked threads whose deadline passed and returns the next
 // runnable thread after the running one in round-robin order, or nil.
 func pick(now int64) *Thread {
-	for i := range threads[:live] {
-		t := &threads[i]
+	for i := 0; i < live; i++ {
+		t := thread(i)
 		if t.State == StateBlocked && t.deadline != 0 && now >= t.deadline {
 			t.State = StateRunnable
 			t.wakeWhy = WokenByTimeout
@@ -196,7 +216,7 @@ func pick(now int64) *Thread {
 	}
 	start := running
 	for k := 1; k <= live; k++ {
-		t := &threads[(start+k)%live]
+		t := thread((start + k) % live)
 		if t.State == StateRunnable {
 			return t
 		}
@@ -225,8 +245,8 @@ func schedule() {
 
 func earliestDeadline() int64 {
 	var d int64
-	for i := range threads[:live] {
-		t := &threads[i]
+	for i := 0; i < live; i++ {
+		t := thread(i)
 		if t.State == StateBlocked && t.deadline != 0 && (d == 0 || t.deadline < d) {
 			d = t.deadline
 		}
@@ -270,14 +290,17 @@ func Block(key uintptr, deadline int64) WakeReason {
 	return t.wakeWhy
 }
 
+// WakeAll is the n of Wake that wakes every waiter.
+const WakeAll = int(^uint(0) >> 1)
+
 // Wake makes up to n threads blocked on key runnable and returns how many.
 func Wake(key uintptr, n int) int {
 	woken := 0
-	for i := range threads[:live] {
+	for i := 0; i < live; i++ {
 		if woken >= n {
 			break
 		}
-		t := &threads[i]
+		t := thread(i)
 		if t.State == StateBlocked && t.waitKey == key && key != 0 {
 			t.State = StateRunnable
 			t.wakeWhy = WokenByEvent
@@ -310,8 +333,8 @@ func PreemptIfDue() {
 // CountThreads returns how many threads exist (not free or dead).
 func CountThreads() int {
 	n := 0
-	for i := range threads[:live] {
-		if s := threads[i].State; s != StateFree && s != StateDead {
+	for i := 0; i < live; i++ {
+		if s := thread(i).State; s != StateFree && s != StateDead {
 			n++
 		}
 	}
@@ -320,8 +343,8 @@ func CountThreads() int {
 
 // FindThread returns the live thread with tid, or nil.
 func FindThread(tid int32) *Thread {
-	for i := range threads[:live] {
-		t := &threads[i]
+	for i := 0; i < live; i++ {
+		t := thread(i)
 		if t.TID == tid && t.State != StateFree && t.State != StateDead {
 			return t
 		}

@@ -17,7 +17,6 @@ const (
 	KindFree     Kind = iota
 	KindReserved      // PROT_NONE: address space only
 	KindAnon          // backed with zeroed frames on first touch
-	KindOwned         // mapped eagerly by another owner (guests); never demand-paged
 )
 
 // Range is one entry of the table.
@@ -27,6 +26,9 @@ type Range struct {
 	Perm       Perm
 }
 
+// maxRanges is the size of the table. Only the runtime's own mappings
+// take entries (guests are placed in zones the table never covers, see
+// zones.go), so the whole table is the runtime's.
 const maxRanges = 1024
 
 // Anon is the table of ranges of one address space and the policy for
@@ -42,13 +44,17 @@ type Anon struct {
 
 	ranges [maxRanges]Range
 	n      int
-	// Placement: unhinted mappings are handed out upwards from next; hints
-	// are honoured inside [lo, hi) outside the forbidden window.
-	next, limit        uintptr
-	lo, hi             uintptr
-	forbidLo, forbidHi uintptr
-	Backed             int // frames currently backing anonymous pages
+	// Placement: everything the table records lies inside the windows
+	// (the runtime's zones); unhinted mappings go to the first free place
+	// of the first window from next on, hints are honoured anywhere in
+	// the windows where nothing is mapped.
+	windows [2]window
+	next    uintptr
+	Backed  int // frames currently backing anonymous pages
 }
+
+// window is an address range the table may place mappings in.
+type window struct{ lo, hi uintptr }
 
 // Errno values, as the Linux ABI returns them (negated by the caller).
 const (
@@ -57,12 +63,22 @@ const (
 	EEXIST = 17
 )
 
-// InitAnon sets the placement policy: unhinted mappings go to [next,
-// limit); hints are honoured in [lo, hi) except inside [forbidLo,
-// forbidHi), which is kept for other owners (sandbox guests).
-func (a *Anon) InitAnon(next, limit, lo, hi, forbidLo, forbidHi uintptr) {
-	a.next, a.limit, a.lo, a.hi = next, limit, lo, hi
-	a.forbidLo, a.forbidHi = forbidLo, forbidHi
+// InitAnon sets the placement policy: unhinted mappings go to the
+// window [lo, hi); hints are honoured there and in [hintLo, hintHi).
+// Nothing is ever placed, replaced, changed or freed outside the two.
+func (a *Anon) InitAnon(lo, hi, hintLo, hintHi uintptr) {
+	a.windows = [2]window{{lo, hi}, {hintLo, hintHi}}
+	a.next = lo
+}
+
+// inWindows reports whether [start, end) lies inside one window.
+func (a *Anon) inWindows(start, end uintptr) bool {
+	for _, w := range a.windows {
+		if start >= w.lo && end <= w.hi && start < end {
+			return true
+		}
+	}
+	return false
 }
 
 // Ranges returns the current table (for tests and diagnostics).
@@ -168,16 +184,36 @@ func (a *Anon) release(start, end uintptr) {
 }
 
 func (a *Anon) place(hint, length uintptr) (uintptr, bool) {
-	if hint != 0 && hint >= a.lo && hint+length <= a.hi && hint+length > hint &&
-		(hint+length <= a.forbidLo || hint >= a.forbidHi) && !a.Overlaps(hint, hint+length) {
+	if hint != 0 && hint+length > hint && a.inWindows(hint, hint+length) && !a.Overlaps(hint, hint+length) {
 		return hint, true
 	}
-	va := a.next
-	if va+length > a.limit || va+length < va {
-		return 0, false
+	w := a.windows[0]
+	va, ok := a.gap(a.next, w.hi, length)
+	if !ok {
+		va, ok = a.gap(w.lo, w.hi, length) // wrap around: reuse what was unmapped
 	}
-	a.next = va + length + PageSize // an unmapped page between mappings
-	return va, true
+	if ok {
+		a.next = va + length + PageSize
+	}
+	return va, ok
+}
+
+// gap returns the lowest address in [from, to) where length bytes fit
+// with an unmapped page on either side of every recorded range, skipping
+// whatever is mapped there (hinted and fixed mappings land anywhere).
+func (a *Anon) gap(from, to, length uintptr) (uintptr, bool) {
+	va := from
+	for i := 0; i < a.n; i++ {
+		r := &a.ranges[i]
+		if r.End+PageSize <= va {
+			continue
+		}
+		if va+length+PageSize <= r.Start {
+			break
+		}
+		va = r.End + PageSize
+	}
+	return va, va+length <= to && va+length > va
 }
 
 func pageRound(n uintptr) uintptr { return (n + PageSize - 1) &^ (PageSize - 1) }
@@ -192,11 +228,8 @@ func (a *Anon) Mmap(addr, length uintptr, perm Perm, fixed bool) (uintptr, int) 
 	length = pageRound(length)
 	var va uintptr
 	if fixed {
-		if addr+length < addr || !Canonical(addr) || !Canonical(addr+length-1) {
+		if !a.inWindows(addr, addr+length) {
 			return 0, EINVAL
-		}
-		if a.ownedIn(addr, addr+length) {
-			return 0, EEXIST
 		}
 		a.release(addr, addr+length)
 		va = addr
@@ -216,22 +249,13 @@ func (a *Anon) Mmap(addr, length uintptr, perm Perm, fixed bool) (uintptr, int) 
 	return va, 0
 }
 
-func (a *Anon) ownedIn(start, end uintptr) bool {
-	for i := 0; i < a.n; i++ {
-		if r := &a.ranges[i]; r.Kind == KindOwned && r.Start < end && start < r.End {
-			return true
-		}
-	}
-	return false
-}
-
 // Munmap removes [addr, addr+length).
 func (a *Anon) Munmap(addr, length uintptr) int {
 	if addr&(PageSize-1) != 0 || length == 0 {
 		return EINVAL
 	}
 	end := addr + pageRound(length)
-	if a.ownedIn(addr, end) {
+	if !a.inWindows(addr, end) {
 		return EINVAL
 	}
 	a.release(addr, end)
@@ -246,8 +270,11 @@ func (a *Anon) Mprotect(addr, length uintptr, perm Perm) int {
 	if addr&(PageSize-1) != 0 {
 		return EINVAL
 	}
+	if length == 0 {
+		return 0
+	}
 	end := addr + pageRound(length)
-	if a.ownedIn(addr, end) {
+	if !a.inWindows(addr, end) {
 		return EINVAL
 	}
 	k := KindAnon
@@ -283,18 +310,6 @@ func (a *Anon) DontNeed(addr, length uintptr) int {
 	}
 	return 0
 }
-
-// Own records [start, end) as mapped by another owner, refusing overlap
-// with anything recorded.
-func (a *Anon) Own(start, end uintptr) bool {
-	if a.Overlaps(start, end) {
-		return false
-	}
-	return a.set(start, end, KindOwned, 0)
-}
-
-// Disown forgets an owned range.
-func (a *Anon) Disown(start, end uintptr) { a.set(start, end, KindFree, 0) }
 
 // FaultResult says what Fault did.
 type FaultResult uint8

@@ -20,7 +20,7 @@ func testAnon(t *testing.T, nframes int) (*Anon, []byte) {
 		Phys:   func(pa uint64) uintptr { return uintptr(unsafe.Pointer(&mem[pa])) },
 		Flush:  func(uintptr) {},
 	}
-	a.InitAnon(1<<32, 64<<30, 1<<32, 1<<47, 64<<30, 512<<30)
+	a.InitAnon(1<<32, 64<<30, 512<<30, 1<<47)
 	return a, mem
 }
 
@@ -82,28 +82,57 @@ func TestMmapReserveCommitFault(t *testing.T) {
 	}
 }
 
-func TestMmapHintsAndOwned(t *testing.T) {
+func TestMmapHintsAndWindows(t *testing.T) {
 	a, _ := testAnon(t, 16)
 	hint := uintptr(0xc000000000)
 	if va, e := a.Mmap(hint, 1<<20, PermRead|PermWrite, false); e != 0 || va != hint {
 		t.Fatalf("hint not honoured: %#x %d", va, e)
 	}
-	// A hint inside the window kept for guests is not honoured.
-	if va, _ := a.Mmap(100<<30, PageSize, PermRead, false); va >= 64<<30 && va < 512<<30 {
-		t.Fatalf("hint in guest window honoured: %#x", va)
+	// Hints outside the runtime's windows (the guest window, the image)
+	// are not honoured.
+	for _, h := range []uintptr{100 << 30, 0x400000} {
+		if va, _ := a.Mmap(h, PageSize, PermRead, false); va < 1<<32 || va >= 64<<30 {
+			t.Fatalf("hint %#x: placed at %#x, outside the unhinted window", h, va)
+		}
 	}
-	if !a.Own(0x400000, 0x500000) || a.Own(0x480000, 0x490000) {
-		t.Fatal("Own overlap check")
+	// Nothing is mapped, changed or freed outside the windows.
+	if _, e := a.Mmap(0x400000, PageSize, PermRead, true); e != EINVAL {
+		t.Fatalf("MAP_FIXED outside the windows = %d", e)
 	}
-	if _, e := a.Mmap(0x400000, PageSize, PermRead, true); e != EEXIST {
-		t.Fatalf("MAP_FIXED over owned range = %d", e)
+	if a.Munmap(100<<30, PageSize) != EINVAL || a.Mprotect(0x400000, PageSize, PermRead) != EINVAL {
+		t.Fatal("munmap/mprotect outside the windows accepted")
 	}
 	if a.Fault(0x400000, false, false) != FaultBad {
-		t.Fatal("owned range demand-paged")
+		t.Fatal("a page outside the windows demand-paged")
 	}
-	a.Disown(0x400000, 0x500000)
-	if a.Overlaps(0x400000, 0x500000) {
-		t.Fatal("Disown")
+}
+
+// TestUnhintedSkipsOccupied: unhinted mappings never land on anything the
+// table holds (a hinted or fixed mapping ahead of the cursor), keep a
+// guard page from it, and reuse unmapped space once the window is used up.
+func TestUnhintedSkipsOccupied(t *testing.T) {
+	a, _ := testAnon(t, 16)
+	ahead := uintptr(1<<32 + 4*PageSize)
+	if _, e := a.Mmap(ahead, 2*PageSize, PermRead, true); e != 0 {
+		t.Fatalf("fixed: %d", e)
+	}
+	first, _ := a.Mmap(0, 2*PageSize, PermRead, false)
+	second, _ := a.Mmap(0, 2*PageSize, PermRead, false)
+	if first != 1<<32 || second != ahead+3*PageSize {
+		t.Fatalf("unhinted at %#x and %#x around [%#x, +2 pages)", first, second, ahead)
+	}
+	b, _ := testAnon(t, 16)
+	b.InitAnon(1<<32, 1<<32+8*PageSize, 512<<30, 1<<47)
+	x, _ := b.Mmap(0, 3*PageSize, PermRead, false)
+	if _, e := b.Mmap(0, 3*PageSize, PermRead, false); e != 0 {
+		t.Fatalf("second: %d", e)
+	}
+	if _, e := b.Mmap(0, 3*PageSize, PermRead, false); e != ENOMEM {
+		t.Fatalf("full window = %d, want ENOMEM", e)
+	}
+	b.Munmap(x, 3*PageSize)
+	if y, e := b.Mmap(0, 3*PageSize, PermRead, false); e != 0 || y != x {
+		t.Fatalf("after munmap: %#x %d, want %#x again", y, e, x)
 	}
 }
 

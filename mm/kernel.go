@@ -7,15 +7,19 @@ import (
 
 // The kernel's virtual layout.
 //
-//	0 - 1 MiB                         unmapped (null pointers fault)
-//	0x400000 - 16 MiB                 free: guests linked at 0x400000
+//	0 - 64 KiB                        unmapped (null pointers fault)
+//	64 KiB - 16 MiB                   the low guest area: guests linked at 0x400000
 //	16 MiB - end of image             the kernel image, identity-mapped
+//	0xFEC00000 - 0xFEFFFFFF            MMIO (IOAPIC, HPET, LAPIC), identity, uncached
 //	4 GiB - 64 GiB                    the Go runtime's unhinted mappings
 //	64 GiB - 512 GiB                  GuestWindow: placed sandbox guests
 //	above 512 GiB                     the runtime's hinted heap arenas
-//	0xFEC00000 - 0xFEFFFFFF            MMIO (IOAPIC, HPET, LAPIC), identity, uncached
-//	PhysBase +                        direct map of all physical memory
-//	StackBase +                       kernel stacks with guard pages
+//	PhysBase +                        direct map of the RAM of the memory map
+//	StackBase +                       kernel memory (stacks, saved state,
+//	                                  views of guest frames), guard pages between
+//
+// zones.go keeps this as the owner record every placement is checked
+// against.
 const (
 	PhysBase       = 0xffff_8000_0000_0000
 	StackBase      = 0xffff_c000_0000_0000
@@ -54,7 +58,16 @@ func (kernelTables) NewTable() (uint64, bool) {
 	return pa, ok
 }
 
-func (kernelTables) FreeTable(pa uint64) { Phys.Free(pa) }
+// FreeTable invalidates the paging-structure caches before the frame can
+// be reused: INVLPG invalidates, besides the TLB entries for va, all
+// paging-structure-cache entries of the current PCID whatever their
+// linear address (SDM Vol. 3A §4.10.4.1), so no cached walk can go
+// through the table after it holds something else. The caller has
+// already cleared the entry that pointed to the table.
+func (kernelTables) FreeTable(pa uint64, va uintptr) {
+	cpu.Invlpg(va)
+	Phys.Free(pa)
+}
 
 // Tables is the TableMemory of address spaces built from Phys.
 var Tables TableMemory = kernelTables{}
@@ -140,10 +153,10 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	}
 	Kernel = AddressSpace{Root: root, Mem: Tables}
 
-	// Direct map, 2 MiB pages, global, never executable.
-	direct := Present | Writable | Global | NoExec
-	for pa := uint64(0); pa < (top+PageSize2M-1)&^(PageSize2M-1); pa += PageSize2M {
-		if Kernel.MapHuge(uintptr(PhysBase+pa), pa, direct) != nil {
+	// Direct map of RAM only: device holes and firmware areas between
+	// the available regions are never mapped write-back.
+	for _, r := range info.Regions[:info.NRegions] {
+		if r.Type == multiboot.RegionAvailable && !mapDirect(r.Base, r.End()) {
 			return "out of memory building the direct map"
 		}
 	}
@@ -163,10 +176,9 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 			return "out of memory mapping the kernel image"
 		}
 	}
+	setZones(uintptr(img.Start&^(PageSize-1)), uintptr(img.End+PageSize-1)&^(PageSize-1))
 	Runtime = Anon{AS: &Kernel, Frames: &Phys, Phys: PhysAddr, Flush: flush}
-	Runtime.InitAnon(RuntimeLo, GuestWindowLo, RuntimeLo, userTop, GuestWindowLo, GuestWindowHi)
-	// The image and the low guest area below it are not the runtime's.
-	Runtime.Own(uintptr(img.Start), uintptr(img.End+PageSize-1)&^(PageSize-1))
+	Runtime.InitAnon(RuntimeLo, GuestWindowLo, GuestWindowHi, userTop)
 
 	cpu.SetCR3(root)
 	physOffset = PhysBase
@@ -174,6 +186,31 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	// direct map from now on.
 	Phys.bitmap = unsafeWords(PhysAddr(bitmapAt), words)
 	return ""
+}
+
+// mapDirect maps the whole pages of RAM in [start, end) into the direct
+// map: 2 MiB pages where a whole aligned 2 MiB is inside, 4 KiB pages at
+// the edges. Pages mapped already (regions that share a 2 MiB page) are
+// left as they are.
+func mapDirect(start, end uint64) bool {
+	direct := Present | Writable | Global | NoExec
+	start = (start + PageSize - 1) &^ (PageSize - 1)
+	end &^= PageSize - 1
+	for pa := start; pa < end; {
+		va := uintptr(PhysBase + pa)
+		if pa%PageSize2M == 0 && pa+PageSize2M <= end {
+			if e, _ := Kernel.Lookup(va); e == nil && Kernel.MapHuge(va, pa, direct) != nil {
+				return false
+			}
+			pa += PageSize2M
+			continue
+		}
+		if e, _ := Kernel.Lookup(va); e == nil && Kernel.Map(va, pa, direct) != nil {
+			return false
+		}
+		pa += PageSize
+	}
+	return true
 }
 
 // flush invalidates one page, or the whole non-global TLB for ^0.
@@ -197,9 +234,17 @@ func MapMMIO(pa uint64, size uint64) uintptr {
 			continue
 		}
 		Kernel.Map(uintptr(p), p, Present|Writable|CacheDisable|WriteThrough|NoExec|Global)
-		Runtime.Own(uintptr(p), uintptr(p)+PageSize)
 	}
 	return uintptr(pa)
+}
+
+// kernelRange hands out size bytes of upper-half address space above an
+// unmapped guard page. Addresses are not reused: the space is 64 TiB, and
+// the page tables of freed ranges are pruned.
+func kernelRange(size uintptr) (lo, hi uintptr) {
+	lo = stackNext + PageSize
+	stackNext = lo + size
+	return lo, lo + size
 }
 
 // AllocKernel maps size bytes (a multiple of the page size) of zeroed
@@ -208,8 +253,8 @@ func MapMMIO(pa uint64, size uint64) uintptr {
 // memory the entry code touches with a user FS base loaded (a guest's
 // saved state), which must never take a page fault.
 func AllocKernel(size uintptr) (lo, hi uintptr, ok bool) {
-	lo = stackNext + PageSize
-	for va := lo; va < lo+size; va += PageSize {
+	lo, hi = kernelRange(size)
+	for va := lo; va < hi; va += PageSize {
 		pa, got := Phys.Alloc()
 		if !got || Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
 			if got {
@@ -220,17 +265,41 @@ func AllocKernel(size uintptr) (lo, hi uintptr, ok bool) {
 		}
 		clear((*[PageSize]byte)(ptr(PhysAddr(pa)))[:])
 	}
-	stackNext = lo + size
-	return lo, lo + size, true
+	return lo, hi, true
 }
 
-// FreeKernel unmaps memory from AllocKernel and frees its frames. The
-// address range is not reused.
-func FreeKernel(lo, hi uintptr) {
+// FreeKernel unmaps memory from AllocKernel, frees its frames and the
+// page tables that map nothing any more.
+func FreeKernel(lo, hi uintptr) { unmapKernel(lo, hi, true) }
+
+// MapKernelView maps the given frames, in order, at fresh upper-half
+// addresses, supervisor read-write and never executable: the kernel's
+// view of memory that is also mapped at a user address, so that kernel
+// code never touches user pages (SMAP). It returns the view's bounds.
+func MapKernelView(frames []uint64) (lo, hi uintptr, ok bool) {
+	lo, hi = kernelRange(uintptr(len(frames)) * PageSize)
+	for i, pa := range frames {
+		va := lo + uintptr(i)*PageSize
+		if Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
+			UnmapKernelView(lo, va)
+			return 0, 0, false
+		}
+	}
+	return lo, hi, true
+}
+
+// UnmapKernelView removes a view from MapKernelView; the frames stay with
+// their owner.
+func UnmapKernelView(lo, hi uintptr) { unmapKernel(lo, hi, false) }
+
+func unmapKernel(lo, hi uintptr, freeFrames bool) {
 	for va := lo; va < hi; va += PageSize {
 		if e, ok := Kernel.Unmap(va); ok {
-			Phys.Free(e.Addr())
+			if freeFrames {
+				Phys.Free(e.Addr())
+			}
 			cpu.Invlpg(va)
 		}
 	}
+	Kernel.Prune(lo, hi)
 }

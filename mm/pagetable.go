@@ -7,7 +7,9 @@ package mm
 type TableMemory interface {
 	Table(pa uint64) *[512]PTE
 	NewTable() (pa uint64, ok bool)
-	FreeTable(pa uint64)
+	// FreeTable frees a table that mapped addresses from va on, after
+	// the entry pointing to it was cleared.
+	FreeTable(pa uint64, va uintptr)
 }
 
 // Error is a page-table error. It is a byte-sized type so that returning
@@ -158,6 +160,9 @@ func (as *AddressSpace) Protect(va uintptr, flags PTE) error {
 }
 
 // Prune frees the page-table pages that cover [start, end) and map nothing.
+// Each is unlinked from its parent before TableMemory frees it, so the
+// kernel's FreeTable can invalidate cached walks before the frame is
+// reused.
 func (as *AddressSpace) Prune(start, end uintptr) {
 	as.prune(as.Root, 4, 0, start, end)
 }
@@ -176,9 +181,10 @@ func (as *AddressSpace) prune(pa uint64, level int, base, start, end uintptr) bo
 		}
 		if level > 1 && *e&Huge == 0 && lo < end && lo+span > start {
 			if as.prune(e.Addr(), level-1, lo, start, end) {
-				as.Mem.FreeTable(e.Addr())
-				as.Tables--
+				child := e.Addr()
 				*e = 0
+				as.Mem.FreeTable(child, lo)
+				as.Tables--
 				continue
 			}
 		}

@@ -8,9 +8,12 @@ type goTables struct {
 	tables map[uint64]*[512]PTE
 	next   uint64
 	freed  int
+	t      *testing.T
 }
 
-func newGoTables() *goTables { return &goTables{tables: map[uint64]*[512]PTE{}, next: 0x100000} }
+func newGoTables(t *testing.T) *goTables {
+	return &goTables{tables: map[uint64]*[512]PTE{}, next: 0x100000, t: t}
+}
 
 func (g *goTables) Table(pa uint64) *[512]PTE { return g.tables[pa] }
 func (g *goTables) NewTable() (uint64, bool) {
@@ -19,10 +22,28 @@ func (g *goTables) NewTable() (uint64, bool) {
 	g.tables[pa] = new([512]PTE)
 	return pa, true
 }
-func (g *goTables) FreeTable(pa uint64) { delete(g.tables, pa); g.freed++ }
+func (g *goTables) FreeTable(pa uint64, va uintptr) {
+	if g.parentOf(pa) {
+		g.t.Errorf("table %#x (for %#x) freed while an entry still points to it", pa, va)
+	}
+	delete(g.tables, pa)
+	g.freed++
+}
+
+// parentOf reports whether some table still has an entry pointing to pa.
+func (g *goTables) parentOf(pa uint64) bool {
+	for _, tb := range g.tables {
+		for _, e := range tb {
+			if e&Present != 0 && e&Huge == 0 && e.Addr() == pa {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func newSpace(t *testing.T) (*AddressSpace, *goTables) {
-	g := newGoTables()
+	g := newGoTables(t)
 	root, _ := g.NewTable()
 	return &AddressSpace{Root: root, Mem: g}, g
 }

@@ -1,9 +1,7 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"beelzebox/mm"
@@ -11,14 +9,10 @@ import (
 )
 
 // Guest memory at levels 1 and 2 is user pages in the kernel's address
-// space, backed eagerly with frames the guest owns. The address range is
-// recorded in mm.Runtime as owned, so nothing else (the Go runtime's
-// mmap, another guest) can be placed over it, and placing a guest over
-// something that exists is refused.
-
-// minGuestAddr keeps guests off the first 64 KiB, like Linux's
-// vm.mmap_min_addr, so a null pointer in a guest never hits guest memory.
-const minGuestAddr = 0x10000
+// space, backed eagerly with frames the guest owns. Where a region may go
+// is decided by the owner record (space.go); the host reaches the frames
+// only through kernel mappings (the direct map, kernel views), never
+// through the user address.
 
 type region struct {
 	name   string
@@ -26,6 +20,7 @@ type region struct {
 	size   uint64
 	perm   Perm
 	frames []uint64
+	cost   uint64 // what it is charged to the guest's memory limit
 }
 
 func (r *region) end() uint64 { return r.addr + r.size }
@@ -83,25 +78,32 @@ const kernelReserve = 16 << 20
 // pointers, see syscall.InKernel).
 const (
 	mapOK = iota
-	mapCollision
 	mapNoMemory
 )
 
+// pageTableCost is the most the page tables mapping [addr, addr+size)
+// can cost: one table per 2 MiB, 1 GiB and 512 GiB span touched.
+func pageTableCost(addr, size uint64) uint64 {
+	last := addr + size - 1
+	var n uint64
+	for _, span := range []uint64{mm.PageSize2M, mm.PageSize1G, 512 * mm.PageSize1G} {
+		n += last/span - addr/span + 1
+	}
+	return n * mm.PageSize
+}
+
 // mapPages backs [r.addr, r.end()) with fresh frames and maps them with
-// r.perm and protection key pkey. On failure nothing stays mapped.
+// r.perm and protection key pkey, if that leaves the kernel its reserve
+// after r.cost (the frames and their page tables). On failure nothing
+// stays mapped.
 func mapPages(r *region, pkey int) error {
 	n := r.size / mm.PageSize
 	r.frames = make([]uint64, n)
 	status := mapOK
 	syscall.InKernel(func() {
-		start, end := uintptr(r.addr), uintptr(r.end())
-		if !mm.Runtime.Own(start, end) {
-			status = mapCollision
-			return
-		}
-		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+r.size {
+		start := uintptr(r.addr)
+		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+r.cost {
 			status = mapNoMemory
-			releasePages(r)
 			return
 		}
 		flags := r.perm.flags().WithPKey(pkey)
@@ -124,33 +126,15 @@ func mapPages(r *region, pkey int) error {
 			releasePages(r)
 		}
 	})
-	switch status {
-	case mapCollision:
-		return fmt.Errorf("sandbox: region %q [%#x, %#x) collides with memory already mapped there (%s)", r.name, r.addr, r.end(), describeCollision(r.addr, r.end()))
-	case mapNoMemory:
+	if status == mapNoMemory {
 		r.frames = nil
 		return fmt.Errorf("sandbox: out of memory for region %q (%d KiB)", r.name, r.size>>10)
 	}
 	return nil
 }
 
-// describeCollision names what occupies part of [start, end).
-func describeCollision(start, end uint64) string {
-	var found mm.Range
-	syscall.InKernel(func() {
-		for _, rg := range mm.Runtime.Ranges() {
-			if uint64(rg.Start) < end && start < uint64(rg.End) {
-				found = rg
-				return
-			}
-		}
-	})
-	kinds := map[mm.Kind]string{mm.KindReserved: "reserved by the Go runtime", mm.KindAnon: "Go runtime memory", mm.KindOwned: "kernel image, device or another guest"}
-	return fmt.Sprintf("[%#x, %#x) %s", found.Start, found.End, kinds[found.Kind])
-}
-
-// releasePages unmaps and frees r's pages and gives its range back. It
-// runs in handler context.
+// releasePages unmaps and frees r's pages and the page tables left
+// empty. It runs in handler context.
 func releasePages(r *region) {
 	start := uintptr(r.addr)
 	for i, pa := range r.frames {
@@ -164,7 +148,6 @@ func releasePages(r *region) {
 		r.frames[i] = 0
 	}
 	mm.Kernel.Prune(start, uintptr(r.end()))
-	mm.Runtime.Disown(start, uintptr(r.end()))
 }
 
 // unmapPages is releasePages for goroutine code.
@@ -190,37 +173,4 @@ func protectPages(r *region, p Perm, pkey int) {
 		}
 	})
 	r.perm = p
-}
-
-// Guest placement: guests with regions at address 0 get a 1 GiB slot of
-// mm's guest window, and their regions are laid out in it one after the
-// other with an unmapped page between them.
-const slotSize = 1 << 30
-
-var slots struct {
-	sync.Mutex
-	used [(mm.GuestWindowHi - mm.GuestWindowLo) / slotSize]bool
-}
-
-// takeSlot reserves a free slot and returns its base.
-func takeSlot() (uint64, error) {
-	slots.Lock()
-	defer slots.Unlock()
-	for i := range slots.used {
-		if !slots.used[i] {
-			slots.used[i] = true
-			return mm.GuestWindowLo + uint64(i)*slotSize, nil
-		}
-	}
-	return 0, errors.New("sandbox: guest address window is full")
-}
-
-// giveSlot returns a slot from takeSlot; base 0 (no slot) is ignored.
-func giveSlot(base uint64) {
-	if base == 0 {
-		return
-	}
-	slots.Lock()
-	slots.used[(base-mm.GuestWindowLo)/slotSize] = false
-	slots.Unlock()
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"beelzebox/cpu"
 	"beelzebox/mm"
+	"beelzebox/syscall"
 )
 
 // Protection keys (SDM Vol. 3A §4.6.2). A user page carries a 4-bit key in
@@ -123,16 +125,19 @@ func checkPKU() error {
 }
 
 // SharedRegion is host memory placed at a user address with a protection
-// key of its own. The host uses Bytes directly (the kernel's PKRU allows
-// every key); guests get access by naming it in Config.Shared. At level 1
-// every guest can reach it anyway: that is what level 1 means.
+// key of its own; guests get access by naming it in Config.Shared. At
+// level 1 every guest can reach it anyway: that is what level 1 means.
+// The host uses Bytes, a kernel view of the same frames in the upper
+// half: kernel code never touches user pages (the kernel can run with
+// SMAP), and the view does not depend on PKRU.
 type SharedRegion struct {
-	reg   region
-	key   int
-	slot  uint64
-	bytes []byte
-	mu    sync.Mutex
-	users int // guests created with access to it and not closed yet
+	reg            region
+	owner          *owner
+	key            int
+	viewLo, viewHi uintptr
+	bytes          []byte
+	mu             sync.Mutex
+	users          int // guests created with access to it and not closed yet
 }
 
 // use records a guest that is given access; it fails once the region is
@@ -154,43 +159,55 @@ func (s *SharedRegion) unuse() {
 }
 
 // NewSharedRegion allocates size bytes (rounded up to pages) of host
-// memory that guests can be given access to.
+// memory that guests can be given access to. It takes a slot of the
+// guest window of its own.
 func NewSharedRegion(name string, size uint64) (*SharedRegion, error) {
 	size = (size + mm.PageSize - 1) &^ (mm.PageSize - 1)
 	if size == 0 || size > slotSize/2 {
 		return nil, fmt.Errorf("sandbox: shared region %q: bad size %d", name, size)
 	}
-	key := 0
+	s := &SharedRegion{owner: &owner{name: fmt.Sprintf("shared region %q", name)}}
 	if cpu.CPU.PKU {
 		k, err := allocKey()
 		if err != nil {
 			return nil, err
 		}
-		key = k
+		s.key = k
 	}
-	base, err := takeSlot()
+	base, err := takeSlot(s.owner)
+	if err == nil {
+		s.reg = region{name: name, addr: base + mm.PageSize, size: size, perm: Read | Write, cost: size + pageTableCost(base+mm.PageSize, size)}
+		err = claim(s.owner, name, s.reg.addr, s.reg.end())
+	}
+	if err == nil {
+		if err = mapPages(&s.reg, s.key); err != nil {
+			unclaim(s.reg.addr)
+		}
+	}
+	if err == nil {
+		ok := false
+		syscall.InKernel(func() { s.viewLo, s.viewHi, ok = mm.MapKernelView(s.reg.frames) })
+		if !ok {
+			unmapPages(&s.reg)
+			unclaim(s.reg.addr)
+			err = fmt.Errorf("sandbox: shared region %q: out of memory for its kernel view", name)
+		}
+	}
 	if err != nil {
-		if key != 0 {
-			freeKey(key)
+		giveSlots(s.owner)
+		if s.key != 0 {
+			freeKey(s.key)
 		}
 		return nil, err
 	}
-	s := &SharedRegion{reg: region{name: name, addr: base, size: size, perm: Read | Write}, key: key, slot: base}
-	if err := mapPages(&s.reg, key); err != nil {
-		giveSlot(base)
-		if key != 0 {
-			freeKey(key)
-		}
-		return nil, err
-	}
-	s.bytes = unsafeBytes(base, size)
+	s.bytes = unsafe.Slice((*byte)(unsafe.Pointer(s.viewLo)), size)
 	return s, nil
 }
 
 // Addr is the region's user address, the same for the host and guests.
 func (s *SharedRegion) Addr() uint64 { return s.reg.addr }
 
-// Bytes is the region as host memory.
+// Bytes is the region as host memory (the kernel view).
 func (s *SharedRegion) Bytes() []byte { return s.bytes }
 
 // Key is the region's protection key (0 without PKU).
@@ -209,8 +226,10 @@ func (s *SharedRegion) Close() error {
 		return fmt.Errorf("sandbox: shared region %q is still given to %d open guests", s.reg.name, s.users)
 	}
 	s.bytes = nil
+	syscall.InKernel(func() { mm.UnmapKernelView(s.viewLo, s.viewHi) })
 	unmapPages(&s.reg)
-	giveSlot(s.slot)
+	unclaim(s.reg.addr)
+	giveSlots(s.owner)
 	if s.key != 0 {
 		freeKey(s.key)
 	}

@@ -21,11 +21,11 @@ type ringGuest struct {
 	rs      *runState // in kernel memory, see newRingGuest
 	rsLo    uintptr
 	rsHi    uintptr
-	regions []*region
-	order   []uint64 // region addresses in mapping order
+	owner   *owner    // in the owner record (space.go)
+	regions []*region // sorted by address
+	order   []uint64  // region addresses in mapping order
 	shared  []Share
 	slot    uint64 // placement slot base for regions at address 0, or 0
-	ownSlot uint64 // a slot the guest's image was placed in (NewELF), or 0
 	next    uint64 // next free address in the slot
 	key     int    // level 2: the guest's protection key
 	group   *KeyGroup
@@ -55,7 +55,13 @@ type runState struct {
 const (
 	defaultBudget = 50 * time.Millisecond
 	defaultLimit  = 64 << 20
-	maxInsnLen    = 15
+	// maxRegions bounds a guest's region table (and the owner record):
+	// a guest that maps page after page gets an error, not the host's
+	// memory.
+	maxRegions = 1024
+	// scanChunk bounds the buffer the level 2 scan reads guest code
+	// into: code is scanned where it lies, a chunk at a time.
+	scanChunk = 64 << 10
 )
 
 func newRingGuest(cfg Config) (*ringGuest, error) {
@@ -72,7 +78,7 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 			return nil, err
 		}
 	}
-	g := &ringGuest{level: cfg.Level, budget: cfg.Budget, limit: cfg.MemoryLimit, shared: cfg.Shared}
+	g := &ringGuest{level: cfg.Level, budget: cfg.Budget, limit: cfg.MemoryLimit, shared: cfg.Shared, owner: newOwner("guest")}
 	if g.budget <= 0 {
 		g.budget = defaultBudget
 	}
@@ -86,9 +92,20 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 	// XSAVE area with a clean header (XSTATE_BV 0: every component in its
 	// initial state) and the default MXCSR, which XRSTOR loads from memory
 	// even for the initial SSE state.
+	// It is charged to the guest's limit with its page table and the scan
+	// buffer, before anything is allocated.
 	size := (unsafe.Sizeof(runState{}) + 64 + cpu.XsaveSize + mm.PageSize - 1) &^ (mm.PageSize - 1)
+	g.used = uint64(size) + mm.PageSize + scanChunk
+	if g.used > g.limit {
+		g.Close()
+		return nil, fmt.Errorf("sandbox: the guest's saved state does not fit its memory limit of %d KiB", g.limit>>10)
+	}
 	ok := false
-	syscall.InKernel(func() { g.rsLo, g.rsHi, ok = mm.AllocKernel(size) })
+	syscall.InKernel(func() {
+		if uint64(mm.Phys.FreeCount())*mm.PageSize >= kernelReserve+g.used {
+			g.rsLo, g.rsHi, ok = mm.AllocKernel(size)
+		}
+	})
 	if !ok {
 		g.Close()
 		return nil, errors.New("sandbox: out of memory for the guest's saved state")
@@ -154,68 +171,118 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 	if r.Perm&Write != 0 && r.Perm&Exec != 0 {
 		return 0, fmt.Errorf("sandbox: region %q is writable and executable: guest memory is W^X", r.Name)
 	}
-	if g.used+size > g.limit {
-		return 0, fmt.Errorf("sandbox: region %q: the guest's memory limit of %d KiB would be exceeded", r.Name, g.limit>>10)
+	if len(g.regions) >= maxRegions {
+		return 0, fmt.Errorf("sandbox: region %q: the guest already has %d regions, the most it may have", r.Name, maxRegions)
 	}
 	addr := r.Addr
 	if addr == 0 {
 		if g.slot == 0 {
-			base, err := takeSlot()
+			base, err := takeSlot(g.owner)
 			if err != nil {
 				return 0, err
 			}
 			g.slot, g.next = base, base+mm.PageSize
 		}
 		addr = g.next
-		if addr+size > g.slot+slotSize {
+		// The slot's last page stays free: the guard before the next slot.
+		if addr+size > g.slot+slotSize-mm.PageSize {
 			return 0, fmt.Errorf("sandbox: region %q does not fit the guest's 1 GiB slot", r.Name)
 		}
-		g.next = addr + size + mm.PageSize
 	}
-	if addr&(mm.PageSize-1) != 0 || addr < minGuestAddr || addr+size > cpu.UserTop || addr+size < addr {
-		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned, at least %#x, and end by %#x", r.Name, addr, minGuestAddr, uint64(cpu.UserTop))
+	if addr&(mm.PageSize-1) != 0 || addr+size > cpu.UserTop || addr+size < addr {
+		return 0, fmt.Errorf("sandbox: region %q at %#x: address must be page-aligned and the region end by %#x", r.Name, addr, uint64(cpu.UserTop))
 	}
-	reg := &region{name: r.Name, addr: addr, size: size, perm: r.Perm}
-	if g.level == Level2 && r.Perm&Exec != 0 {
-		code := make([]byte, size)
-		copy(code, r.Data)
-		if err := g.scan(addr, code); err != nil {
-			return 0, fmt.Errorf("sandbox: region %q refused: %w", r.Name, err)
-		}
+	reg := &region{name: r.Name, addr: addr, size: size, perm: r.Perm, cost: size + pageTableCost(addr, size)}
+	if g.used+reg.cost > g.limit {
+		return 0, fmt.Errorf("sandbox: region %q: the guest's memory limit of %d KiB would be exceeded", r.Name, g.limit>>10)
+	}
+	if err := claim(g.owner, r.Name, addr, reg.end()); err != nil {
+		return 0, err
+	}
+	// At level 2, code becomes executable only once scanned: it is
+	// mapped read-only, filled, scanned in place, then made executable.
+	scan := g.level == Level2 && r.Perm&Exec != 0
+	if scan {
+		reg.perm = r.Perm &^ Exec
 	}
 	if err := mapPages(reg, g.key); err != nil {
+		unclaim(addr)
 		return 0, err
 	}
 	reg.copyIn(addr, r.Data)
-	g.used += size
-	g.regions = append(g.regions, reg)
+	if scan {
+		if err := g.scan(reg, reg.addr, reg.end(), 0, nil); err != nil {
+			unmapPages(reg)
+			unclaim(addr)
+			return 0, fmt.Errorf("sandbox: region %q refused: %w", r.Name, err)
+		}
+		protectPages(reg, r.Perm, g.key)
+	}
+	if r.Addr == 0 {
+		g.next = addr + size + mm.PageSize
+	}
+	g.used += reg.cost
+	at := sort.Search(len(g.regions), func(i int) bool { return g.regions[i].addr > addr })
+	g.regions = append(g.regions, nil)
+	copy(g.regions[at+1:], g.regions[at:])
+	g.regions[at] = reg
 	g.order = append(g.order, addr)
-	sort.Slice(g.regions, func(i, j int) bool { return g.regions[i].addr < g.regions[j].addr })
 	return addr, nil
 }
 
-// scan checks code that is to become executable at addr, together with
-// the edges of executable regions right next to it: an instruction may
-// start up to 14 bytes before a boundary and end after it.
-func (g *ringGuest) scan(addr uint64, code []byte) error {
-	start := addr
-	var before, after []byte
-	for _, r := range g.regions {
-		if r.perm&Exec == 0 {
-			continue
+// scan checks, before r becomes or stays executable, every instruction
+// that starts in [lo, hi) or up to codescan.Overlap bytes before it in
+// executable memory (an adjacent executable region of the guest: an
+// instruction may start there and end in r). The guest's frames are read
+// in chunks of scanChunk bytes, each with the codescan.Overlap bytes that
+// follow it, so the scan sees every offset with the bytes an instruction
+// there can reach, across pages and regions, without a copy of the
+// region. patch, if not nil, is a write not done yet at patchAt: the scan
+// sees it in place of what memory holds.
+func (g *ringGuest) scan(r *region, lo, hi, patchAt uint64, patch []byte) error {
+	codeLo, codeHi := r.addr, r.end()
+	for _, o := range g.regions {
+		if o.perm&Exec != 0 && o.end() == r.addr {
+			codeLo = o.addr
 		}
-		if r.end() == addr {
-			before = make([]byte, min(maxInsnLen-1, r.size))
-			r.copyOut(r.end()-uint64(len(before)), before)
-			start -= uint64(len(before))
-		}
-		if r.addr == addr+uint64(len(code)) {
-			after = make([]byte, min(maxInsnLen-1, r.size))
-			r.copyOut(r.addr, after)
+		if o.perm&Exec != 0 && o.addr == r.end() {
+			codeHi = o.end()
 		}
 	}
-	window := append(append(append([]byte(nil), before...), code...), after...)
-	return codescan.Scan(window, start)
+	start := max(lo-min(lo, codescan.Overlap), codeLo)
+	end := min(hi+codescan.Overlap, codeHi)
+	buf := make([]byte, min(scanChunk, hi-start)+codescan.Overlap)
+	for a := start; a < hi; a += scanChunk {
+		n := min(scanChunk, hi-a)
+		b := buf[:min(n+codescan.Overlap, end-a)]
+		g.readCode(r, a, b)
+		if pLo, pHi := max(a, patchAt), min(a+uint64(len(b)), patchAt+uint64(len(patch))); pLo < pHi {
+			copy(b[pLo-a:pHi-a], patch[pLo-patchAt:])
+		}
+		if err := codescan.ScanRange(b, a, 0, int(n)); err != nil {
+			var f *codescan.Finding
+			if errors.As(err, &f) {
+				f.Offset += int(a - start) // from the start of the scan, not of the chunk
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readCode fills b with the guest bytes at a, which lie in r or in
+// regions of the guest next to it.
+func (g *ringGuest) readCode(r *region, a uint64, b []byte) {
+	for len(b) > 0 {
+		src := r
+		if a < r.addr || a >= r.end() {
+			src = g.find(a)
+		}
+		n := min(uint64(len(b)), src.end()-a)
+		src.copyOut(a, b[:n])
+		a += n
+		b = b[n:]
+	}
 }
 
 func (g *ringGuest) find(addr uint64) *region {
@@ -232,7 +299,8 @@ func (g *ringGuest) Unmap(addr uint64) error {
 	for i, r := range g.regions {
 		if r.addr == addr {
 			unmapPages(r)
-			g.used -= r.size
+			unclaim(addr)
+			g.used -= r.cost
 			g.regions = append(g.regions[:i], g.regions[i+1:]...)
 			for j, a := range g.order {
 				if a == addr {
@@ -256,9 +324,7 @@ func (g *ringGuest) Protect(addr uint64, p Perm) error {
 		return fmt.Errorf("sandbox: region %q cannot become writable and executable (W^X)", r.name)
 	}
 	if g.level == Level2 && p&Exec != 0 && r.perm&Exec == 0 {
-		code := make([]byte, r.size)
-		r.copyOut(r.addr, code)
-		if err := g.scan(r.addr, code); err != nil {
+		if err := g.scan(r, r.addr, r.end(), 0, nil); err != nil {
 			return fmt.Errorf("sandbox: region %q cannot become executable: %w", r.name, err)
 		}
 	}
@@ -311,10 +377,7 @@ func (g *ringGuest) WriteMemory(addr uint64, b []byte) error {
 			if r.perm&Exec == 0 || scanErr != nil {
 				return
 			}
-			code := make([]byte, r.size)
-			r.copyOut(r.addr, code)
-			copy(code[a-r.addr:], b[lo:hi])
-			scanErr = g.scan(r.addr, code)
+			scanErr = g.scan(r, a, a+uint64(hi-lo), addr, b)
 		})
 	}
 	if scanErr != nil {
@@ -414,10 +477,10 @@ func (g *ringGuest) Close() error {
 	g.closed = true
 	for _, r := range g.regions {
 		unmapPages(r)
+		unclaim(r.addr)
 	}
 	g.regions = nil
-	giveSlot(g.slot)
-	giveSlot(g.ownSlot)
+	giveSlots(g.owner)
 	if g.level == Level2 && g.key != 0 {
 		if g.group != nil {
 			g.group.release()
@@ -433,9 +496,6 @@ func (g *ringGuest) Close() error {
 	}
 	return nil
 }
-
-// unsafeBytes views user memory at a as a byte slice.
-func unsafeBytes(a, n uint64) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(a))), n) }
 
 // RegionAddrs lists the start of each region in the order they were
 // mapped (for tests and tools that place regions at address 0).

@@ -29,7 +29,7 @@ func eventfdWrite(buf, n uint64) int64 {
 		return -EINVAL
 	}
 	eventCount += *(*uint64)(ptr(buf))
-	kernel.Wake(uintptr(unsafe.Pointer(&epollKey)), kernel.MaxThreads)
+	kernel.Wake(uintptr(unsafe.Pointer(&epollKey)), kernel.WakeAll)
 	return 8
 }
 
