@@ -83,8 +83,9 @@ func testPKU(t *T) {
 	var cr4 uint64
 	var got, after uint32
 	syscall.InKernel(func() {
-		cr4 = cpu.CR4()
+		// CR4.PKE is off after a level 1 guest; WRPKRU turns it on.
 		cpu.Wrpkru(0x55555554)
+		cr4 = cpu.CR4()
 		got = cpu.Rdpkru()
 		cpu.Wrpkru(0)
 		after = cpu.Rdpkru()
