@@ -19,7 +19,7 @@ KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc
 DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
 RUNNER   := $(GO) run ./qemu
 
-.PHONY: all build kernel initramfs guests test test-host test-emu run bench iso debug deps vet clean
+.PHONY: all build kernel initramfs guests test test-host test-emu run bench manifests iso debug deps vet clean
 
 all: build
 
@@ -65,6 +65,11 @@ run: deps build
 
 bench: deps build
 	$(RUNNER) bench -nobuild
+
+# Rewrites qemu/manifests/*.txt from fresh runs of the test table; review
+# the diff. Bench boots: go run ./qemu manifest -nobuild -write -only bench-qemu-icount,bench-bochs
+manifests: deps build
+	$(RUNNER) manifest -nobuild -write
 
 iso: deps build
 	$(RUNNER) iso -nobuild

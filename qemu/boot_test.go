@@ -49,6 +49,51 @@ func TestTables(t *testing.T) {
 	}
 }
 
+// TestManifests checks the checked-in manifests against the tables: every
+// boot that must pass has one, every manifest belongs to such a boot, and
+// every bench figure a manifest names has a ceiling.
+func TestManifests(t *testing.T) {
+	pass := map[string]bool{}
+	for _, b := range append(slices.Clone(testTable), benchTable...) {
+		if b.Expect != ExpectPass {
+			continue
+		}
+		pass[b.Name] = true
+		m, err := loadManifest(b.Name)
+		switch {
+		case err != nil:
+			t.Error(err)
+		case m == nil:
+			t.Errorf("boot %s has no manifest %s/%s.txt (go run ./qemu manifest -write -only %s)", b.Name, manifestDir, b.Name, b.Name)
+		case len(m.Tests) == 0:
+			t.Errorf("manifest %s lists no tests", b.Name)
+		default:
+			for _, f := range m.Bench {
+				if !hasCeiling(benchCeilings, f) {
+					t.Errorf("manifest %s: bench figure %s has no ceiling in benchCeilings", b.Name, f)
+				}
+			}
+		}
+	}
+	names, err := manifestNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !pass[name] {
+			t.Errorf("manifest %s.txt belongs to no boot of the tables that must pass", name)
+		}
+	}
+	for _, c := range benchCeilings {
+		if c.Source == "" || c.Max == 0 {
+			t.Errorf("ceiling of %s: needs a bound and its source: %+v", c.Figure, c)
+		}
+		if c.Over != "" && !hasCeiling(benchCeilings, c.Over) {
+			t.Errorf("ceiling of %s is relative to %s, which has no ceiling of its own", c.Figure, c.Over)
+		}
+	}
+}
+
 // TestTablePatternsMatchTheirFailures feeds each expected-failure boot the
 // kind of console the kernel is specified to print, so a pattern typo shows
 // up here rather than as a mysterious CI failure.
@@ -63,8 +108,6 @@ func TestTablePatternsMatchTheirFailures(t *testing.T) {
 			"kernel: backtrace:\n  0x10c2144 beelzebox/syscall.faultingCall (beelzebox/syscall/call.go:23)",
 		"qemu-badcmdline": "kernel: panic: bad command line: \"bogus==\"",
 		"qemu-lowmem":     "kernel: panic: not enough memory: 31 MiB, need 64 MiB",
-		"qemu-nopku": strings.Repeat("ok level1/a\n", 26) + "ok level2/availability\n" +
-			"SKIP level2/pkey-switch: pku CPUID.7.ECX.PKU=0\nkernel: 27 passed, 0 failed, 1 skipped",
 	}
 	for _, b := range testTable {
 		console, ok := consoles[b.Name]
@@ -74,7 +117,7 @@ func TestTablePatternsMatchTheirFailures(t *testing.T) {
 			}
 			continue
 		}
-		c, err := NewChecker(b, featureProfiles)
+		c, err := NewChecker(b, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,35 +205,6 @@ func TestTimeoutDefaults(t *testing.T) {
 	}
 	if got := (Boot{Emu: Bochs, Timeout: time.Second}).timeout(); got != time.Second {
 		t.Errorf("explicit timeout %v", got)
-	}
-}
-
-func TestProvided(t *testing.T) {
-	tests := []struct {
-		emu  Emulator
-		cpu  string
-		want []string
-	}{
-		{QEMU, "max", []string{"pku"}},
-		{QEMUICount, "max", []string{"pku"}},
-		{QEMU, "max,-pku", nil},
-		{QEMU, "max,pku=off", nil},
-		{QEMU, "max,+pcid,+vmx", []string{"pku"}}, // TCG ignores these: they prove nothing
-		{QEMU, "qemu64", nil},
-		{Bochs, "tigerlake", []string{"vmx", "ept", "pcid", "invpcid", "pku"}},
-		{Bochs, "corei7_skylake_x", []string{"vmx", "ept", "pcid", "invpcid"}},
-		{Bochs, "max", nil},
-		{Bochs, "ryzen", nil},
-	}
-	for _, tt := range tests {
-		if got := Provided(featureProfiles, tt.emu, tt.cpu); !slices.Equal(got, tt.want) {
-			t.Errorf("Provided(%s, %s) = %v, want %v", tt.emu, tt.cpu, got, tt.want)
-		}
-	}
-	// Modifiers must not change the table itself.
-	Provided(featureProfiles, QEMU, "max,-pku")
-	if got := Provided(featureProfiles, QEMU, "max"); !slices.Equal(got, []string{"pku"}) {
-		t.Errorf("profile changed by an earlier call: %v", got)
 	}
 }
 

@@ -7,6 +7,7 @@
 //	go run ./qemu [boot] [flags]   one boot, judged (the default subcommand)
 //	go run ./qemu test [flags]     the test table (table.go), QEMU boots in parallel
 //	go run ./qemu bench [flags]    the bench table: qemu-icount twice (figures must repeat), then Bochs
+//	go run ./qemu manifest [flags] run the table boots and print (or -write) the manifests they show
 //	go run ./qemu run [flags]      the demo: one boot, no time limit, exit status = kernel exit code
 //	go run ./qemu debug [flags]    QEMU halted at reset, waiting for gdb
 //	go run ./qemu iso [flags]      build build/beelzebox.iso
@@ -27,7 +28,10 @@
 //	-timeout D      time limit; default 2m on QEMU, 10m on Bochs, none for run and debug
 //
 // boot only: -expect pass|fail, -want REGEXP (repeatable; every one must
-// match a console line), -min N (least passed tests).
+// match a console line), -manifest NAME (judge the tests by that table
+// boot's manifest), -print-manifest (print the manifest the run shows).
+// manifest: -only NAME[,NAME] (any table boots; default every test-table
+// boot that must pass), -j N, -write (replace qemu/manifests/<boot>.txt).
 // test: -only NAME[,NAME] (table entries), -j N (QEMU boots at once, default
 // 2), -list. bench: -only, -v (stream consoles; otherwise a console is shown
 // only when its boot fails). debug: -gdb ADDR (default 127.0.0.1:1234; the
@@ -52,7 +56,7 @@
 //
 //	ok <suite>/<name>
 //	FAIL <suite>/<name>: <why>
-//	SKIP <suite>/<name>: <feature> <free text>     feature: lowercase token (pku, vmx, ept, pcid, ...)
+//	SKIP <suite>/<name>: <feature> <free text>     feature: from the closed list in features.go
 //	bench <name> median=<n> min=<n> unit=<unit>[ ratio=<x>]
 //	kernel: N passed, N failed, N skipped          the final line
 //
@@ -62,14 +66,18 @@
 //
 // # Verdicts
 //
-// A boot that must pass fails on: any FAIL line; a fatal line; no final
-// line; a final line that disagrees with the counted ok/FAIL/SKIP lines
-// (lost output); fewer passes than the entry's minimum; a SKIP naming a
-// feature the emulated CPU provides (featureProfiles in table.go: QEMU max
-// provides pku, Bochs tigerlake vmx, ept, pcid, invpcid and pku; "-feat"
-// modifiers remove one); an unmatched pattern; a timeout; on QEMU an exit
-// status other than 1; on Bochs a Bochs panic other than the shutdown
-// port. An expected failure must match all its patterns and end failing:
+// A boot that must pass is held to its manifest, qemu/manifests/<boot>.txt
+// (manifest.go): every test it lists with its verdict (ok, SKIP <feature>,
+// or XFAIL <text> for a behaviour the emulator lacks), and every bench
+// figure, each under its ceilings (benchCeilings in table.go). It fails on:
+// a missing test, an extra test, a changed verdict, a test reported twice;
+// a SKIP whose feature is not in the closed list (features.go); a missing,
+// extra or repeated bench figure, or one above a ceiling; a fatal line; no
+// final line; a final line that disagrees with the counted ok/FAIL/SKIP
+// lines (lost output); an unmatched pattern; a timeout; on QEMU an exit
+// status other than the kernel's (0, or 1 when the manifest's expected
+// failures FAILed); on Bochs a Bochs panic other than the shutdown port.
+// An ad-hoc boot without a manifest fails on any FAIL line instead. An expected failure must match all its patterns and end failing:
 // QEMU status other than 1, or on Bochs no final line or a fatal line. A
 // timeout fails either kind: a dying kernel must still exit.
 //

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,12 +29,13 @@ func main() {
 
 // subcommands maps a subcommand name to its implementation.
 var subcommands = map[string]func(args []string) int{
-	"boot":  cmdBoot,
-	"test":  cmdTest,
-	"bench": cmdBench,
-	"run":   cmdRun,
-	"debug": cmdDebug,
-	"iso":   cmdISO,
+	"boot":     cmdBoot,
+	"test":     cmdTest,
+	"bench":    cmdBench,
+	"run":      cmdRun,
+	"debug":    cmdDebug,
+	"iso":      cmdISO,
+	"manifest": cmdManifest,
 }
 
 func runMain(args []string) int {
@@ -54,7 +57,7 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, bench, run, debug, iso, help
+subcommands: boot (the default), test, bench, manifest, run, debug, iso, help
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 
@@ -166,12 +169,20 @@ func cmdBoot(args []string) int {
 	bf.register(fs, string(QEMU))
 	expect := fs.String("expect", "pass", "pass, or fail (an expected failure: needs -want)")
 	fs.Var(&want, "want", "regexp that some console line must match (repeatable)")
-	minPassed := fs.Int("min", 0, "least number of passed tests")
+	manifest := fs.String("manifest", "", "judge the tests by the manifest of this table boot (e.g. qemu-max)")
+	printManifest := fs.Bool("print-manifest", false, "print the manifest observed from the run on stdout")
 	if !parse(fs, args) {
 		return exitUsage
 	}
 	b := bf.boot()
-	b.Patterns, b.MinPassed = want, *minPassed
+	b.Patterns = want
+	if *manifest != "" {
+		if m, err := loadManifest(*manifest); m == nil {
+			logf("-manifest %s: no manifest of that name in %s (%v)", *manifest, manifestDir, err)
+			return exitUsage
+		}
+		b.Name = *manifest
+	}
 	switch *expect {
 	case "pass":
 	case "fail":
@@ -186,6 +197,13 @@ func cmdBoot(args []string) int {
 	}
 	r := runBoot(b, a, runOptions{live: true, keep: c.keep})
 	r.report()
+	if *printManifest {
+		if r.ObservedErr != nil {
+			logf("no manifest from this run: %v", r.ObservedErr)
+			return exitFailed
+		}
+		fmt.Print(r.Observed.Format(manifestHeader(b)))
+	}
 	if !r.Verdict.OK {
 		return exitFailed
 	}
@@ -273,6 +291,57 @@ func cmdTest(args []string) int {
 	return exitOK
 }
 
+// cmdManifest runs the table boots that have manifests and prints the
+// manifest each run shows, or with -write replaces the checked-in files;
+// the diff is then the change of expectations to review. It never makes
+// a failing test expected (see Checker.Observed).
+func cmdManifest(args []string) int {
+	fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
+	var c commonFlags
+	c.register(fs)
+	only := fs.String("only", "", "only these boots of the test and bench tables (default: every test-table boot that must pass)")
+	jobs := fs.Int("j", min(2, runtime.NumCPU()), "QEMU boots to run at once (Bochs boots always run alone)")
+	write := fs.Bool("write", false, "write "+manifestDir+"/<boot>.txt instead of printing")
+	if !parse(fs, args) {
+		return exitUsage
+	}
+	table := testTable
+	if *only != "" {
+		table = append(slices.Clone(testTable), benchTable...)
+	}
+	boots, err := selectValidBoots(table, *only)
+	if err != nil {
+		logf("%v", err)
+		return exitUsage
+	}
+	boots = slices.DeleteFunc(boots, func(b Boot) bool { return b.Expect != ExpectPass })
+	a, ok := setup(c)
+	if !ok {
+		return exitUsage
+	}
+	status := exitOK
+	for _, r := range runTable(boots, a, max(1, *jobs), c.keep) {
+		if r.ObservedErr != nil {
+			logf("manifest %s: not written: %v", r.Boot.Name, r.ObservedErr)
+			status = exitFailed
+			continue
+		}
+		text := r.Observed.Format(manifestHeader(r.Boot))
+		if !*write {
+			fmt.Print(text)
+			continue
+		}
+		file := filepath.Join(a.Root, manifestDir, r.Boot.Name+".txt")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			logf("manifest %s: %v", r.Boot.Name, err)
+			status = exitFailed
+			continue
+		}
+		logf("manifest %s: wrote %s (%d tests, %d bench figures)", r.Boot.Name, file, len(r.Observed.Tests), len(r.Observed.Bench))
+	}
+	return status
+}
+
 // runTable runs QEMU boots up to jobs at a time (each console held back and
 // printed whole, unless only one runs at a time), then Bochs boots one at a
 // time, streamed live. Bochs is CPU-bound and slow; running it beside
@@ -350,7 +419,7 @@ func runBench(b Boot, a Artefacts, verbose, keep bool) error {
 	var results []BootResult
 	for i := range runs {
 		announce(b, fmt.Sprintf(" (run %d of %d)", i+1, runs))
-		r := runBoot(b, a, runOptions{live: verbose, keep: keep, requireBench: true})
+		r := runBoot(b, a, runOptions{live: verbose, keep: keep})
 		if r.Verdict.OK {
 			r.log.entries = nil // the console is only shown for a failed boot
 		}

@@ -102,11 +102,10 @@ func (c *console) line(text string) {
 
 // runOptions are the per-run choices that are not part of a Boot.
 type runOptions struct {
-	live         bool   // stream to the terminal as it happens
-	keep         bool   // keep Bochs work directories
-	gdb          string // QEMU: listen for gdb here and wait for it
-	noTimeout    bool   // run until the emulator exits (run, debug)
-	requireBench bool   // a boot without bench lines fails
+	live      bool   // stream to the terminal as it happens
+	keep      bool   // keep Bochs work directories
+	gdb       string // QEMU: listen for gdb here and wait for it
+	noTimeout bool   // run until the emulator exits (run, debug)
 }
 
 // BootResult is one finished boot.
@@ -116,19 +115,32 @@ type BootResult struct {
 	Verdict Verdict
 	Bench   []BenchResult
 	Elapsed time.Duration
-	log     *bootLog
+	// Observed is the manifest the run itself would have (see
+	// Checker.Observed); ObservedErr says why there is none.
+	Observed    *Manifest
+	ObservedErr error
+	log         *bootLog
 }
 
 // runBoot boots b once and judges it.
 func runBoot(b Boot, a Artefacts, o runOptions) BootResult {
 	r := BootResult{Boot: b, log: &bootLog{live: o.live}}
-	checker, err := NewChecker(b, featureProfiles)
-	if err != nil {
+	fail := func(err error) BootResult {
 		r.Outcome = Outcome{Emu: b.Emu, Err: err}
 		r.Verdict = Verdict{Problems: []string{err.Error()}}
 		return r
 	}
-	checker.RequireBench = o.requireBench
+	var manifest *Manifest
+	if b.Expect == ExpectPass {
+		var err error
+		if manifest, err = loadManifest(b.Name); err != nil {
+			return fail(err)
+		}
+	}
+	checker, err := NewChecker(b, manifest)
+	if err != nil {
+		return fail(err)
+	}
 	con := &console{checker: checker, log: r.log}
 	timeout := b.timeout()
 	if o.noTimeout {
@@ -145,6 +157,7 @@ func runBoot(b Boot, a Artefacts, o runOptions) BootResult {
 	r.Elapsed = time.Since(start)
 	r.Verdict = checker.Verdict(r.Outcome)
 	r.Bench = checker.Bench()
+	r.Observed, r.ObservedErr = checker.Observed(r.Outcome)
 	if !r.Verdict.OK {
 		for _, d := range diag {
 			r.log.notef("%s", d)
@@ -176,6 +189,10 @@ func (r BootResult) report() {
 	r.log.notef("--- %s %s (%s, %.1fs): %s", word, r.Boot.Name, r.Boot.Describe(), r.Elapsed.Seconds(), summary)
 	if len(r.Verdict.Problems) > 1 {
 		r.log.notef("%s", strings.TrimRight(joinProblems(r.Verdict.Problems), "\n"))
+	}
+	if r.Verdict.Unlisted {
+		r.log.notef("runner: %s has no manifest (%s/%s.txt): its tests were not checked against a list; -manifest NAME judges it as that table boot",
+			r.Boot.Name, manifestDir, r.Boot.Name)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,6 +48,10 @@ type Verdict struct {
 	Final    *Counts  // the final line, if the kernel printed one
 	Seen     Counts   // ok, FAIL and SKIP lines counted on the console
 	Fatal    string   // the first fatal line, if any
+	// Unlisted is set when a boot that must pass had no manifest, so its
+	// tests were not checked against a list (ad-hoc boots only; every
+	// table boot has one).
+	Unlisted bool
 }
 
 // Summary is a one-line description of the result.
@@ -73,34 +78,24 @@ func (v Verdict) Summary() string {
 // It is pure: no I/O, no clock. Observe is not safe for concurrent use;
 // the runner serialises console lines before they reach it.
 type Checker struct {
-	emu       Emulator
-	cpu       string
-	expect    Expect
-	minPassed int
-	provides  []string
-	patterns  []*regexp.Regexp
-	matched   []bool
-	// RequireBench makes a boot without bench lines fail (bench boots).
-	RequireBench bool
+	emu      Emulator
+	expect   Expect
+	manifest *Manifest // nil: no list of tests to hold the run to
+	patterns []*regexp.Regexp
+	matched  []bool
 
 	seen      Counts
 	finals    []Counts
-	fails     []Line
+	tests     []Line // ok, FAIL and SKIP lines, in order
 	fatals    []Line
 	malformed []Line
-	badSkips  []Line
 	bench     []BenchResult
 }
 
-// NewChecker returns a checker for b, with the SKIP policy from profiles.
-func NewChecker(b Boot, profiles []FeatureProfile) (*Checker, error) {
-	c := &Checker{
-		emu:       b.Emu,
-		cpu:       b.CPU,
-		expect:    b.Expect,
-		minPassed: b.MinPassed,
-		provides:  Provided(profiles, b.Emu, b.CPU),
-	}
+// NewChecker returns a checker for b that holds the run to manifest m
+// (nil for none).
+func NewChecker(b Boot, m *Manifest) (*Checker, error) {
+	c := &Checker{emu: b.Emu, expect: b.Expect, manifest: m}
 	for _, p := range b.Patterns {
 		re, err := regexp.Compile(p)
 		if err != nil {
@@ -123,14 +118,13 @@ func (c *Checker) Observe(text string) Line {
 	switch l.Kind {
 	case Pass:
 		c.seen.Passed++
+		c.tests = append(c.tests, l)
 	case Fail:
 		c.seen.Failed++
-		c.fails = append(c.fails, l)
+		c.tests = append(c.tests, l)
 	case Skip:
 		c.seen.Skipped++
-		if slices.Contains(c.provides, l.Feature) {
-			c.badSkips = append(c.badSkips, l)
-		}
+		c.tests = append(c.tests, l)
 	case Final:
 		c.finals = append(c.finals, l.Counts)
 	case Bench:
@@ -163,7 +157,7 @@ func listLines(problems []string, lines []Line, format func(Line) string) []stri
 // Verdict judges the boot from the console seen so far and how the
 // emulator ended.
 func (c *Checker) Verdict(o Outcome) Verdict {
-	v := Verdict{Seen: c.seen}
+	v := Verdict{Seen: c.seen, Unlisted: c.expect == ExpectPass && c.manifest == nil}
 	if len(c.fatals) > 0 {
 		v.Fatal = c.fatals[0].Text
 	}
@@ -198,13 +192,15 @@ func (c *Checker) Verdict(o Outcome) Verdict {
 	return v
 }
 
+// testsFailedExitCode is the kernel's exit code when a test printed FAIL
+// (main.go); it exits 0 when none did.
+const testsFailedExitCode = 1
+
 // passProblems lists what keeps a boot that must pass from passing.
 func (c *Checker) passProblems(p []string, v Verdict, o Outcome) []string {
 	p = listLines(p, c.fatals, func(l Line) string { return "kernel died: " + l.Text })
-	p = listLines(p, c.fails, func(l Line) string { return l.Text })
-	p = listLines(p, c.badSkips, func(l Line) string {
-		return fmt.Sprintf("%s: but %s -cpu %s provides %s", l.Text, c.emu, c.cpu, l.Feature)
-	})
+	p = capped(p, c.testProblems())
+	p = capped(p, c.benchProblems())
 	switch {
 	case v.Final == nil:
 		p = append(p, `missing final line "kernel: N passed, N failed, N skipped"`)
@@ -216,22 +212,100 @@ func (c *Checker) passProblems(p []string, v Verdict, o Outcome) []string {
 			p = append(p, fmt.Sprintf("final line says %v but the console has %d ok, %d FAIL and %d SKIP lines",
 				*v.Final, c.seen.Passed, c.seen.Failed, c.seen.Skipped))
 		}
-		if v.Final.Passed < c.minPassed {
-			p = append(p, fmt.Sprintf("only %d tests passed, want at least %d", v.Final.Passed, c.minPassed))
-		}
 	}
-	if c.RequireBench && len(c.bench) == 0 {
-		p = append(p, "no bench lines")
+	// With a manifest, FAIL lines are judged against it (an XFAIL is
+	// allowed, anything else was reported above) and the kernel then
+	// exits with its tests-failed code; without one, any FAIL line fails.
+	want := 0
+	if c.manifest != nil && c.seen.Failed > 0 {
+		want = testsFailedExitCode
 	}
 	switch {
 	case o.Err != nil || o.TimedOut:
 		// Already reported.
-	case o.Emu.IsQEMU() && o.Status != QEMUSuccess:
-		p = append(p, describeQEMUStatus(o.Status)+", want 1 (kernel exit code 0)")
+	case o.Emu.IsQEMU() && o.Status != want<<1|1:
+		p = append(p, fmt.Sprintf("%s, want %d (kernel exit code %d)", describeQEMUStatus(o.Status), want<<1|1, want))
 	case o.Emu == Bochs && o.Note != "":
 		p = append(p, "bochs stopped: "+o.Note)
 	}
 	return p
+}
+
+// capped appends problems, at most maxListed of them, then a count.
+func capped(p, problems []string) []string {
+	if len(problems) > maxListed {
+		return append(append(p, problems[:maxListed]...), fmt.Sprintf("... and %d more", len(problems)-maxListed))
+	}
+	return append(p, problems...)
+}
+
+// testProblems holds the ok, FAIL and SKIP lines to the manifest: every
+// test listed, nothing else, each with its verdict. A SKIP must name a
+// feature from the closed list whether or not there is a manifest, and
+// without one every FAIL line is a problem.
+func (c *Checker) testProblems() []string {
+	var p []string
+	for _, l := range c.tests {
+		if l.Kind == Skip && !knownSkipFeature(l.Feature) {
+			p = append(p, fmt.Sprintf("%s: unknown SKIP feature %q (the closed list: %s)",
+				l.Text, l.Feature, strings.Join(skipFeatureList(), ", ")))
+		}
+	}
+	if c.manifest == nil {
+		for _, l := range c.tests {
+			if l.Kind == Fail {
+				p = append(p, l.Text)
+			}
+		}
+		return p
+	}
+	reported := map[string]int{}
+	for _, l := range c.tests {
+		reported[l.Test]++
+		e, listed := c.manifest.Expect[l.Test]
+		switch {
+		case reported[l.Test] == 2:
+			p = append(p, fmt.Sprintf("test %s reported more than once", l.Test))
+		case !listed:
+			p = append(p, fmt.Sprintf("extra test %s: %s (not in the manifest)", l.Test, describeVerdict(l)))
+		case !e.matches(l):
+			p = append(p, fmt.Sprintf("changed verdict %s: the manifest says %s, the run says %s", l.Test, e, describeVerdict(l)))
+		}
+	}
+	for _, id := range c.manifest.Tests {
+		if reported[id] == 0 {
+			p = append(p, fmt.Sprintf("missing test %s (the manifest says %s)", id, c.manifest.Expect[id]))
+		}
+	}
+	return p
+}
+
+// benchProblems holds the bench lines to the manifest (every figure it
+// names, no other, each once) and each figure to its ceilings.
+func (c *Checker) benchProblems() []string {
+	if c.manifest == nil {
+		return nil
+	}
+	var p []string
+	medians := map[string]uint64{}
+	for _, b := range c.bench {
+		if _, dup := medians[b.Name]; dup {
+			p = append(p, fmt.Sprintf("bench figure %s printed more than once", b.Name))
+		}
+		medians[b.Name], _ = strconv.ParseUint(b.Get("median"), 10, 64) // a whole number: see parseBench
+		if !slices.Contains(c.manifest.Bench, b.Name) {
+			p = append(p, fmt.Sprintf("extra bench figure %s (not in the manifest)", b.Name))
+		}
+	}
+	for _, name := range c.manifest.Bench {
+		if _, ok := medians[name]; !ok {
+			p = append(p, fmt.Sprintf("missing bench figure %s", name))
+		}
+		if !hasCeiling(benchCeilings, name) {
+			p = append(p, fmt.Sprintf("bench figure %s has no ceiling in benchCeilings (table.go)", name))
+		}
+	}
+	return append(p, ceilingProblems(benchCeilings, medians)...)
 }
 
 // failProblems lists what keeps an expected failure from being the failure

@@ -28,22 +28,45 @@ const benchIters = 10000
 // MainTSC and FirstTestTSC are taken by main and by Run.
 var MainTSC, firstTestTSC uint64
 
-func report(name string, samples []uint64, base uint64) (median uint64) {
+// report prints a bench line for samples (sorted in place) through t and
+// returns the median. The figures must be sane: a zero or a minimum above
+// the median is a broken measurement, not a fast one.
+func report(t *T, name string, samples []uint64, base uint64) (median uint64) {
 	slices.Sort(samples)
 	median = samples[len(samples)/2]
+	if samples[0] == 0 || samples[0] > median {
+		t.Errorf("bench %s: min %d, median %d: not a measurement", name, samples[0], median)
+	}
 	line := fmt.Sprintf("bench %s median=%d min=%d unit=cycles", name, median, samples[0])
 	if base != 0 {
 		line += fmt.Sprintf(" ratio=%.2f", float64(median)/float64(base))
 	}
-	fmt.Println(line)
+	t.Logf("%s", line)
 	return median
 }
 
+// benchBoot reports the boot's milestones, which must have been taken in
+// the order they happen: kernel entry, the Go runtime's entry, main, the
+// first test.
 func benchBoot(t *T) {
-	report("boot-to-runtime-entry", []uint64{kernel.RuntimeEntryTSC - kernel.BootTSC}, 0)
-	report("boot-to-main", []uint64{MainTSC - kernel.BootTSC}, 0)
-	report("boot-to-first-test", []uint64{firstTestTSC - kernel.BootTSC}, 0)
-	fmt.Printf("kernel: TSC %d Hz, calibrated against the %s\n", kernel.TSCFrequency(), kernel.ClockSource())
+	marks := []struct {
+		name string
+		tsc  uint64
+	}{
+		{"kernel entry", kernel.BootTSC},
+		{"runtime entry", kernel.RuntimeEntryTSC},
+		{"main", MainTSC},
+		{"first test", firstTestTSC},
+	}
+	for i, m := range marks {
+		if m.tsc == 0 || i > 0 && m.tsc <= marks[i-1].tsc {
+			t.Fatalf("TSC at %s is %d, after %s at %d: the milestones were not all measured", m.name, m.tsc, marks[max(i-1, 0)].name, marks[max(i-1, 0)].tsc)
+		}
+	}
+	report(t, "boot-to-runtime-entry", []uint64{kernel.RuntimeEntryTSC - kernel.BootTSC}, 0)
+	report(t, "boot-to-main", []uint64{MainTSC - kernel.BootTSC}, 0)
+	report(t, "boot-to-first-test", []uint64{firstTestTSC - kernel.BootTSC}, 0)
+	t.Logf("kernel: TSC %d Hz, calibrated against the %s", kernel.TSCFrequency(), kernel.ClockSource())
 }
 
 // roundTripGuest runs benchIters iterations of "RDTSC; SYSCALL nr; RDTSC"
@@ -74,7 +97,7 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	}
 	r := g.Regs()
 	r.R12, r.R14 = uint64(n), buf
-	g.SetRegs(r)
+	t.Require("SetRegs", g.SetRegs(r))
 	for {
 		e, err := g.Run()
 		if err != nil || e.Kind == sandbox.ExitFault || e.Kind == sandbox.ExitKilled {
@@ -88,7 +111,7 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 		}
 	}
 	raw := make([]byte, n*8)
-	g.ReadMemory(buf, raw)
+	t.Require("reading the samples", g.ReadMemory(buf, raw))
 	out := make([]uint64, n)
 	for i := range out {
 		out[i] = binary.LittleEndian.Uint64(raw[i*8:])
@@ -96,6 +119,10 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	return out
 }
 
+// benchTransitions measures the transitions, cheapest first; each must
+// cost more than the one it contains: a level-1 round trip is a bare
+// SYSCALL/SYSRET round trip plus the host, and level 2 adds PKRU switches
+// to level 1.
 func benchTransitions(t *T) {
 	ring0 := make([]uint64, benchIters)
 	for i := range ring0 {
@@ -103,11 +130,17 @@ func benchTransitions(t *T) {
 		gosyscall.RawSyscall(gosyscall.SYS_GETPID, 0, 0, 0)
 		ring0[i] = cpu.RdtscOrdered() - t0
 	}
-	report("null-syscall-ring0", ring0, 0)
-	bare := report("syscall-sysret-round-trip", roundTrips(t, sandbox.Level1, sandbox.NullSyscall), 0)
-	report("level1-round-trip", roundTrips(t, sandbox.Level1, 1000), bare)
+	report(t, "null-syscall-ring0", ring0, 0)
+	bare := report(t, "syscall-sysret-round-trip", roundTrips(t, sandbox.Level1, sandbox.NullSyscall), 0)
+	level1 := report(t, "level1-round-trip", roundTrips(t, sandbox.Level1, 1000), bare)
+	if level1 <= bare {
+		t.Errorf("level 1 round trip %d is not above the bare round trip %d it contains", level1, bare)
+	}
 	if !cpu.CPU.PKU {
 		t.Skip("pku", "level 2 round trip not measured")
 	}
-	report("level2-round-trip", roundTrips(t, sandbox.Level2, 1000), bare)
+	level2 := report(t, "level2-round-trip", roundTrips(t, sandbox.Level2, 1000), bare)
+	if level2 < level1 {
+		t.Errorf("level 2 round trip %d is below level 1's %d, which it contains", level2, level1)
+	}
 }

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
+	"beelzebox/kernel/elfload"
 	"beelzebox/sandbox"
 	"beelzebox/sandbox/abi"
 	"beelzebox/syscall"
@@ -138,7 +141,8 @@ func testELFRefusedAt2(t *T, l sandbox.Level, name, insn string) {
 func testELFTwice(t *T, l sandbox.Level) {
 	a := loadELF(t, l, "hello", 0)
 	defer a.Close()
-	file, _ := guestFile("hello")
+	file, err := guestFile("hello")
+	t.Require("hello", err)
 	b, err := sandbox.NewELF(l, file, sandbox.ELFOptions{})
 	if err == nil {
 		b.Close()
@@ -158,20 +162,27 @@ func testELFMalformed(t *T, l sandbox.Level) {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	bad := map[string][]byte{
-		"empty":       nil,
-		"truncated":   file[:100],
-		"bad magic":   append([]byte{0x7f, 'E', 'L', 'G'}, file[4:]...),
-		"32-bit":      append(append([]byte{}, file[:4]...), append([]byte{1}, file[5:]...)...),
-		"not an ELF":  []byte("#!/bin/sh\necho hi\n"),
-		"phoff huge":  withU64(file, 32, 1<<62),
-		"entry wrong": withU64(file, 24, 0xdead0000),
+	bad := []struct {
+		name string
+		file []byte
+		want error // the elfload category the refusal must wrap
+	}{
+		{"empty", nil, elfload.ErrNotELF},
+		{"truncated", file[:100], elfload.ErrMalformed},
+		{"bad magic", append([]byte{0x7f, 'E', 'L', 'G'}, file[4:]...), elfload.ErrNotELF},
+		{"32-bit", append(append([]byte{}, file[:4]...), append([]byte{1}, file[5:]...)...), elfload.ErrNotELF},
+		{"not an ELF", []byte("#!/bin/sh\necho hi\n"), elfload.ErrNotELF},
+		{"phoff huge", withU64(file, 32, 1<<62), elfload.ErrMalformed},
+		{"entry wrong", withU64(file, 24, 0xdead0000), elfload.ErrEntry},
 	}
-	for name, f := range bad {
-		g, err := sandbox.NewELF(l, f, sandbox.ELFOptions{})
+	for _, b := range bad {
+		g, err := sandbox.NewELF(l, b.file, sandbox.ELFOptions{})
 		if err == nil {
 			g.Close()
-			t.Fatalf("%s ELF loaded", name)
+			t.Fatalf("%s ELF loaded", b.name)
+		}
+		if !errors.Is(err, b.want) {
+			t.Errorf("%s ELF refused with %q, want %q", b.name, err, b.want)
 		}
 	}
 	wantExit(t, l, "hello", uint64(l), 0)
@@ -185,11 +196,33 @@ func withU64(b []byte, off int, v uint64) []byte {
 	return c
 }
 
-// testConcurrentGuests runs 100 guests at once, each hosted by its own
-// goroutine: a static-pie hello served by the default host, then a guest
-// spinning through two 5 ms budgets. Every Run blocks its host thread, so the Go
-// runtime runs them on up to 100 kernel threads. At level 2 the guests
-// share one key group (they need no separation from each other).
+// guestsAtOnce is how many guests testConcurrentGuests requires in ring 3
+// at the same moment, each holding its own kernel thread inside Run. The
+// kernel's thread table (64 threads, the Go runtime's own included) bounds
+// it today; clone failing there is fatal to the runtime.
+const guestsAtOnce = 16
+
+// barrierText is a guest that counts itself in at *counter (lock inc) and
+// spins until guestsAtOnce guests have, then exits. It never makes a system
+// call before that, so every guest waiting there occupies a kernel thread
+// inside Run.
+func barrierText(counter uint64) []byte {
+	return code(movRAX(counter),
+		[]byte{0xf0, 0x48, 0xff, 0x00},         // lock inc qword [rax]
+		[]byte{0xf3, 0x90},                     // wait: pause
+		[]byte{0x48, 0x83, 0x38, guestsAtOnce}, // cmp qword [rax], guestsAtOnce
+		[]byte{0x72, 0xf8},                     // jb wait
+		movEAX(abi.SysExit), insSyscall)
+}
+
+// testConcurrentGuests runs 100 guests, each hosted by its own goroutine,
+// at most guestsAtOnce at a time: a static-pie hello served by the default
+// host, a barrier guest that leaves ring 3 only once guestsAtOnce guests
+// are in ring 3 together (so that many kernel threads were inside Run at
+// once: the first guestsAtOnce meet there, later ones pass), then a guest
+// spinning through two 5 ms budgets. At level 2 the guests share one key
+// group (they need no separation from each other) and the barrier's
+// counter is a shared region.
 func testConcurrentGuests(t *T, l sandbox.Level) {
 	file, err := guestFile("hello-pie")
 	if err != nil {
@@ -199,10 +232,18 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 	if l == sandbox.Level2 {
 		group = sandbox.NewKeyGroup()
 	}
-	// One guest pair per goroutine; the result is sent after the deferred
+	arrived, err := sandbox.NewSharedRegion("barrier", 4096)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer arrived.Close() // after a failure; closed before the key check otherwise
+	counter := func() uint64 { return binary.LittleEndian.Uint64(arrived.Bytes()) }
+	shares := []sandbox.Share{{Region: arrived, Writable: true}}
+	// One guest triple per goroutine; the result is sent after the deferred
 	// Closes ran, so the key check below sees them all closed.
 	one := func() error {
-		g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: uint64(l), Group: group})
+		// Up to guestsAtOnce threads share the CPU: more than the default budget.
+		g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{Arg: uint64(l), Group: group, Budget: 10 * time.Second})
 		if err != nil {
 			return err
 		}
@@ -211,13 +252,27 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 		if r, err := h.Serve(); err != nil || !r.Exited || r.Code != 0 {
 			return fmt.Errorf("hello-pie: %v %v", r, err)
 		}
+		barrier, err := sandbox.New(sandbox.Config{Level: l, Group: group, Shared: shares, Budget: 30 * time.Second,
+			Regions: []sandbox.Region{{Name: "text", Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: barrierText(arrived.Addr())}}})
+		if err != nil {
+			return err
+		}
+		defer barrier.Close()
+		if err := barrier.SetRegs(sandbox.Regs{RIP: regionAddr(barrier, 0)}); err != nil {
+			return err
+		}
+		if e, err := barrier.Run(); err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != abi.SysExit {
+			return fmt.Errorf("barrier: %v %v with %d of %d guests in ring 3 at once", e, err, counter(), guestsAtOnce)
+		}
 		spin, err := sandbox.New(sandbox.Config{Level: l, Group: group, Budget: 5 * time.Millisecond,
 			Regions: []sandbox.Region{{Name: "text", Addr: 0, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: insJmpSelf}}})
 		if err != nil {
 			return err
 		}
 		defer spin.Close()
-		spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)})
+		if err := spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)}); err != nil {
+			return err
+		}
 		for i := 0; i < 2; i++ {
 			if e, err := spin.Run(); err != nil || e.Kind != sandbox.ExitBudget {
 				return fmt.Errorf("spin: %v %v", e, err)
@@ -225,18 +280,30 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 		}
 		return nil
 	}
+	gate := make(chan struct{}, guestsAtOnce)
 	errs := make(chan error, 100)
 	for i := 0; i < 100; i++ {
-		go func() { errs <- one() }()
+		go func() {
+			gate <- struct{}{}
+			err := one()
+			<-gate
+			errs <- err
+		}()
 	}
+	// Every goroutine is waited for, so that none still holds a guest (or
+	// the shared region) when the test ends.
 	for i := 0; i < 100; i++ {
 		if err := <-errs; err != nil {
-			t.Fatalf("guest %d: %v", i, err)
+			t.Errorf("guest %d: %v", i, err)
 		}
 	}
 	var threads int
 	syscall.InKernel(func() { threads = kernel.CountThreads() })
-	fmt.Printf("%v: 100 concurrent guests done, %d kernel threads\n", l, threads)
+	t.Logf("%v: 100 guests done, %d in ring 3 at once at the barrier; %d kernel threads", l, guestsAtOnce, threads)
+	if n := counter(); n != 100 {
+		t.Fatalf("%d guests passed the barrier, want 100", n)
+	}
+	t.Require("closing the barrier", arrived.Close())
 	if sandbox.KeysInUse() != 0 {
 		t.Fatalf("%d protection keys still in use", sandbox.KeysInUse())
 	}

@@ -134,7 +134,7 @@ func testABIRoundTrip(t *T, l sandbox.Level) {
 		t.Fatalf("guest ended with %v, want exit(7)", r)
 	}
 	var ts [16]byte
-	g.ReadMemory(data+64, ts[:])
+	t.Require("ReadMemory", g.ReadMemory(data+64, ts[:]))
 	if bytes.Equal(ts[:], make([]byte, 16)) {
 		t.Fatalf("clock_gettime wrote nothing")
 	}
@@ -173,7 +173,7 @@ func testOtherGuest(t *T, l sandbox.Level) {
 	a := levelGuest(t, l, insSyscall)
 	defer a.Close()
 	secret := stackTop(a) - 4096
-	a.WriteMemory(secret, []byte("A's secret"))
+	t.Require("WriteMemory", a.WriteMemory(secret, []byte("A's secret")))
 	b := levelGuest(t, l, code(loadAbs(secret), exitWithRAX))
 	defer b.Close()
 	r := serve(t, b)
@@ -183,8 +183,8 @@ func testOtherGuest(t *T, l sandbox.Level) {
 		}
 		return
 	}
-	if r.Exited || !r.Exit.Fault.PK() {
-		t.Fatalf("level 2: guest B read guest A's memory: %v", r)
+	if r.Exited || !r.Exit.Fault.PK() || r.Exit.Fault.CR2 != secret {
+		t.Fatalf("level 2: %v, want a PK page fault at guest A's secret %#x", r, secret)
 	}
 }
 
@@ -320,7 +320,7 @@ func testWriteExecute(t *T, l sandbox.Level) {
 	defer g.Close()
 	target := stackTop(g) - 4096
 	text := code(movRAX(0x050f0000003cb8), storeAbs(target), movRAX(target), []byte{0xff, 0xe0}) // mov eax,60; syscall / jmp rax
-	g.WriteMemory(textAddr(g), text)
+	t.Require("WriteMemory", g.WriteMemory(textAddr(g), text))
 	r := serve(t, g)
 	if r.Exited || r.Exit.Fault.Vector != cpu.VectorPF || r.Exit.Fault.ErrorCode&cpu.PFFetch == 0 || r.Exit.Fault.CR2 != target {
 		t.Fatalf("%v, want an instruction-fetch page fault at %#x", r, target)
@@ -427,13 +427,14 @@ func testProtectRescans(t *T, _ sandbox.Level) {
 	if err := g.Protect(bad, sandbox.Read|sandbox.Exec); err == nil || !strings.Contains(err.Error(), "WRPKRU") {
 		t.Fatalf("Protect of WRPKRU data to executable: %v", err)
 	}
-	good, _ := g.Map(sandbox.Region{Name: "good", Size: 4096, Perm: sandbox.Read | sandbox.Write, Data: code(movEAX(abi.SysExit), movRDI(5), insSyscall)})
+	good, err := g.Map(sandbox.Region{Name: "good", Size: 4096, Perm: sandbox.Read | sandbox.Write, Data: code(movEAX(abi.SysExit), movRDI(5), insSyscall)})
+	t.Require("Map", err)
 	if err := g.Protect(good, sandbox.Read|sandbox.Exec); err != nil {
 		t.Fatalf("Protect of clean code: %v", err)
 	}
 	regs := g.Regs()
 	regs.RIP = good
-	g.SetRegs(regs)
+	t.Require("SetRegs", g.SetRegs(regs))
 	if r := serve(t, g); !r.Exited || r.Code != 5 {
 		t.Fatalf("code made executable did not run: %v", r)
 	}
@@ -461,7 +462,7 @@ func sharedGuest(t *T, s *sandbox.SharedRegion, writable bool, text []byte) sand
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	g.SetRegs(sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)})
+	t.Require("SetRegs", g.SetRegs(sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)}))
 	return g
 }
 

@@ -110,25 +110,43 @@ func testTimers(t *T) {
 	}
 }
 
-// testSpinPreempted spins a goroutine in a loop with no function calls;
-// with one P only asynchronous preemption (SIGURG delivered by the
-// kernel, driven by the timer) lets this goroutine run again.
+// testSpinPreempted spins a goroutine in a loop with no function calls,
+// which never yields. With one P, each time this goroutine yields to it,
+// only an asynchronous preemption (SIGURG delivered by the kernel, driven
+// by the timer) lets this goroutine run again: every return from Gosched
+// below, with the spinner having spun in between and still spinning, is
+// one preemption. (A return without spins can happen when the garbage
+// collector had the spinner stopped for a stack scan; it proves nothing
+// and is not counted.)
 func testSpinPreempted(t *T) {
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("GOMAXPROCS is %d: with more than one P, running again proves no preemption", n)
+	}
 	var stop, spins atomic.Int64
+	var spinnerDone atomic.Bool
 	go func() {
 		for stop.Load() == 0 {
 			spins.Add(1)
 		}
+		spinnerDone.Store(true)
 	}()
-	for spins.Load() == 0 {
+	defer stop.Store(1)
+	const preemptions, yields = 10, 100
+	seen := 0
+	for range yields {
+		before := spins.Load()
 		runtime.Gosched()
+		if spinnerDone.Load() {
+			t.Fatalf("the spinner ended before it was told to")
+		}
+		if spins.Load() != before {
+			seen++
+		}
+		if seen == preemptions {
+			return
+		}
 	}
-	start := time.Now()
-	time.Sleep(30 * time.Millisecond)
-	stop.Store(1)
-	if time.Since(start) > 5*time.Second {
-		t.Fatalf("main goroutine starved for %v", time.Since(start))
-	}
+	t.Fatalf("only %d preemptions of the spinner seen in %d yields, want %d", seen, yields, preemptions)
 }
 
 // testGCChurn allocates 512 MiB in total through a machine with 128 MiB,

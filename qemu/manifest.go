@@ -1,0 +1,257 @@
+package main
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// A manifest lists every test a boot runs with the verdict it must get,
+// and every bench figure it must print. It is a text file per boot,
+// qemu/manifests/<boot name>.txt, checked in so that a reviewer sees any
+// change of expectations in a diff, and embedded in the runner:
+//
+//	# comment
+//	<suite>/<name> ok
+//	<suite>/<name> SKIP <feature>     feature from skipFeatures (features.go)
+//	<suite>/<name> XFAIL <text>       the test must FAIL with <text> in its reason
+//	bench <figure>                    a bench line that must appear (ceiling: benchCeilings)
+//
+// XFAIL is for a behaviour an emulator is known to lack (QEMU TCG raises no
+// SIMD floating-point exceptions), never for a kernel bug. A test missing
+// from the run, a test the manifest does not name, a verdict other than
+// the one written, a missing or extra bench figure each fail the boot.
+// "go run ./qemu manifest -write" rewrites the files from fresh runs.
+
+//go:embed manifests/*.txt
+var manifestFiles embed.FS
+
+// manifestDir is where the manifests live, relative to the module root.
+const manifestDir = "qemu/manifests"
+
+// Expected is one test's expected verdict.
+type Expected struct {
+	Verdict Kind   // Pass, Skip, or Fail for an expected failure (XFAIL)
+	Feature string // Skip: the feature token
+	Reason  string // Fail: text the FAIL line's reason must contain
+}
+
+func (e Expected) String() string {
+	switch e.Verdict {
+	case Skip:
+		return "SKIP " + e.Feature
+	case Fail:
+		return "XFAIL " + e.Reason
+	}
+	return "ok"
+}
+
+// matches reports whether a test's ok, FAIL or SKIP line is the expected
+// verdict.
+func (e Expected) matches(l Line) bool {
+	switch e.Verdict {
+	case Pass:
+		return l.Kind == Pass
+	case Skip:
+		return l.Kind == Skip && l.Feature == e.Feature
+	case Fail:
+		return l.Kind == Fail && strings.Contains(l.Why, e.Reason)
+	}
+	return false
+}
+
+// describeVerdict is a test line's verdict in manifest words.
+func describeVerdict(l Line) string {
+	switch l.Kind {
+	case Skip:
+		return "SKIP " + l.Feature
+	case Fail:
+		return "FAIL: " + l.Why
+	}
+	return "ok"
+}
+
+// Manifest is a parsed manifest.
+type Manifest struct {
+	Tests  []string // test ids, in file order
+	Expect map[string]Expected
+	Bench  []string // bench figure names, in file order
+}
+
+var manifestTestID = regexp.MustCompile(`^` + testID + `$`)
+
+// ParseManifest parses a manifest's text; the error names the line.
+func ParseManifest(text string) (*Manifest, error) {
+	m := &Manifest{Expect: map[string]Expected{}}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := m.addLine(line); err != nil {
+			return nil, fmt.Errorf("line %d %q: %v", i+1, line, err)
+		}
+	}
+	return m, nil
+}
+
+// addLine adds one non-comment manifest line.
+func (m *Manifest) addLine(line string) error {
+	id, rest, _ := strings.Cut(line, " ")
+	rest = strings.TrimSpace(rest)
+	if id == "bench" {
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			return errors.New(`want "bench <figure>"`)
+		}
+		if slices.Contains(m.Bench, rest) {
+			return errors.New("bench figure listed twice")
+		}
+		m.Bench = append(m.Bench, rest)
+		return nil
+	}
+	if !manifestTestID.MatchString(id) {
+		return errors.New(`want "<suite>/<name> ok|SKIP <feature>|XFAIL <text>" or "bench <figure>"`)
+	}
+	if _, dup := m.Expect[id]; dup {
+		return errors.New("test listed twice")
+	}
+	word, arg, _ := strings.Cut(rest, " ")
+	arg = strings.TrimSpace(arg)
+	var e Expected
+	switch {
+	case word == "ok" && arg == "":
+		e = Expected{Verdict: Pass}
+	case word == "SKIP" && knownSkipFeature(arg):
+		e = Expected{Verdict: Skip, Feature: arg}
+	case word == "SKIP":
+		return fmt.Errorf("SKIP feature %q is not in the closed list %v", arg, skipFeatureList())
+	case word == "XFAIL" && arg != "":
+		e = Expected{Verdict: Fail, Reason: arg}
+	case word == "XFAIL":
+		return errors.New("XFAIL needs the text its FAIL reason contains")
+	default:
+		return errors.New("verdict must be ok, SKIP <feature> or XFAIL <text>")
+	}
+	m.Tests = append(m.Tests, id)
+	m.Expect[id] = e
+	return nil
+}
+
+// Format writes the manifest in the file format, after header comments.
+func (m *Manifest) Format(header []string) string {
+	var sb strings.Builder
+	for _, h := range header {
+		sb.WriteString(strings.TrimRight("# "+h, " ") + "\n")
+	}
+	for _, id := range m.Tests {
+		fmt.Fprintf(&sb, "%s %s\n", id, m.Expect[id])
+	}
+	for _, b := range m.Bench {
+		fmt.Fprintf(&sb, "bench %s\n", b)
+	}
+	return sb.String()
+}
+
+// manifestHeader is the comment at the top of a generated manifest.
+func manifestHeader(b Boot) []string {
+	return []string{
+		fmt.Sprintf("%s: %s", b.Name, b.Describe()),
+		"Every test of the boot with its verdict (ok, SKIP <feature>, XFAIL <text of the",
+		"FAIL reason>) and every bench figure; anything else fails the boot (qemu/manifest.go).",
+		"Generated by: go run ./qemu manifest -nobuild -write -only " + b.Name,
+		"Review the diff: a changed line is a changed expectation.",
+	}
+}
+
+// loadManifest returns the checked-in manifest of the named boot, or nil
+// if it has none.
+func loadManifest(boot string) (*Manifest, error) {
+	text, err := manifestFiles.ReadFile("manifests/" + boot + ".txt")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseManifest(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s/%s.txt: %v", manifestDir, boot, err)
+	}
+	return m, nil
+}
+
+// manifestNames lists the boots that have a checked-in manifest.
+func manifestNames() ([]string, error) {
+	entries, err := manifestFiles.ReadDir("manifests")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".txt"); ok {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// Observed returns the manifest of what this run printed, for writing a
+// new manifest file: its tests in order with their verdicts, and its bench
+// figures. A FAIL is written as XFAIL only where the current manifest
+// already expects that failure: a new failure is fixed in the kernel or
+// marked XFAIL by hand, never accepted by regenerating. A run that did not
+// finish cleanly has no manifest.
+func (c *Checker) Observed(o Outcome) (*Manifest, error) {
+	switch {
+	case c.expect != ExpectPass:
+		return nil, errors.New("an expected failure has no manifest")
+	case o.Err != nil:
+		return nil, fmt.Errorf("emulator: %v", o.Err)
+	case o.TimedOut:
+		return nil, errors.New("the run timed out")
+	case len(c.fatals) > 0:
+		return nil, fmt.Errorf("the kernel died: %s", c.fatals[0].Text)
+	case len(c.malformed) > 0:
+		return nil, fmt.Errorf("malformed protocol line %q", c.malformed[0].Text)
+	case len(c.finals) != 1:
+		return nil, fmt.Errorf("the run printed %d final lines, want 1", len(c.finals))
+	}
+	m := &Manifest{Expect: map[string]Expected{}}
+	for _, l := range c.tests {
+		if _, dup := m.Expect[l.Test]; dup {
+			return nil, fmt.Errorf("test %s reported more than once", l.Test)
+		}
+		var e Expected
+		switch l.Kind {
+		case Pass:
+			e = Expected{Verdict: Pass}
+		case Skip:
+			if !knownSkipFeature(l.Feature) {
+				return nil, fmt.Errorf("%s: SKIP feature %q is not in the closed list (features.go)", l.Text, l.Feature)
+			}
+			e = Expected{Verdict: Skip, Feature: l.Feature}
+		case Fail:
+			old, listed := Expected{}, false
+			if c.manifest != nil {
+				old, listed = c.manifest.Expect[l.Test]
+			}
+			if !listed || !old.matches(l) {
+				return nil, fmt.Errorf("%s: a new failure; fix it, or if an emulator lacks the behaviour, write its XFAIL line by hand", l.Text)
+			}
+			e = old
+		}
+		m.Tests = append(m.Tests, l.Test)
+		m.Expect[l.Test] = e
+	}
+	for _, b := range c.bench {
+		if slices.Contains(m.Bench, b.Name) {
+			return nil, fmt.Errorf("bench figure %s printed more than once", b.Name)
+		}
+		m.Bench = append(m.Bench, b.Name)
+	}
+	return m, nil
+}
