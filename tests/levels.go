@@ -578,29 +578,41 @@ func testKeysExhausted(t *T, _ sandbox.Level) {
 // the kernel's page tables, and the page tables under the guest window.
 // Both must come back to where they were.
 func testNoLeak(t *T, l sandbox.Level) {
-	counts := func() (frames, tables, threads int) {
-		frames = guestFrames()
-		syscall.InKernel(func() {
-			tables = mm.Kernel.TablesIn(mm.GuestWindowLo, mm.GuestWindowHi)
-			threads = kernel.CountThreads()
-		})
-		return
-	}
-	f0, t0, n0 := counts()
+	before := measureGuestFootprint()
 	for i := 0; i < 100; i++ {
 		g := levelGuest(t, l, code(movEAX(abi.SysExit), insSyscall))
 		serve(t, g)
 		g.Close()
 	}
-	f1, t1, n1 := counts()
-	fmt.Printf("level1: 100 guests: frames held outside the runtime heap %d -> %d, guest page tables %d -> %d\n", f0, f1, t0, t1)
-	if t1 != t0 {
-		t.Fatalf("guest page tables: %d before, %d after 100 guests", t0, t1)
+	after := measureGuestFootprint()
+	fmt.Printf("level1: 100 guests: frames held outside the runtime heap %d -> %d, guest page tables %d -> %d\n", before.frames, after.frames, before.tables, after.tables)
+	if !after.sameAs(before) {
+		t.Fatalf("guests hold %v after 100 guests, %v before", after, before)
 	}
-	// A new kernel thread (the runtime may start one) takes a 64 KiB stack.
-	if f1-f0 != (n1-n0)*16 {
-		t.Fatalf("frames in use: %d before, %d after 100 guests (threads %d -> %d)", f0, f1, n0, n1)
-	}
+}
+
+// guestFootprint is what guests cost the kernel: frames in use other than
+// the Go runtime's demand-paged memory and the kernel's page tables, the
+// page tables under the guest window, and the kernel threads.
+type guestFootprint struct{ frames, tables, threads int }
+
+func measureGuestFootprint() (g guestFootprint) {
+	g.frames = guestFrames()
+	syscall.InKernel(func() {
+		g.tables = mm.Kernel.TablesIn(mm.GuestWindowLo, mm.GuestWindowHi)
+		g.threads = kernel.CountThreads()
+	})
+	return g
+}
+
+// sameAs reports whether guests hold what they held at before. A new
+// kernel thread (the runtime may start one) takes a 64 KiB stack.
+func (g guestFootprint) sameAs(before guestFootprint) bool {
+	return g.tables == before.tables && g.frames-before.frames == (g.threads-before.threads)*16
+}
+
+func (g guestFootprint) String() string {
+	return fmt.Sprintf("%d frames, %d guest page tables, %d threads", g.frames, g.tables, g.threads)
 }
 
 // testMemoryExhaustion: guests asking for more memory than the machine

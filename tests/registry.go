@@ -61,7 +61,13 @@ var registry []test
 
 // Register adds a test. Tests run in registration order within a suite.
 func Register(suite, name string, fn func(*T)) {
-	registry = append(registry, test{suite, name, fn, 60 * time.Second})
+	RegisterWithTimeout(suite, name, 60*time.Second, fn)
+}
+
+// RegisterWithTimeout adds a test that may run for up to timeout (long
+// runs such as the guest fuzzer's).
+func RegisterWithTimeout(suite, name string, timeout time.Duration, fn func(*T)) {
+	registry = append(registry, test{suite, name, fn, timeout})
 }
 
 // Suites lists the registered suite names.
@@ -77,14 +83,14 @@ func Suites() []string {
 	return out
 }
 
-// Run runs the tests of the named suites ("all" is every suite but bench
-// and demo) and returns the counts.
+// Run runs the tests of the named suites ("all" is every suite but bench,
+// demo and fuzz) and returns the counts.
 func Run(suites []string) (passed, failed, skipped int) {
 	want := map[string]bool{}
 	for _, s := range suites {
 		if s == "all" {
 			for _, n := range Suites() {
-				if n != "bench" && n != "demo" {
+				if n != "bench" && n != "demo" && n != "fuzz" {
 					want[n] = true
 				}
 			}
