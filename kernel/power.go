@@ -21,7 +21,7 @@ const (
 // crashNote is what SetCrashNote last recorded; Exit prints it when the
 // machine stops with a failing status.
 var (
-	crashNote    [160]byte
+	crashNote    [256]byte
 	crashNoteLen int
 )
 

@@ -1,10 +1,12 @@
 package tests
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +46,12 @@ import (
 //	fuzz.cases=N       cases per level (default 100000)
 //	fuzz.seed=S        the seed (default: drawn at boot, and printed)
 //	fuzz.case=K        run case K alone at each level, tracing every exit
+//	fuzz.code=HEX      with fuzz.case: run these bytes instead of the case's
+//	                   code (its registers and stack stay): to minimise a
+//	                   reproducer
 //	fuzz.exclude=a,b   leave these templates out (names in fuzzTemplates)
+//	fuzz.tolerate=a,b  count these known kernel bugs apart from the kernel
+//	                   faults (names in fuzzKnownBugs), until they are fixed
 func init() {
 	for _, l := range ringLevels {
 		RegisterWithTimeout("fuzz", fmt.Sprintf("level%d", l), 3*time.Hour, func(t *T) {
@@ -61,9 +68,22 @@ var fuzzSettings = struct {
 	cases     int
 	seed      uint64
 	seedGiven bool
-	only      int // the case to run alone, or -1
+	only      int    // the case to run alone, or -1
+	code      []byte // the code to run in it instead, or nil
 	exclude   map[string]bool
-}{cases: 100000, only: -1, exclude: map[string]bool{}}
+	tolerate  map[string]bool
+}{cases: 100000, only: -1, exclude: map[string]bool{}, tolerate: map[string]bool{}}
+
+// fuzzKnownBugs are kernel bugs the fuzzer can tell apart, which
+// fuzz.tolerate may leave out of the kernel-fault count while their fix
+// is under way.
+var fuzzKnownBugs = []string{
+	// The guest's MXCSR or x87 control word is still loaded when the
+	// host's Go code runs after Run (issue 6, deliverable 2).
+	fpControlLeak,
+}
+
+const fpControlLeak = "fp-control-leak"
 
 // SetFuzzOption applies the kernel command-line word fuzz.<key>=<value>.
 func SetFuzzOption(key, value string) error {
@@ -84,6 +104,19 @@ func SetFuzzOption(key, value string) error {
 			return fmt.Errorf("fuzz.seed=%q: %v", value, err)
 		}
 		fuzzSettings.seed, fuzzSettings.seedGiven = s, true
+	case "code":
+		b, err := hex.DecodeString(value)
+		if err != nil {
+			return fmt.Errorf("fuzz.code=%q: %v", value, err)
+		}
+		fuzzSettings.code = b
+	case "tolerate":
+		for _, name := range strings.Split(value, ",") {
+			if !slices.Contains(fuzzKnownBugs, name) {
+				return fmt.Errorf("fuzz.tolerate: no known bug %q (have %s)", name, strings.Join(fuzzKnownBugs, ", "))
+			}
+			fuzzSettings.tolerate[name] = true
+		}
 	case "exclude":
 		for _, name := range strings.Split(value, ",") {
 			if fuzzTemplateNamed(name) == nil {
@@ -92,7 +125,7 @@ func SetFuzzOption(key, value string) error {
 			fuzzSettings.exclude[name] = true
 		}
 	default:
-		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.exclude)", key)
+		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.exclude, fuzz.tolerate)", key)
 	}
 	return nil
 }
@@ -133,9 +166,10 @@ type fuzzer struct {
 	current atomic.Int64
 	note    []byte
 
-	host     hostState
-	findings int
-	stats    fuzzStats
+	host      hostState
+	findings  int
+	tolerated int // findings of known bugs (fuzz.tolerate)
+	stats     fuzzStats
 }
 
 // fuzzStats counts how cases ended, to show what the run covered.
@@ -176,7 +210,7 @@ func runFuzz(t *T, l sandbox.Level) {
 	if len(fuzzTemplatesIn()) == 0 {
 		t.Fatalf("fuzz.exclude left no template")
 	}
-	fmt.Printf("fuzz level%d: seed %d; replay a case with suites=fuzz fuzz.seed=%d fuzz.case=K\n", l, f.seed, f.seed)
+	fmt.Printf("fuzz level%d: seed %d; replay a case with %s\n", l, f.seed, f.replayArgs("K"))
 	defer kernel.SetCrashNote(nil)
 	if k := fuzzSettings.only; k >= 0 {
 		f.trace = true
@@ -218,6 +252,9 @@ func (f *fuzzer) report(cases int, elapsed time.Duration) {
 	if elapsed > 0 {
 		fmt.Printf("fuzz level%d: %d cases in %.1f s: %.0f cases/s\n", f.level, cases, elapsed.Seconds(), float64(cases)/elapsed.Seconds())
 	}
+	if f.tolerated > 0 {
+		fmt.Printf("fuzz level%d: %d cases showed known kernel bugs, not counted below (fuzz.tolerate)\n", f.level, f.tolerated)
+	}
 	fmt.Printf("fuzz level%d: %d cases, %d kernel faults, seed %d\n", f.level, cases, f.findings, f.seed)
 	if f.findings > 0 {
 		f.t.Errorf("%d kernel faults at level %d, seed %d (see the fuzz: FOUND lines)", f.findings, f.level, f.seed)
@@ -234,8 +271,22 @@ func (f *fuzzer) found(k int, template, what string) {
 		fmt.Printf("fuzz: FOUND level %d seed %d: %s\n", f.level, f.seed, what)
 		return
 	}
-	fmt.Printf("fuzz: FOUND level %d seed %d case %d (%s): %s; replay: suites=fuzz fuzz.seed=%d fuzz.case=%d\n",
-		f.level, f.seed, k, template, what, f.seed, k)
+	fmt.Printf("fuzz: FOUND level %d seed %d case %d (%s): %s; replay: %s\n", f.level, f.seed, k, template, what, f.replayArgs(k))
+}
+
+// replayArgs is the command line that runs case k alone.
+func (f *fuzzer) replayArgs(k any) string {
+	s := fmt.Sprintf("suites=fuzz fuzz.seed=%d fuzz.case=%v", f.seed, k)
+	var excluded []string
+	for _, tp := range fuzzTemplates {
+		if fuzzSettings.exclude[tp.name] {
+			excluded = append(excluded, tp.name)
+		}
+	}
+	if len(excluded) > 0 {
+		s += " fuzz.exclude=" + strings.Join(excluded, ",")
+	}
+	return s
 }
 
 // watch starts the watchdog: a case that takes fuzzStall is named on the
@@ -285,8 +336,7 @@ func (f *fuzzer) runCases(lo, hi int) {
 // setNote makes a fatal kernel report name case k.
 func (f *fuzzer) setNote(k int, template string) {
 	n := f.note[:0]
-	n = fmt.Appendf(n, "fuzz level %d seed %d case %d (%s): replay with suites=fuzz fuzz.seed=%d fuzz.case=%d",
-		f.level, f.seed, k, template, f.seed, k)
+	n = fmt.Appendf(n, "fuzz level %d seed %d case %d (%s): replay with %s", f.level, f.seed, k, template, f.replayArgs(k))
 	f.note = n
 	kernel.SetCrashNote(n)
 }
@@ -305,6 +355,9 @@ func (f *fuzzer) generate(k int) fuzzCase {
 		exits:    1,
 	}
 	tp.gen(gen, &c)
+	if fuzzSettings.code != nil && k == fuzzSettings.only {
+		c.body = fuzzSettings.code
+	}
 	return c
 }
 
@@ -350,9 +403,8 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 	h := &abi.Host{Guest: g}
 	for range c.exits {
 		e, err := g.Run()
-		if s := readHostState(); s != f.host {
-			setHostFPControl(f.host.mxcsr, f.host.fcw)
-			return fmt.Sprintf("host state after Run: %v, was %v", s, f.host)
+		if what := f.checkHost("after Run"); what != "" {
+			return what
 		}
 		if err != nil {
 			f.closeGuest()
@@ -441,9 +493,31 @@ func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint) {
 		b[i] = byte(i)
 	}
 	runtime.GC()
-	if s := readHostState(); s != f.host {
-		f.found(-1, "", fmt.Sprintf("%s: host state %v, was %v", batch, s, f.host))
+	if what := f.checkHost(batch); what != "" {
+		f.found(-1, "", what)
 	}
+}
+
+// checkHost compares the host goroutine's CPU state with what it was at
+// the start, and puts back a changed MXCSR and x87 control word, so that
+// one leak is reported once. A change only there is tolerated under
+// fuzz.tolerate=fp-control-leak.
+func (f *fuzzer) checkHost(when string) string {
+	s := readHostState()
+	if s == f.host {
+		return ""
+	}
+	setHostFPControl(f.host.mxcsr, f.host.fcw)
+	what := fmt.Sprintf("host state %s: %v, was %v", when, s, f.host)
+	if s.flags != f.host.flags || s.pkru != f.host.pkru || !fuzzSettings.tolerate[fpControlLeak] {
+		return what
+	}
+	f.tolerated++
+	if f.tolerated <= fuzzMaxReported {
+		k := f.current.Load()
+		fmt.Printf("fuzz: KNOWN %s level %d seed %d case %d: %s; replay: %s\n", fpControlLeak, f.level, f.seed, k, what, f.replayArgs(k))
+	}
+	return ""
 }
 
 // knownGoodRoundTrip runs a guest that reads the clock and exits.
