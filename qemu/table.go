@@ -1,9 +1,12 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
-// This file is data: the boots that `go run ./qemu test` and `go run ./qemu
-// bench` run, and what each emulator's CPU must provide. Edit it freely;
+// This file is data: the boots that `go run ./qemu test`, `go run ./qemu
+// bench` and `go run ./qemu fuzz` run, and what each emulator's CPU must provide. Edit it freely;
 // TestTables checks that every entry is well formed.
 //
 // Boot fields (see boot.go): Name, Emu (QEMU, QEMUICount, Bochs), CPU,
@@ -94,6 +97,19 @@ var testTable = []Boot{
 		Timeout:  time.Minute,
 	},
 	{
+		// The guest fuzzer's short run (make fuzz is the long one, see
+		// fuzzTable). fp-control-leak: the guest's MXCSR and x87 control
+		// word reach the host today (issue 6, deliverable 2); drop it
+		// from Append once the entry path resets them.
+		Name:      "qemu-fuzz",
+		Emu:       QEMU,
+		CPU:       "max",
+		Suites:    "fuzz",
+		Append:    "fuzz.cases=5000 fuzz.tolerate=fp-control-leak",
+		MinPassed: 2,
+		Patterns:  fuzzPatterns(5000),
+	},
+	{
 		// The only emulator with VMX, EPT and PCID.
 		Name:      "bochs-tigerlake",
 		Emu:       Bochs,
@@ -121,6 +137,34 @@ var benchTable = []Boot{
 		Suites:  "bench",
 		Timeout: 20 * time.Minute,
 	},
+}
+
+// fuzzTable is run by the fuzz subcommand (make fuzz): the guest fuzzer's
+// long run, 100,000 cases per level. QEMU only: Bochs runs about 20 times
+// slower and dies of the fp-control-leak bug (#XM in the collector) until
+// it is fixed; run it by hand with -emu bochs and fewer cases.
+var fuzzTable = []Boot{
+	{
+		Name:      "fuzz-qemu",
+		Emu:       QEMU,
+		CPU:       "max",
+		Suites:    "fuzz",
+		Append:    "fuzz.cases=100000 fuzz.tolerate=fp-control-leak",
+		MinPassed: 2,
+		Patterns:  fuzzPatterns(100000),
+		Timeout:   30 * time.Minute,
+	},
+}
+
+// fuzzPatterns are the last lines of a clean fuzz run of n cases per
+// level.
+func fuzzPatterns(n int) []string {
+	return []string{
+		fmt.Sprintf(`^fuzz level1: %d cases, 0 kernel faults, seed \d+$`, n),
+		fmt.Sprintf(`^fuzz level2: %d cases, 0 kernel faults, seed \d+$`, n),
+		`^fuzz level1: .* cases/s$`,
+		`^fuzz level2: .* cases/s$`,
+	}
 }
 
 // featureProfiles say which features each CPU model certainly has, from the
