@@ -168,8 +168,10 @@ type fuzzer struct {
 
 	host      hostState
 	findings  int
-	tolerated int // findings of known bugs (fuzz.tolerate)
-	stats     fuzzStats
+	tolerated int // cases that showed known bugs (fuzz.tolerate)
+	// lastTolerated is the last such case, counted once.
+	lastTolerated int64
+	stats         fuzzStats
 }
 
 // fuzzStats counts how cases ended, to show what the run covered.
@@ -206,7 +208,7 @@ func (s hostState) String() string {
 }
 
 func runFuzz(t *T, l sandbox.Level) {
-	f := &fuzzer{t: t, level: l, seed: fuzzSeed(), host: readHostState(), stats: fuzzStats{templates: map[string]int{}}}
+	f := &fuzzer{t: t, level: l, seed: fuzzSeed(), host: readHostState(), lastTolerated: -1, stats: fuzzStats{templates: map[string]int{}}}
 	if len(fuzzTemplatesIn()) == 0 {
 		t.Fatalf("fuzz.exclude left no template")
 	}
@@ -512,9 +514,12 @@ func (f *fuzzer) checkHost(when string) string {
 	if s.flags != f.host.flags || s.pkru != f.host.pkru || !fuzzSettings.tolerate[fpControlLeak] {
 		return what
 	}
-	f.tolerated++
+	k := f.current.Load()
+	if k == f.lastTolerated {
+		return "" // the same case again
+	}
+	f.tolerated, f.lastTolerated = f.tolerated+1, k
 	if f.tolerated <= fuzzMaxReported {
-		k := f.current.Load()
 		fmt.Printf("fuzz: KNOWN %s level %d seed %d case %d: %s; replay: %s\n", fpControlLeak, f.level, f.seed, k, what, f.replayArgs(k))
 	}
 	return ""
