@@ -19,7 +19,7 @@ KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc
 DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
 RUNNER   := $(GO) run ./qemu
 
-.PHONY: all build kernel initramfs guests test test-host test-emu run bench manifests iso debug deps vet clean
+.PHONY: all build kernel initramfs guests test test-host test-emu fuzz run bench manifests iso debug deps vet clean
 
 all: build
 
@@ -58,6 +58,10 @@ test-emu: deps build
 	$(RUNNER) test -nobuild
 
 test: vet test-host test-emu
+
+# The guest fuzzer's long run: 100,000 cases per level (make test runs 5,000).
+fuzz: deps build
+	$(RUNNER) fuzz -nobuild
 
 # The demo runs under -icount, so its cycle figures are instruction counts.
 run: deps build

@@ -10,6 +10,7 @@
 //	console=e9      console on port 0xE9 instead of COM1 (handled at boot)
 //	test=kfault     deliberately fault in Go code (an expected-failure run)
 //	test=hfault     deliberately fault inside a system-call handler
+//	fuzz.<key>=<v>  guest fuzzer settings (suites=fuzz; see tests/fuzz.go)
 package main
 
 import (
@@ -69,6 +70,10 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 			}
 		case k == "test" && (v == "kfault" || v == "hfault"):
 			mode = v
+		case strings.HasPrefix(k, "fuzz.") && hasValue:
+			if err := tests.SetFuzzOption(strings.TrimPrefix(k, "fuzz."), v); err != nil {
+				return nil, "", err
+			}
 		default:
 			return nil, "", fmt.Errorf("unknown option %q", a)
 		}

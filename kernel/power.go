@@ -18,9 +18,29 @@ const (
 	acpiSleepS5   = 0x2000
 )
 
+// crashNote is what SetCrashNote last recorded; Exit prints it when the
+// machine stops with a failing status.
+var (
+	crashNote    [256]byte
+	crashNoteLen int
+)
+
+// SetCrashNote records a short description of what the kernel is doing,
+// for a long-running test (the guest fuzzer names the case it runs): a
+// fatal report, a panic or the Go runtime dying then ends with a line
+// "kernel: crash note: <note>". It copies into a fixed buffer, so the
+// report never follows a pointer the caller may be changing; an empty
+// note clears it.
+func SetCrashNote(note []byte) { crashNoteLen = copy(crashNote[:], note) }
+
 // Exit stops the machine with status code (0 = success).
 func Exit(code int) {
 	cpu.DisableInterrupts()
+	if code != 0 && crashNoteLen > 0 {
+		Print("kernel: crash note: ")
+		PrintBytes(crashNote[:crashNoteLen])
+		Print("\n")
+	}
 	drainConsole()
 	cpu.Outl(portDebugExit, uint32(code))
 	const shutdown = "Shutdown"

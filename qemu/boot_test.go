@@ -10,7 +10,7 @@ import (
 // TestTables checks the data in table.go: every entry valid, names unique,
 // and the boots the project relies on present with their essentials.
 func TestTables(t *testing.T) {
-	for _, table := range [][]Boot{testTable, benchTable} {
+	for _, table := range [][]Boot{testTable, benchTable, fuzzTable} {
 		names := map[string]bool{}
 		for _, b := range table {
 			if err := b.Validate(); err != nil {

@@ -6,13 +6,14 @@
 //
 //	go run ./qemu [boot] [flags]   one boot, judged (the default subcommand)
 //	go run ./qemu test [flags]     the test table (table.go), QEMU boots in parallel
+//	go run ./qemu fuzz [flags]     the fuzz table (table.go): the guest fuzzer's long run
 //	go run ./qemu bench [flags]    the bench table: qemu-icount twice (figures must repeat), then Bochs
 //	go run ./qemu manifest [flags] run the table boots and print (or -write) the manifests they show
 //	go run ./qemu run [flags]      the demo: one boot, no time limit, exit status = kernel exit code
 //	go run ./qemu debug [flags]    QEMU halted at reset, waiting for gdb
 //	go run ./qemu iso [flags]      build build/beelzebox.iso
 //
-// Flags of every booting subcommand (boot, test, bench, run, debug, iso):
+// Flags of every booting subcommand (boot, test, fuzz, bench, run, debug, iso):
 //
 //	-nobuild        do not run "make -s build" first (it runs by default)
 //	-kernel PATH    boot this multiboot ELF instead of build/kernel.elf (implies -nobuild)
@@ -32,7 +33,7 @@
 // boot's manifest), -print-manifest (print the manifest the run shows).
 // manifest: -only NAME[,NAME] (any table boots; default every test-table
 // boot that must pass), -j N, -write (replace qemu/manifests/<boot>.txt).
-// test: -only NAME[,NAME] (table entries), -j N (QEMU boots at once, default
+// test and fuzz: -only NAME[,NAME] (table entries), -j N (QEMU boots at once, default
 // 2), -list. bench: -only, -v (stream consoles; otherwise a console is shown
 // only when its boot fails). debug: -gdb ADDR (default 127.0.0.1:1234; the
 // loopback form of QEMU's -s -S, which would listen on every interface).

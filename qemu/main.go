@@ -30,7 +30,8 @@ func main() {
 // subcommands maps a subcommand name to its implementation.
 var subcommands = map[string]func(args []string) int{
 	"boot":     cmdBoot,
-	"test":     cmdTest,
+	"test":     tableCommand("test", testTable),
+	"fuzz":     tableCommand("fuzz", fuzzTable),
 	"bench":    cmdBench,
 	"run":      cmdRun,
 	"debug":    cmdDebug,
@@ -57,7 +58,7 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, bench, manifest, run, debug, iso, help
+subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, help
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 
@@ -250,9 +251,13 @@ func selectValidBoots(table []Boot, only string) ([]Boot, error) {
 	return boots, nil
 }
 
-// cmdTest runs the test table.
-func cmdTest(args []string) int {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+// tableCommand is a subcommand that runs the boots of table (test, fuzz).
+func tableCommand(name string, table []Boot) func(args []string) int {
+	return func(args []string) int { return runTableCommand(name, table, args) }
+}
+
+func runTableCommand(name string, table []Boot, args []string) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs)
 	only := fs.String("only", "", "run only these table entries (comma-separated names)")
@@ -261,7 +266,7 @@ func cmdTest(args []string) int {
 	if !parse(fs, args) {
 		return exitUsage
 	}
-	boots, err := selectValidBoots(testTable, *only)
+	boots, err := selectValidBoots(table, *only)
 	if err != nil {
 		logf("%v", err)
 		return exitUsage
@@ -284,10 +289,10 @@ func cmdTest(args []string) int {
 		}
 	}
 	if len(failed) > 0 {
-		logf("test: %d boots, %d passed, %d failed: %s", len(results), len(results)-len(failed), len(failed), strings.Join(failed, ", "))
+		logf("%s: %d boots, %d passed, %d failed: %s", name, len(results), len(results)-len(failed), len(failed), strings.Join(failed, ", "))
 		return exitFailed
 	}
-	logf("test: %d boots, all passed", len(results))
+	logf("%s: %d boots, all passed", name, len(results))
 	return exitOK
 }
 

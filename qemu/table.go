@@ -1,11 +1,15 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
-// This file is data: the boots that `go run ./qemu test` and `go run ./qemu
-// bench` run, and the ceilings of the bench figures. Edit it freely;
-// TestTables checks that every entry is well formed. Every boot that must
-// pass is held to its manifest, qemu/manifests/<Name>.txt (manifest.go).
+// This file is data: the boots that `go run ./qemu test`, `go run ./qemu
+// bench` and `go run ./qemu fuzz` run, and the ceilings of the bench
+// figures. Edit it freely; TestTables checks that every entry is well
+// formed. Every boot that must pass is held to its manifest,
+// qemu/manifests/<Name>.txt (manifest.go).
 //
 // Boot fields (see boot.go): Name, Emu (QEMU, QEMUICount, Bochs), CPU,
 // Memory ("" = 128M), Suites (-> "suites=..."), Append (more command-line
@@ -100,6 +104,16 @@ var testTable = []Boot{
 		Timeout:  time.Minute,
 	},
 	{
+		// The guest fuzzer's short run (make fuzz is the long one, see
+		// fuzzTable).
+		Name:     "qemu-fuzz",
+		Emu:      QEMU,
+		CPU:      "max",
+		Suites:   "fuzz",
+		Append:   "fuzz.cases=5000",
+		Patterns: fuzzPatterns(5000),
+	},
+	{
 		// The only emulator with VMX, EPT and PCID.
 		Name:    "bochs-tigerlake",
 		Emu:     Bochs,
@@ -150,4 +164,30 @@ var benchCeilings = []Ceiling{
 		Source: "issue 6: within 5% of 714"},
 	{Figure: "level2-round-trip", Over: "level1-round-trip", Max: 16,
 		Source: "level 2's own work: WRPKRU on entry, RDPKRU and WRPKRU on exit (measured level 1 + 14; level 1 runs with CR4.PKE off and switches no PKRU)"},
+}
+
+// fuzzTable is run by the fuzz subcommand (make fuzz): the guest fuzzer's
+// long run, 100,000 cases per level. QEMU only: Bochs runs about 20 times
+// slower; run it by hand with -emu bochs and fewer cases.
+var fuzzTable = []Boot{
+	{
+		Name:     "fuzz-qemu",
+		Emu:      QEMU,
+		CPU:      "max",
+		Suites:   "fuzz",
+		Append:   "fuzz.cases=100000",
+		Patterns: fuzzPatterns(100000),
+		Timeout:  30 * time.Minute,
+	},
+}
+
+// fuzzPatterns are the last lines of a clean fuzz run of n cases per
+// level.
+func fuzzPatterns(n int) []string {
+	return []string{
+		fmt.Sprintf(`^fuzz level1: %d cases, 0 kernel faults, seed \d+$`, n),
+		fmt.Sprintf(`^fuzz level2: %d cases, 0 kernel faults, seed \d+$`, n),
+		`^fuzz level1: .* cases/s$`,
+		`^fuzz level2: .* cases/s$`,
+	}
 }

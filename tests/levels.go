@@ -548,12 +548,12 @@ func testKeysExhausted(t *T, _ sandbox.Level) {
 		}
 		guests = append(guests, g)
 	}
-	before := guestFrames()
+	before := framesInUse()
 	_, err := blobGuest(sandbox.Level2, insSyscall, 0)
 	if err == nil || !strings.Contains(err.Error(), "no protection key left") {
 		t.Fatalf("16th separated guest: err = %v", err)
 	}
-	if after := guestFrames(); after != before {
+	if after := framesInUse(); after != before {
 		t.Fatalf("the refused guest left %d frames behind", after-before)
 	}
 	fmt.Println("level2: 16th guest refused:", err)
@@ -578,30 +578,45 @@ func testKeysExhausted(t *T, _ sandbox.Level) {
 // in use outside the Go runtime's own memory, page tables included (the
 // kernel's too): the count must come back to where it was.
 func testNoLeak(t *T, l sandbox.Level) {
-	counts := func() (frames, threads int) {
-		frames = framesInUse() // page tables included, the kernel's too
-		syscall.InKernel(func() { threads = kernel.CountThreads() })
-		return
-	}
-	f0, n0 := counts()
+	before := measureGuestFootprint()
 	for i := 0; i < 100; i++ {
 		g := levelGuest(t, l, code(movEAX(abi.SysExit), insSyscall))
 		serve(t, g)
 		g.Close()
 	}
-	f1, n1 := counts()
-	fmt.Printf("level1: 100 guests: frames in use outside the runtime's memory %d -> %d\n", f0, f1)
-	// A new kernel thread (the runtime may start one) takes a 64 KiB stack.
-	if f1-f0 != (n1-n0)*16 {
-		t.Fatalf("frames in use: %d before, %d after 100 guests (threads %d -> %d)", f0, f1, n0, n1)
+	after := measureGuestFootprint()
+	fmt.Printf("level1: 100 guests: %v -> %v\n", before, after)
+	if !after.sameAs(before) {
+		t.Fatalf("guests hold %v after 100 guests, %v before", after, before)
 	}
+}
+
+// guestFootprint is what guests cost the kernel: every frame in use
+// outside the Go runtime's own memory, page tables included (the
+// kernel's too), and the kernel threads.
+type guestFootprint struct{ frames, threads int }
+
+func measureGuestFootprint() (g guestFootprint) {
+	g.frames = framesInUse()
+	syscall.InKernel(func() { g.threads = kernel.CountThreads() })
+	return g
+}
+
+// sameAs reports whether guests hold what they held at before. A new
+// kernel thread (the runtime may start one) takes a 64 KiB stack.
+func (g guestFootprint) sameAs(before guestFootprint) bool {
+	return g.frames-before.frames == (g.threads-before.threads)*16
+}
+
+func (g guestFootprint) String() string {
+	return fmt.Sprintf("%d frames, %d threads", g.frames, g.threads)
 }
 
 // testMemoryExhaustion: guests asking for more memory than the machine
 // has get an error once the kernel's reserve is reached; the Go runtime
 // keeps allocating, and everything comes back on Close.
 func testMemoryExhaustion(t *T, l sandbox.Level) {
-	before := guestFrames()
+	before := framesInUse()
 	var guests []sandbox.Guest
 	defer func() {
 		for _, g := range guests {
@@ -629,17 +644,9 @@ func testMemoryExhaustion(t *T, l sandbox.Level) {
 		g.Close()
 	}
 	guests = nil
-	if after := guestFrames(); after != before {
+	if after := framesInUse(); after != before {
 		t.Fatalf("frames in use: %d before, %d after closing", before, after)
 	}
-}
-
-// guestFrames counts the frames in use other than the Go runtime's
-// demand-paged memory and the kernel's page tables: guest memory, guest
-// state, kernel stacks.
-func guestFrames() (n int) {
-	syscall.InKernel(func() { n = mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - mm.Kernel.Tables })
-	return n
 }
 
 func testHealthyAfter(t *T, l sandbox.Level) {

@@ -207,10 +207,10 @@ func testELFFarSegments(t *T, l sandbox.Level) {
 // memory limit (a 1 GiB segment 200 GiB away from the other) is refused
 // before anything is allocated; the loader used to allocate the span.
 func testELFOverLimit(t *T, l sandbox.Level) {
-	before := guestFrames()
+	before := framesInUse()
 	err := runELF(t, l, elfFile(false, 0x400000, mm.GuestWindowLo+200<<30, 1<<30), sandbox.ELFOptions{MemoryLimit: 1 << 20})
 	wantErr(t, "ELF with a 1 GiB segment under a 1 MiB limit", err, "memory limit")
-	if after := guestFrames(); after != before {
+	if after := framesInUse(); after != before {
 		t.Fatalf("frames in use: %d before, %d after the refused ELF", before, after)
 	}
 }
@@ -409,10 +409,10 @@ func testExecMapOverLimit(t *T, l sandbox.Level) {
 		t.Fatalf("%v", err)
 	}
 	defer g.Close()
-	before, heap := guestFrames(), heapBacked()
+	before, heap := framesInUse(), heapBacked()
 	_, err = g.Map(sandbox.Region{Name: "big-code", Size: 60 << 20, Perm: sandbox.Read | sandbox.Exec})
 	wantErr(t, "60 MiB executable region on a 16 MiB limit", err, "memory limit")
-	if guestFrames() != before || heapBacked()-heap > 4<<20 {
+	if framesInUse() != before || heapBacked()-heap > 4<<20 {
 		t.Fatalf("the refused Map allocated memory")
 	}
 }

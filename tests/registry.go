@@ -117,10 +117,12 @@ const defaultTimeout = 60 * time.Second
 
 // Register adds a test. Tests run in registration order within a suite.
 func Register(suite, name string, fn func(*T)) {
-	registerWithTimeout(suite, name, fn, defaultTimeout)
+	RegisterWithTimeout(suite, name, defaultTimeout, fn)
 }
 
-func registerWithTimeout(suite, name string, fn func(*T), timeout time.Duration) {
+// RegisterWithTimeout adds a test that may run for up to timeout (long
+// runs such as the guest fuzzer's).
+func RegisterWithTimeout(suite, name string, timeout time.Duration, fn func(*T)) {
 	registry = append(registry, test{suite, name, fn, timeout})
 }
 
@@ -139,7 +141,7 @@ func Suites() []string {
 
 // notInAll are the suites that "all" leaves out: they measure, show, or
 // fail on purpose rather than test the kernel.
-var notInAll = []string{"bench", "demo", "selftest"}
+var notInAll = []string{"bench", "demo", "selftest", "fuzz"}
 
 // Run runs the tests of the named suites ("all" is every suite but those
 // of notInAll) and returns the counts.

@@ -85,9 +85,12 @@ func blobGuest(level sandbox.Level, text []byte, budget time.Duration) (sandbox.
 func textAddr(g sandbox.Guest) uint64 { return regionAddr(g, 0) }
 func stackTop(g sandbox.Guest) uint64 { return regionAddr(g, 1) + 16384 }
 
-func regionAddr(g sandbox.Guest, i int) uint64 {
+func regionAddr(g sandbox.Guest, i int) uint64 { return regionAddrs(g)[i] }
+
+// regionAddrs lists the start of each region of g in mapping order.
+func regionAddrs(g sandbox.Guest) []uint64 {
 	type regioned interface{ RegionAddrs() []uint64 }
-	return g.(regioned).RegionAddrs()[i]
+	return g.(regioned).RegionAddrs()
 }
 
 func mustGuest(t *T, level sandbox.Level, text []byte) sandbox.Guest {

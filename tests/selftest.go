@@ -17,7 +17,7 @@ func init() {
 		var p *int
 		_ = *p
 	})
-	registerWithTimeout("selftest", "timeout-is-a-failure", selftestTimesOut, selftestTimeout)
+	RegisterWithTimeout("selftest", "timeout-is-a-failure", selftestTimeout, selftestTimesOut)
 	Register("selftest", "timed-out-test-is-inert", selftestTimedOutIsInert)
 }
 
