@@ -21,6 +21,9 @@ type region struct {
 	perm   Perm
 	frames []uint64
 	cost   uint64 // what it is charged to the guest's memory limit
+	// scanned: executable and unchanged since it last passed the level
+	// 2 scan (exec.go).
+	scanned bool
 }
 
 func (r *region) end() uint64 { return r.addr + r.size }

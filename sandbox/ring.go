@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -17,22 +18,31 @@ import (
 // ringGuest is a guest at level 1 or 2: ring-3 code in the kernel's
 // address space, entered by the host thread through the Run system call.
 type ringGuest struct {
-	level   Level
-	rs      *runState // in kernel memory, see newRingGuest
-	rsLo    uintptr
-	rsHi    uintptr
-	owner   *owner    // in the owner record (space.go)
+	level Level
+	rs    *runState // in kernel memory, see newRingGuest
+	rsLo  uintptr
+	rsHi  uintptr
+	owner *owner // in the owner record (space.go)
+	// mu guards the memory of the guest: its regions and what maps them.
+	// Map, Unmap, Protect, ReadMemory, WriteMemory and Close take it, so
+	// that another goroutine's call cannot free a region under a copy.
+	mu      sync.Mutex
 	regions []*region // sorted by address
 	order   []uint64  // region addresses in mapping order
-	shared  []Share
-	slot    uint64 // placement slot base for regions at address 0, or 0
-	next    uint64 // next free address in the slot
-	key     int    // level 2: the guest's protection key
-	group   *KeyGroup
-	budget  time.Duration
-	limit   uint64
-	used    uint64
-	closed  bool
+	// code is the executable regions, sorted by address; it changes only
+	// with the code lock held as well (exec.go).
+	code []*region
+	// level2 is set once a level 2 guest is counted in (exec.go).
+	level2 bool
+	shared []Share
+	slot   uint64 // placement slot base for regions at address 0, or 0
+	next   uint64 // next free address in the slot
+	key    int    // level 2: the guest's protection key
+	group  *KeyGroup
+	budget time.Duration
+	limit  uint64
+	used   uint64
+	closed bool
 	// running is set while Run is in the kernel: Run and Close must not
 	// overlap (Close frees the state the kernel is running from), and two
 	// Runs of one guest would enter one context twice.
@@ -137,6 +147,11 @@ func newRingGuest(cfg Config) (*ringGuest, error) {
 		}
 		g.rs.ctx.PKRU = pkruAllowing(rw, ro)
 		g.rs.checkPKRU = 1
+		if err := registerLevel2(); err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.level2 = true
 	}
 	// Level 2 runs with protection keys on and its PKRU loaded; level 1
 	// runs with CR4.PKE off (WRPKRU is #UD there), so that it can never
@@ -161,6 +176,8 @@ func (g *ringGuest) Level() Level { return g.level }
 
 // Map adds a region.
 func (g *ringGuest) Map(r Region) (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.closed {
 		return 0, ErrClosed
 	}
@@ -199,9 +216,14 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 	if err := claim(g.owner, r.Name, addr, reg.end()); err != nil {
 		return 0, err
 	}
-	// At level 2, code becomes executable only once scanned: it is
-	// mapped read-only, filled, scanned in place, then made executable.
-	scan := g.level == Level2 && r.Perm&Exec != 0
+	// Code that must pass the scan (exec.go) becomes executable only
+	// once scanned: it is mapped read-only, filled, scanned in place,
+	// then made executable.
+	if r.Perm&Exec != 0 {
+		code.Lock()
+		defer code.Unlock()
+	}
+	scan := r.Perm&Exec != 0 && g.mustScan()
 	if scan {
 		reg.perm = r.Perm &^ Exec
 	}
@@ -217,6 +239,10 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 			return 0, fmt.Errorf("sandbox: region %q refused: %w", r.Name, err)
 		}
 		protectPages(reg, r.Perm, g.key)
+		reg.scanned = true
+	}
+	if r.Perm&Exec != 0 {
+		g.addCode(reg)
 	}
 	if r.Addr == 0 {
 		g.next = addr + size + mm.PageSize
@@ -241,11 +267,11 @@ func (g *ringGuest) Map(r Region) (uint64, error) {
 // sees it in place of what memory holds.
 func (g *ringGuest) scan(r *region, lo, hi, patchAt uint64, patch []byte) error {
 	codeLo, codeHi := r.addr, r.end()
-	for _, o := range g.regions {
-		if o.perm&Exec != 0 && o.end() == r.addr {
+	for _, o := range g.code {
+		if o.end() == r.addr {
 			codeLo = o.addr
 		}
-		if o.perm&Exec != 0 && o.addr == r.end() {
+		if o.addr == r.end() {
 			codeHi = o.end()
 		}
 	}
@@ -271,12 +297,12 @@ func (g *ringGuest) scan(r *region, lo, hi, patchAt uint64, patch []byte) error 
 }
 
 // readCode fills b with the guest bytes at a, which lie in r or in
-// regions of the guest next to it.
+// executable regions of the guest next to it.
 func (g *ringGuest) readCode(r *region, a uint64, b []byte) {
 	for len(b) > 0 {
 		src := r
 		if a < r.addr || a >= r.end() {
-			src = g.find(a)
+			src = g.codeAt(a)
 		}
 		n := min(uint64(len(b)), src.end()-a)
 		src.copyOut(a, b[:n])
@@ -296,8 +322,15 @@ func (g *ringGuest) find(addr uint64) *region {
 
 // Unmap removes the region that starts at addr.
 func (g *ringGuest) Unmap(addr uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for i, r := range g.regions {
 		if r.addr == addr {
+			if r.perm&Exec != 0 {
+				code.Lock()
+				g.removeCode(r)
+				code.Unlock()
+			}
 			unmapPages(r)
 			unclaim(addr)
 			g.used -= r.cost
@@ -314,8 +347,16 @@ func (g *ringGuest) Unmap(addr uint64) error {
 	return fmt.Errorf("sandbox: no region starts at %#x", addr)
 }
 
-// Protect changes the permission of the region starting at addr.
+// Protect changes the permission of the region starting at addr. A region
+// that becomes executable loses write access first, then is scanned
+// (where it must be, exec.go), then becomes executable: its guest, running
+// on another thread meanwhile, cannot change the bytes after the scan.
 func (g *ringGuest) Protect(addr uint64, p Perm) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
 	r := g.find(addr)
 	if r == nil || r.addr != addr {
 		return fmt.Errorf("sandbox: no region starts at %#x", addr)
@@ -323,10 +364,27 @@ func (g *ringGuest) Protect(addr uint64, p Perm) error {
 	if p&Write != 0 && p&Exec != 0 {
 		return fmt.Errorf("sandbox: region %q cannot become writable and executable (W^X)", r.name)
 	}
-	if g.level == Level2 && p&Exec != 0 && r.perm&Exec == 0 {
-		if err := g.scan(r, r.addr, r.end(), 0, nil); err != nil {
-			return fmt.Errorf("sandbox: region %q cannot become executable: %w", r.name, err)
+	was := r.perm
+	if was&Exec == 0 && p&Exec == 0 {
+		protectPages(r, p, g.key)
+		return nil
+	}
+	code.Lock()
+	defer code.Unlock()
+	switch {
+	case was&Exec != 0 && p&Exec == 0:
+		g.removeCode(r)
+		r.scanned = false
+	case was&Exec == 0:
+		protectPages(r, p&^Exec, g.key)
+		if g.mustScan() {
+			if err := g.scan(r, r.addr, r.end(), 0, nil); err != nil {
+				protectPages(r, was, g.key)
+				return fmt.Errorf("sandbox: region %q cannot become executable: %w", r.name, err)
+			}
+			r.scanned = true
 		}
+		g.addCode(r)
 	}
 	protectPages(r, p, g.key)
 	return nil
@@ -352,6 +410,8 @@ func (g *ringGuest) rangeRegions(addr uint64, n int, fn func(r *region, a uint64
 
 // ReadMemory copies guest memory into b.
 func (g *ringGuest) ReadMemory(addr uint64, b []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed
 	}
@@ -365,21 +425,30 @@ func (g *ringGuest) ReadMemory(addr uint64, b []byte) error {
 // executable memory are scanned first, as if the region became executable
 // again.
 func (g *ringGuest) WriteMemory(addr uint64, b []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed
 	}
-	if err := g.rangeRegions(addr, len(b), func(*region, uint64, int, int) {}); err != nil {
+	toCode := false
+	if err := g.rangeRegions(addr, len(b), func(r *region, _ uint64, _, _ int) { toCode = toCode || r.perm&Exec != 0 }); err != nil {
 		return err
 	}
-	var scanErr error
-	if g.level == Level2 {
-		g.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) {
-			if r.perm&Exec == 0 || scanErr != nil {
-				return
-			}
-			scanErr = g.scan(r, a, a+uint64(hi-lo), addr, b)
-		})
+	if toCode {
+		code.Lock()
+		defer code.Unlock()
 	}
+	var scanErr error
+	g.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) {
+		if r.perm&Exec == 0 || scanErr != nil {
+			return
+		}
+		if !g.mustScan() {
+			r.scanned = false
+			return
+		}
+		scanErr = g.scan(r, a, a+uint64(hi-lo), addr, b)
+	})
 	if scanErr != nil {
 		return fmt.Errorf("sandbox: write refused: %w", scanErr)
 	}
@@ -471,10 +540,20 @@ func (g *ringGuest) Close() error {
 		return ErrRunning
 	}
 	defer g.running.Store(false)
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed
 	}
 	g.closed = true
+	code.Lock()
+	for len(g.code) > 0 {
+		g.removeCode(g.code[0])
+	}
+	code.Unlock()
+	if g.level2 {
+		unregisterLevel2()
+	}
 	for _, r := range g.regions {
 		unmapPages(r)
 		unclaim(r.addr)
@@ -500,6 +579,8 @@ func (g *ringGuest) Close() error {
 // RegionAddrs lists the start of each region in the order they were
 // mapped (for tests and tools that place regions at address 0).
 func (g *ringGuest) RegionAddrs() []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	out := make([]uint64, len(g.order))
 	copy(out, g.order)
 	return out
@@ -516,6 +597,8 @@ func (g *ringGuest) PKRU() uint32 {
 
 // PermAt is the permission of the guest page at addr.
 func (g *ringGuest) PermAt(addr uint64) (Perm, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if r := g.find(addr); r != nil {
 		return r.perm, true
 	}

@@ -13,11 +13,18 @@ func TestingWriteUnscanned(g Guest, addr uint64, b []byte) error {
 	if !ok {
 		return errors.New("sandbox: TestingWriteUnscanned: not a level 1 or 2 guest")
 	}
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
 	if rg.closed {
 		return ErrClosed
 	}
 	if err := rg.rangeRegions(addr, len(b), func(*region, uint64, int, int) {}); err != nil {
 		return err
 	}
-	return rg.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) { r.copyIn(a, b[lo:hi]) })
+	code.Lock()
+	defer code.Unlock()
+	return rg.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) {
+		r.scanned = false
+		r.copyIn(a, b[lo:hi])
+	})
 }
