@@ -31,8 +31,8 @@ const (
 
 // Init brings the processor into the state the kernel runs in: its own GDT
 // and TSS with IST stacks, the IDT, XSAVE for every user state component
-// but PKRU, protection keys (all keys open to the kernel), SMEP, NX, write
-// protection in ring 0, and the SYSCALL MSRs. It runs once, before the Go
+// but PKRU, protection keys (all keys open to the kernel), SMEP, SMAP, NX,
+// write protection in ring 0, and the SYSCALL MSRs. It runs once, before the Go
 // runtime starts.
 func Init() {
 	detectFeatures()
@@ -47,6 +47,14 @@ func Init() {
 	}
 	if CPU.SMEP {
 		cr4 |= CR4SMEP
+	}
+	// SMAP: kernel data accesses to user pages fault (SDM Vol. 3A §4.6).
+	// The kernel reaches guest memory only through kernel views of its
+	// frames (the direct map, mm.MapKernelView), so it never needs STAC;
+	// RFLAGS.AC, which would lift SMAP, is clear at every entry
+	// (entry_amd64.s).
+	if CPU.SMAP {
+		cr4 |= CR4SMAP
 	}
 	// UMIP: SGDT, SIDT, SLDT, SMSW and STR fault at CPL 3 instead of
 	// telling guests where the kernel's tables are.

@@ -33,6 +33,9 @@ func testFeatureTable(t *T) {
 	if f.SMEP && cr4&cpu.CR4SMEP == 0 {
 		t.Errorf("SMEP available but off")
 	}
+	if f.SMAP && cr4&cpu.CR4SMAP == 0 {
+		t.Errorf("SMAP available but off")
+	}
 	if f.NX && efer&cpu.EFERNXE == 0 {
 		t.Errorf("NX available but EFER.NXE off")
 	}

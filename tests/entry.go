@@ -3,8 +3,10 @@ package tests
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
 	"strings"
 	"time"
+	"unsafe"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
@@ -32,6 +34,7 @@ func init() {
 	Register("entry", "debug-registers-clear", testEntryDR7)
 	Register("entry", "nmi-counted-and-returned", testEntryNMI)
 	Register("entry", "level2-pkru-left-behind-killed", testEntryPKRULeftBehind)
+	Register("entry", "smap-kernel-cannot-touch-guest-pages", testEntrySMAP)
 }
 
 // Guest instructions for the entry tests.
@@ -289,5 +292,41 @@ func testEntryPKRULeftBehind(t *T) {
 	}
 	if k := cpu.Rdpkru(); k != 0 {
 		t.Fatalf("host PKRU %#x, want 0", k)
+	}
+}
+
+// testEntrySMAP: kernel code that reads or writes a guest page through
+// its user address faults (SMAP); the kernel reaches guest memory only
+// through kernel views. The fault becomes a recoverable panic here.
+func testEntrySMAP(t *T) {
+	if !cpu.CPU.SMAP {
+		t.Skip("smap", "(CPUID.(EAX=7,ECX=0):EBX.SMAP) is missing")
+	}
+	g := mustGuest(t, sandbox.Level1, insUD2)
+	defer g.Close()
+	user := uintptr(stackTop(g) - 8)
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	for _, access := range []struct {
+		name string
+		fn   func()
+	}{
+		{"read", func() { _ = *(*byte)(unsafe.Pointer(user)) }},
+		{"write", func() { *(*byte)(unsafe.Pointer(user)) = 1 }},
+	} {
+		faulted := func() (faulted bool) {
+			defer func() { faulted = recover() != nil }()
+			access.fn()
+			return false
+		}()
+		if !faulted {
+			t.Fatalf("the kernel could %s guest memory at its user address %#x: SMAP is off", access.name, user)
+		}
+	}
+	// The guest's memory is intact and reachable through the sandbox.
+	var b [8]byte
+	t.Require("ReadMemory", g.ReadMemory(uint64(user), b[:]))
+	if b != [8]byte{} {
+		t.Fatalf("guest stack changed: % x", b)
 	}
 }
