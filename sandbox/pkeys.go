@@ -117,9 +117,17 @@ func pkruAllowing(rw []int, ro []int) uint32 {
 }
 
 // checkPKU returns the error of a level 2 request on a CPU without PKU.
+//
+// It also refuses a CPU that does not declare itself immune to rogue data
+// cache load (Meltdown): level 2 runs guests on the kernel's page tables,
+// which map all of memory, and such a CPU lets them read it speculatively
+// whatever the protection keys say (README, security notes).
 func checkPKU() error {
 	if !cpu.CPU.PKU {
 		return errors.New("sandbox: level 2 needs protection keys (CPUID.(EAX=7,ECX=0):ECX.PKU[bit 3]), which this CPU does not have")
+	}
+	if cpu.CPU.Exposed(cpu.Meltdown) {
+		return errors.New("sandbox: level 2 cannot separate guests on this CPU: it does not declare itself immune to rogue data cache load (Meltdown, CVE-2017-5754; IA32_ARCH_CAPABILITIES.RDCL_NO clear), and level 2 guests run on page tables that map all of memory")
 	}
 	return nil
 }
