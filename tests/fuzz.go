@@ -196,11 +196,10 @@ type fuzzStats struct {
 
 // hostState is the host goroutine's CPU state that guests must not change.
 type hostState struct {
-	mxcsr  uint32 // control bits only (the exception flags are sticky)
-	fcw    uint16
-	flags  uint64 // TF, DF and AC
-	pkru   uint32
-	hasKey bool
+	mxcsr uint32 // control bits only (the exception flags are sticky)
+	fcw   uint16
+	flags uint64 // TF, DF and AC
+	pkru  uint32 // 0 without PKU
 }
 
 // hostCPUState and setHostFPControl are in fuzz_amd64.s.
@@ -211,7 +210,7 @@ func readHostState() hostState {
 	mxcsr, fcw, rflags := hostCPUState()
 	s := hostState{mxcsr: mxcsr &^ 0x3f, fcw: fcw, flags: rflags & (cpu.FlagTF | cpu.FlagDF | cpu.FlagAC)}
 	if cpu.CPU.PKU {
-		s.pkru, s.hasKey = cpu.Rdpkru(), true
+		s.pkru = cpu.Rdpkru()
 	}
 	return s
 }
