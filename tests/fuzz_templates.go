@@ -113,14 +113,25 @@ func fuzzImage(body []byte) []byte {
 	return append(img, le32(0x1f80)...)
 }
 
-// avoidEmulatorCrashes rewrites instructions that crash an emulator itself
-// (not the kernel) wherever they start: QEMU 7.2 TCG (Debian 12) dies with
-// SIGSEGV on NP 0F 38 0C /r, an SSE4 opcode without an MMX form, so it
-// becomes 0F 38 0B (PMULHRSW mm).
+// avoidEmulatorCrashes rewrites, wherever they start, instructions that
+// crash an emulator itself (not the kernel). QEMU 7.2 TCG (Debian 12):
+//   - NP 0F 38 0C /r, an SSE4 opcode without an MMX form: SIGSEGV. It
+//     becomes 0F 38 0B (PMULHRSW mm).
+//   - VPINSRW (VEX.0F C4) and VPINSRB/D/Q (VEX.0F3A 20, 22) with VEX.L=1,
+//     which must raise #UD: an assertion fails in gen_pinsr. L is cleared.
+//
+// QEMU translates ahead of what runs, so which bytes it decodes depends on
+// where interrupts land: every offset is rewritten.
 func avoidEmulatorCrashes(img []byte) {
-	for i := 0; i+2 < len(img); i++ {
-		if img[i] == 0x0f && img[i+1] == 0x38 && img[i+2] == 0x0c {
+	const vexL = 1 << 2
+	for i := 0; i+3 < len(img); i++ {
+		switch {
+		case img[i] == 0x0f && img[i+1] == 0x38 && img[i+2] == 0x0c:
 			img[i+2] = 0x0b
+		case img[i] == 0xc5 && img[i+2] == 0xc4: // 2-byte VEX, map 0F
+			img[i+1] &^= vexL
+		case img[i] == 0xc4 && (img[i+1]&0x1f == 1 && img[i+3] == 0xc4 || img[i+1]&0x1f == 3 && (img[i+3] == 0x20 || img[i+3] == 0x22)):
+			img[i+2] &^= vexL
 		}
 	}
 }
