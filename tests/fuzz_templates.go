@@ -113,14 +113,25 @@ func fuzzImage(body []byte) []byte {
 	return append(img, le32(0x1f80)...)
 }
 
-// avoidEmulatorCrashes rewrites instructions that crash an emulator itself
-// (not the kernel) wherever they start: QEMU 7.2 TCG (Debian 12) dies with
-// SIGSEGV on NP 0F 38 0C /r, an SSE4 opcode without an MMX form, so it
-// becomes 0F 38 0B (PMULHRSW mm).
+// avoidEmulatorCrashes rewrites, wherever they start, instructions that
+// crash an emulator itself (not the kernel). QEMU 7.2 TCG (Debian 12):
+//   - NP 0F 38 0C /r, an SSE4 opcode without an MMX form: SIGSEGV. It
+//     becomes 0F 38 0B (PMULHRSW mm).
+//   - VPINSRW (VEX.0F C4) and VPINSRB/D/Q (VEX.0F3A 20, 22) with VEX.L=1,
+//     which must raise #UD: an assertion fails in gen_pinsr. L is cleared.
+//
+// QEMU translates ahead of what runs, so which bytes it decodes depends on
+// where interrupts land: every offset is rewritten.
 func avoidEmulatorCrashes(img []byte) {
-	for i := 0; i+2 < len(img); i++ {
-		if img[i] == 0x0f && img[i+1] == 0x38 && img[i+2] == 0x0c {
+	const vexL = 1 << 2
+	for i := 0; i+3 < len(img); i++ {
+		switch {
+		case img[i] == 0x0f && img[i+1] == 0x38 && img[i+2] == 0x0c:
 			img[i+2] = 0x0b
+		case img[i] == 0xc5 && img[i+2] == 0xc4: // 2-byte VEX, map 0F
+			img[i+1] &^= vexL
+		case img[i] == 0xc4 && (img[i+1]&0x1f == 1 && img[i+3] == 0xc4 || img[i+1]&0x1f == 3 && (img[i+3] == 0x20 || img[i+3] == 0x22)):
+			img[i+2] &^= vexL
 		}
 	}
 }
@@ -164,6 +175,15 @@ func withFlags(bits uint32) []byte {
 
 // Guest-chosen RFLAGS bits worth setting: TF, DF, AC, NT, RF, IOPL 3.
 const fuzzFlagBits = cpu.FlagTF | cpu.FlagDF | 1<<18 | 1<<14 | 1<<16 | 3<<12
+
+// withFlags is the package's withFlags, without TF while tf-syscall is a
+// known bug.
+func (g *fuzzGen) withFlags(bits uint32) []byte {
+	if fuzzSettings.known[tfSyscall] {
+		bits &^= cpu.FlagTF
+	}
+	return withFlags(bits)
+}
 
 func (g *fuzzGen) chance(n int) bool { return g.r.IntN(n) == 0 }
 
@@ -350,7 +370,7 @@ func genMovSSShadow(g *fuzzGen, c *fuzzCase) {
 		c.stack = g.bytes(64)
 		c.regs.FSBase = g.layout.stackTop - 64 // the kernel must not take its g from here
 	}
-	c.body = code(withFlags(flags), movSS, enter)
+	c.body = code(g.withFlags(flags), movSS, enter)
 	c.exits, c.resume = 4, true
 }
 
@@ -398,7 +418,7 @@ func genIntN(g *fuzzGen, c *fuzzCase) {
 	}
 	ins := pick(g, [][]byte{{0xcd, byte(g.r.IntN(256))}, {0xcd, byte(g.r.IntN(256))}, insInt3, {0xce}, {0xf1}, {0xcd, 3}, {0xcd, 1}})
 	if g.chance(4) {
-		ins = code(withFlags(uint32(g.r.Uint64()&fuzzFlagBits)), ins)
+		ins = code(g.withFlags(uint32(g.r.Uint64()&fuzzFlagBits)), ins)
 	}
 	c.body = code(ins, g.afterward())
 	c.exits, c.resume = 3, g.chance(2)
@@ -414,7 +434,7 @@ func genSyscallRegisters(g *fuzzGen, c *fuzzCase) {
 	}
 	var pre []byte
 	if g.chance(3) {
-		pre = withFlags(uint32(cpu.FlagTF | g.r.Uint64()&fuzzFlagBits))
+		pre = g.withFlags(uint32(cpu.FlagTF | g.r.Uint64()&fuzzFlagBits))
 		if g.chance(2) {
 			pre = code(pre, movImm(regSP, g.value())) // after popfq: RSP is anything
 		}
@@ -496,7 +516,7 @@ func genFlags(g *fuzzGen, c *fuzzCase) {
 	if g.chance(4) {
 		bits = g.r.Uint32()
 	}
-	set := withFlags(bits)
+	set := g.withFlags(bits)
 	if g.chance(4) {
 		set = code(set, []byte{0xfd}) // std
 	}
@@ -568,6 +588,9 @@ func genWildJump(g *fuzzGen, c *fuzzCase) {
 // must refuse it) and RDPKRU, then a way into the kernel.
 func genPKRU(g *fuzzGen, c *fuzzCase) {
 	pkru := pick(g, []uint32{0, 1, 2, 3, 0xffffffff, 0x55555554, 0x55555555, g.r.Uint32()})
+	if g.level == sandbox.Level1 && fuzzSettings.known[level1PKRU] {
+		pkru &^= 3
+	}
 	ecx := uint32(0)
 	if g.chance(8) {
 		ecx = g.r.Uint32()
