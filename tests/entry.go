@@ -125,10 +125,10 @@ func testEntryPKRUWriteDisable(t *T) {
 	}
 }
 
-// tfSyscall sets TF and makes a system call: the single-step trap of the
+// tfSyscallCode sets TF and makes a system call: the single-step trap of the
 // SYSCALL instruction is delivered at the first instruction of the
 // kernel's entry, before it has switched stacks.
-var tfSyscall = code(movEAX(0x7fff), orFlags(cpu.FlagTF), insSyscall, []byte{0x90, 0x90}, insUD2)
+var tfSyscallCode = code(movEAX(0x7fff), orFlags(cpu.FlagTF), insSyscall, []byte{0x90, 0x90}, insUD2)
 
 func wantTFSyscall(t *T, g sandbox.Guest) {
 	e, err := g.Run()
@@ -145,7 +145,7 @@ func wantTFSyscall(t *T, g sandbox.Guest) {
 }
 
 func testEntryTFSyscall(t *T) {
-	g := mustGuest(t, sandbox.Level1, tfSyscall)
+	g := mustGuest(t, sandbox.Level1, tfSyscallCode)
 	defer g.Close()
 	before := cpu.WindowTraps()
 	wantTFSyscall(t, g)
@@ -157,7 +157,7 @@ func testEntryTFSyscall(t *T) {
 // guest memory full of a fake g: an entry that ran kernel code on the
 // guest's FS base would read it (and write through it).
 func testEntryTFSyscallGuestFS(t *T) {
-	g := mustGuest(t, sandbox.Level1, tfSyscall)
+	g := mustGuest(t, sandbox.Level1, tfSyscallCode)
 	defer g.Close()
 	fake := stackTop(g) - 8192
 	poison := make([]byte, 4096)
