@@ -199,7 +199,7 @@ func withU64(b []byte, off int, v uint64) []byte {
 // at the same moment, each holding its own kernel thread inside Run. The
 // kernel's thread table (64 threads, the Go runtime's own included) bounds
 // it today; clone failing there is fatal to the runtime.
-const guestsAtOnce = 16
+const guestsAtOnce = 8
 
 // barrierText is a guest that counts itself in at *counter (lock inc) and
 // spins until guestsAtOnce guests have, then exits. It never makes a system
