@@ -197,11 +197,9 @@ func withU64(b []byte, off int, v uint64) []byte {
 }
 
 // guestsAtOnce is how many guests testConcurrentGuests requires in ring 3
-// at the same moment, each holding its own kernel thread inside Run. The
-// kernel's thread table (64 threads, the Go runtime's own included) bounds
-// it today (clone failing there is fatal to the runtime), and with 8 or
-// 16 the max,-pku boot hung under host load (reported for the kernel).
-const guestsAtOnce = 4
+// at the same moment, each holding its own kernel thread inside Run (the
+// kernel's thread table grows with them).
+const guestsAtOnce = 16
 
 // barrierText is a guest that counts itself in at *counter (lock inc) and
 // spins until guestsAtOnce guests have, then exits. It never makes a system
