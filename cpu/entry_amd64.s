@@ -105,6 +105,12 @@
 	MOVQ	$0, 512(r); MOVQ $0, 520(r); MOVQ $0, 528(r); MOVQ $0, 536(r); \
 	MOVQ	$0, 544(r); MOVQ $0, 552(r); MOVQ $0, 560(r); MOVQ $0, 568(r)
 
+// LOAD_KERNEL_FS loads the running thread's FS base (percpu.kernelFS);
+// it clobbers AX, CX and DX.
+#define LOAD_KERNEL_FS \
+	MOVQ	·percpu+perCPU_kernelFS(SB), AX; MOVQ AX, DX; SHRQ $32, DX; \
+	MOVL	$MSR_FS_BASE, CX; WRMSR
+
 // Offset of Frame.G from the frame base: G, Vector, ErrorCode and the five
 // IRETQ words follow it.
 #define TAIL_WORDS 8
@@ -203,11 +209,7 @@ bases:
 	MOVL	AX, AX
 	ORQ	DX, AX
 	MOVQ	AX, UserContext_GSBase(DI)
-	MOVQ	·percpu+perCPU_kernelFS(SB), AX
-	MOVQ	AX, DX
-	SHRQ	$32, DX
-	MOVL	$MSR_FS_BASE, CX
-	WRMSR
+	LOAD_KERNEL_FS
 	MOVQ	$0, ·percpu+perCPU_user(SB)
 	// Unwind EnterUser's pushes with loads: the assembler would count
 	// POPs here as unbalanced.
@@ -403,17 +405,13 @@ windowFault:
 	// without running on the context's FS base: the kernel's first.
 	PUSHQ	CX
 	PUSHQ	DX
-	MOVQ	·percpu+perCPU_kernelFS(SB), AX
-	MOVQ	AX, DX
-	SHRQ	$32, DX
-	MOVL	$MSR_FS_BASE, CX
-	WRMSR
+	LOAD_KERNEL_FS
 	POPQ	DX
 	POPQ	CX
 	MOVQ	$1, ·percpu+perCPU_windowFault(SB)
 	JMP	top
 
-// fatalCommon: #DF, NMI and #MC stay on their IST stack and never return.
+// fatalCommon: #DF and #MC stay on their IST stack and never return.
 TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
 	CMPQ	·percpu+perCPU_user(SB), $0
 	JEQ	kernelFS
@@ -422,11 +420,7 @@ TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
 	PUSHQ	CX
 	PUSHQ	DX
-	MOVQ	·percpu+perCPU_kernelFS(SB), AX
-	MOVQ	AX, DX
-	SHRQ	$32, DX
-	MOVL	$MSR_FS_BASE, CX
-	WRMSR
+	LOAD_KERNEL_FS
 	POPQ	DX
 	POPQ	CX
 	POPQ	AX
