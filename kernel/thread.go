@@ -81,8 +81,10 @@ var (
 	// takes the write barrier, which needs a real g and m.
 	chunks  [maxChunks]uintptr
 	nchunks int
-	// running indexes the running thread in the table.
-	running int
+	// running indexes the running thread in the table, and runningAt is
+	// the address of its record (cur() is on every system call's path).
+	running   int
+	runningAt uintptr
 	// live is one past the highest slot ever used: loops over threads
 	// stop there.
 	live    int
@@ -97,10 +99,22 @@ func thread(i int) *Thread {
 }
 
 // Current returns the running thread.
-func Current() *Thread { return thread(running) }
+//
+//go:nosplit
+func Current() *Thread { return cur() }
 
 // cur is Current for this package.
-func cur() *Thread { return thread(running) }
+//
+//go:nosplit
+func cur() *Thread { return (*Thread)(unsafe.Pointer(runningAt)) }
+
+// setRunning makes thread i the running one.
+//
+//go:nosplit
+func setRunning(i int) {
+	running = i
+	runningAt = uintptr(unsafe.Pointer(thread(i)))
+}
 
 // newThread takes a free record, growing the table by a chunk when all
 // are in use, and gives it a kernel stack.
@@ -139,7 +153,7 @@ func initThreads() {
 		Panic("cannot allocate the first kernel stack")
 	}
 	t.State = StateRunning
-	running = int(t.index)
+	setRunning(int(t.index))
 	cpu.SetKernelStack(t.stackLo, t.stackHi)
 }
 
@@ -183,7 +197,7 @@ func switchTo(next *Thread, now int64) {
 	}
 	Switches++
 	prev := cur()
-	running = int(next.index)
+	setRunning(int(next.index))
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
 	armNext(now)

@@ -205,10 +205,12 @@ func mapDirect(start, end uint64) bool {
 			pa += PageSize2M
 			continue
 		}
-		if e, _ := Kernel.Lookup(va); e == nil && Kernel.Map(va, pa, direct) != nil {
+		// The 4 KiB pages up to the next 2 MiB boundary or the end.
+		n := int(min(end, (pa+PageSize2M)&^(PageSize2M-1))-pa) / PageSize
+		if Kernel.MapMissing(va, pa, n, direct) != nil {
 			return false
 		}
-		pa += PageSize
+		pa += uint64(n) * PageSize
 	}
 	return true
 }

@@ -52,31 +52,63 @@ const intermediate = Present | Writable
 // leaf), creating tables on the way when create is set. user marks the
 // created or traversed intermediate entries user-accessible.
 func (as *AddressSpace) walk(va uintptr, stop int, create, user bool) (*PTE, error) {
+	t, level, err := as.table(va, stop, create, user)
+	if t == nil {
+		return nil, err
+	}
+	return &t[index(va, level)], err
+}
+
+// table returns the table at level stop that holds va's entry, creating
+// tables on the way as walk does. On ErrHugeInWay it returns the table at
+// the level of the huge entry in the way instead, with that level.
+func (as *AddressSpace) table(va uintptr, stop int, create, user bool) (*[512]PTE, int, error) {
 	if !Canonical(va) {
-		return nil, ErrNotCanonical
+		return nil, 0, ErrNotCanonical
 	}
 	t := as.Mem.Table(as.Root)
 	for level := 4; level > stop; level-- {
 		e := &t[index(va, level)]
 		if *e&Present == 0 {
 			if !create {
-				return nil, ErrNotMapped
+				return nil, 0, ErrNotMapped
 			}
 			pa, ok := as.Mem.NewTable()
 			if !ok {
-				return nil, ErrNoMemory
+				return nil, 0, ErrNoMemory
 			}
 			as.Tables++
 			*e = PTE(pa) | intermediate
 		} else if *e&Huge != 0 {
-			return e, ErrHugeInWay
+			return t, level, ErrHugeInWay
 		}
 		if user {
 			*e |= User
 		}
 		t = as.Mem.Table(e.Addr())
 	}
-	return &t[index(va, stop)], nil
+	return t, stop, nil
+}
+
+// MapMissing maps the n 4 KiB pages from va on to the frames from pa on,
+// walking the tables once per page table rather than once per page, and
+// keeps the pages that are mapped already as they are.
+func (as *AddressSpace) MapMissing(va uintptr, pa uint64, n int, flags PTE) error {
+	for n > 0 {
+		t, _, err := as.table(va, 1, true, flags&User != 0)
+		if err != nil {
+			return err
+		}
+		for i := index(va, 1); i < 512 && n > 0; i++ {
+			if t[i]&Present == 0 {
+				t[i] = PTE(pa)&addrMask | flags | Present
+			}
+			va += PageSize
+			pa += PageSize
+			n--
+		}
+	}
+	return nil
 }
 
 // Map maps the 4 KiB page at va to pa with leaf bits flags. An existing

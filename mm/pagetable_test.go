@@ -180,3 +180,28 @@ func TestProtect(t *testing.T) {
 		t.Fatalf("Protect of an unmapped page = %v", err)
 	}
 }
+
+// TestMapMissing maps a run of pages across a page-table boundary with
+// one page already mapped: every page maps to its frame, the one mapped
+// before keeps its frame, and one table per 2 MiB is made.
+func TestMapMissing(t *testing.T) {
+	as, _ := newSpace(t)
+	const va = 0x3ff000 // the last page of one page table, then the next
+	if err := as.Map(va+PageSize, 0x7000000, Present|Writable); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.MapMissing(va, 0x5000000, 4, Present|Writable); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []uint64{0x5000000, 0x7000000, 0x5002000, 0x5003000} {
+		if pa, ok := as.Translate(va + uintptr(i)*PageSize); !ok || pa != want {
+			t.Errorf("page %d: %#x %v, want %#x", i, pa, ok, want)
+		}
+	}
+	if as.Tables != 4 { // PDPT, PD and two page tables
+		t.Errorf("%d tables, want 4", as.Tables)
+	}
+	if _, mapped := as.Translate(va + 4*PageSize); mapped {
+		t.Errorf("a fifth page was mapped")
+	}
+}
