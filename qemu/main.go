@@ -304,7 +304,7 @@ func cmdManifest(args []string) int {
 	fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs)
-	only := fs.String("only", "", "only these boots of the test and bench tables (default: every test-table boot that must pass)")
+	only := fs.String("only", "", "only these boots of the test, bench and fuzz tables (default: every test-table boot that must pass)")
 	jobs := fs.Int("j", min(2, runtime.NumCPU()), "QEMU boots to run at once (Bochs boots always run alone)")
 	write := fs.Bool("write", false, "write "+manifestDir+"/<boot>.txt instead of printing")
 	if !parse(fs, args) {
@@ -312,7 +312,7 @@ func cmdManifest(args []string) int {
 	}
 	table := testTable
 	if *only != "" {
-		table = append(slices.Clone(testTable), benchTable...)
+		table = slices.Concat(testTable, benchTable, fuzzTable)
 	}
 	boots, err := selectValidBoots(table, *only)
 	if err != nil {
