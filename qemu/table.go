@@ -105,12 +105,15 @@ var testTable = []Boot{
 	},
 	{
 		// The guest fuzzer's short run (make fuzz is the long one, see
-		// fuzzTable).
+		// fuzzTable), with a fixed seed: make test judges the kernel, and
+		// a random seed could meet a QEMU 7.2 decoder crash the fuzzer
+		// does not avoid yet (tests/fuzz_templates.go). make fuzz draws
+		// a new seed every run.
 		Name:     "qemu-fuzz",
 		Emu:      QEMU,
 		CPU:      "max",
 		Suites:   "fuzz",
-		Append:   "fuzz.cases=5000",
+		Append:   "fuzz.cases=5000 fuzz.seed=1",
 		Patterns: fuzzPatterns(5000),
 	},
 	{

@@ -121,12 +121,18 @@ func fuzzImage(body []byte) []byte {
 //     gen_pinsr ("vec_len == 16") kills QEMU, seen for random VEX bytes
 //     and still seen with VEX.L cleared, so the opcode after any VEX
 //     prefix becomes 58 (VADDPS).
+//   - LOCK with BT, BTS, BTR or BTC (0F A3, AB, B3, BB, BA), e.g.
+//     F0 64 0F BB EF: "tcg fatal error" (tcg.c:3243) kills QEMU. The LOCK
+//     prefix becomes 90 (NOP).
 //
 // QEMU translates ahead of what runs, so which bytes it decodes depends on
 // where interrupts land: every offset is rewritten.
 func avoidEmulatorCrashes(img []byte) {
 	isPinsr := func(op byte) bool { return op == 0xc4 || op == 0x20 || op == 0x22 }
 	for i := 0; i+3 < len(img); i++ {
+		if img[i] == 0xf0 && lockedBitTest(img[i+1:]) {
+			img[i] = 0x90
+		}
 		switch {
 		case img[i] == 0x0f && img[i+1] == 0x38 && img[i+2] == 0x0c:
 			img[i+2] = 0x0b
@@ -136,6 +142,30 @@ func avoidEmulatorCrashes(img []byte) {
 			img[i+3] = 0x58
 		}
 	}
+}
+
+// lockedBitTest reports whether b, the bytes after a LOCK prefix, start
+// with more prefixes (at most four) and then a bit-test opcode.
+func lockedBitTest(b []byte) bool {
+	isPrefix := func(p byte) bool {
+		switch p {
+		case 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3:
+			return true
+		}
+		return p&0xf0 == 0x40 // REX
+	}
+	j := 0
+	for j < 4 && j < len(b) && isPrefix(b[j]) {
+		j++
+	}
+	if j+1 >= len(b) || b[j] != 0x0f {
+		return false
+	}
+	switch b[j+1] {
+	case 0xa3, 0xab, 0xb3, 0xbb, 0xba:
+		return true
+	}
+	return false
 }
 
 // Registers by their encoding number.
