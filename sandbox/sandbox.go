@@ -4,9 +4,14 @@
 //
 //	Level 1  ring 3 in the kernel's address space; a system call switches
 //	         the host thread into the guest and the guest's next system
-//	         call switches it back. No protection between guests.
+//	         call switches it back. No protection between guests: a level
+//	         1 guest sees every guest's memory, level 2 guests' included.
+//	         It runs with protection keys off (WRPKRU is #UD).
 //	Level 2  level 1 plus protection keys: the guest sees only its own
-//	         memory and what the host shares with it.
+//	         memory and what the host shares with it. Keys do not limit
+//	         instruction fetch, so while a level 2 guest exists every
+//	         guest's executable memory passes the code scan (exec.go).
+//	         Refused on CPUs exposed to Meltdown.
 //	Level 3  separate address spaces (not built yet).
 //	Level 4  VMX virtual machines (not built yet).
 //
