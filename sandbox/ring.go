@@ -60,6 +60,7 @@ type runState struct {
 	budgetLeft int64  // ns of CPU time left for this Run
 	checkPKRU  uint64 // level 2: the exit PKRU must equal ctx.PKRU
 	killed     uint64 // non-zero: it did not
+	notEntered uint64 // non-zero: the state was not loadable (EntryValid)
 }
 
 const (
@@ -528,7 +529,7 @@ func (g *ringGuest) Run() (e Exit, err error) {
 		e.Kind = ExitBudget
 	default:
 		e.Kind = ExitFault
-		e.Fault = Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: g.rs.ctx.CR2, RIP: f.RIP}
+		e.Fault = Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: g.rs.ctx.CR2, RIP: f.RIP, NotEntered: g.rs.notEntered != 0}
 	}
 	g.running.Store(false) // not deferred: this is the level 1 round trip's path
 	return e, nil

@@ -29,13 +29,14 @@ const NullSyscall = 0x7fff_0000
 //go:nosplit
 func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
-	rs.killed = 0
+	rs.killed, rs.notEntered = 0, 0
 	deadline := kernel.Nanotime() + rs.budgetLeft
 	kernel.SetGuestDeadline(deadline)
 	for {
 		if !rs.ctx.EntryValid() {
 			// What the CPU would do if it could try: #GP.
 			rs.ctx.Regs.Vector, rs.ctx.Regs.ErrorCode = cpu.VectorGP, 0
+			rs.notEntered = 1
 			break
 		}
 		cpu.EnterUser(&rs.ctx)

@@ -158,6 +158,11 @@ type Fault struct {
 	ErrorCode uint64
 	CR2       uint64 // faulting address for #PF
 	RIP       uint64
+	// NotEntered: the kernel did not enter the guest, whose state could
+	// not be loaded (a RIP or segment base outside the lower half, a
+	// non-canonical RSP); the #GP is the one the CPU would raise if it
+	// tried. The guest ran nothing.
+	NotEntered bool
 }
 
 // PK reports whether a page fault was a protection-key violation.
@@ -176,7 +181,11 @@ func (e Exit) String() string {
 	case ExitSyscall:
 		return fmt.Sprintf("syscall %d", e.Syscall.Nr)
 	case ExitFault:
-		return fmt.Sprintf("fault vector %d err %#x cr2 %#x rip %#x", e.Fault.Vector, e.Fault.ErrorCode, e.Fault.CR2, e.Fault.RIP)
+		s := fmt.Sprintf("fault vector %d err %#x cr2 %#x rip %#x", e.Fault.Vector, e.Fault.ErrorCode, e.Fault.CR2, e.Fault.RIP)
+		if e.Fault.NotEntered {
+			s += " (state not loadable: not entered)"
+		}
+		return s
 	case ExitKilled:
 		return "killed: " + e.Reason
 	}
