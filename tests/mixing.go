@@ -1,7 +1,12 @@
 package tests
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"beelzebox/cpu"
 	"beelzebox/sandbox"
@@ -14,6 +19,7 @@ import (
 func init() {
 	Register("level2", "level1-wrpkru-code-refused", testLevel1GadgetRefused)
 	Register("level2", "level1-sees-level2-memory", testLevel1SeesLevel2)
+	Register("level2", "memory-ops-from-other-goroutines", testMemoryOpsRace)
 }
 
 // gadget is level 1 code a level 2 guest could jump into: WRPKRU with
@@ -78,4 +84,92 @@ func testLevel1SeesLevel2(t *T) {
 	if r := serve(t, l1); !r.Exited || r.Code != 0x7320324c { // "L2 s", the low 32 bits, little-endian
 		t.Fatalf("level 1 guest reading level 2 memory: %v", r)
 	}
+}
+
+// testMemoryOpsRace: while a level 2 guest runs in one goroutine, others
+// map, write, read, protect and unmap its memory and rewrite its code, all
+// at once. Each operation sees its own effect whole, nothing deadlocks
+// (a guest's lock, then the code lock), and the guest keeps running.
+func testMemoryOpsRace(t *T) {
+	needPKU(t)
+	g, err := blobGuest(sandbox.Level2, code([]byte{0x90}, insJmpSelf), 2*time.Millisecond)
+	t.Require("creating the guest", err)
+	defer g.Close()
+	data, err := g.Map(sandbox.Region{Name: "data", Size: 4096, Perm: sandbox.Read | sandbox.Write})
+	t.Require("Map", err)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	loop := func(name string, n int, op func(i int) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if err := op(i); err != nil {
+					errs <- fmt.Errorf("%s, round %d: %w", name, i, err)
+					return
+				}
+			}
+		}()
+	}
+	var runs atomic.Int64
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if e, err := g.Run(); err == nil && e.Kind == sandbox.ExitBudget {
+				runs.Add(1)
+			}
+		}
+	}()
+	loop("map, write, read, unmap", 300, func(i int) error {
+		a, err := g.Map(sandbox.Region{Name: "scratch", Size: 8192, Perm: sandbox.Read | sandbox.Write})
+		if err != nil {
+			return err
+		}
+		want := bytes.Repeat([]byte{byte(i)}, 8192)
+		if err := g.WriteMemory(a, want); err != nil {
+			return err
+		}
+		got := make([]byte, len(want))
+		if err := g.ReadMemory(a, got); err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("read back other bytes")
+		}
+		return g.Unmap(a)
+	})
+	loop("protect", 300, func(i int) error {
+		p := sandbox.Read
+		if i%2 == 1 {
+			p |= sandbox.Write
+		}
+		return g.Protect(data, p)
+	})
+	loop("rewrite code", 300, func(i int) error {
+		return g.WriteMemory(textAddr(g), []byte{0x90, 0xeb, 0xfe})
+	})
+	loop("refused code", 300, func(i int) error {
+		if err := g.WriteMemory(textAddr(g), insWrpkru); err == nil || !strings.Contains(err.Error(), "WRPKRU") {
+			return fmt.Errorf("WRPKRU written into level 2 code: %v", err)
+		}
+		return nil
+	})
+	wg.Wait()
+	close(stop)
+	<-ran // the guest is not running when it is closed
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%v", err)
+	}
+	if runs.Load() == 0 {
+		t.Fatalf("the guest never ran meanwhile")
+	}
+	fmt.Printf("level2: memory operations from 4 goroutines beside %d runs of the guest\n", runs.Load())
 }
