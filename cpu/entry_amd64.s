@@ -48,6 +48,8 @@
 //   - RFLAGS: SYSCALL clears IF, TF, DF, AC and NT (IA32_FMASK, cpu.Init);
 //     interrupt gates clear IF, TF, NT and RF but keep DF and AC, which
 //     userExit clears by loading RFLAGS = 2 (everything clear, IF off).
+//     (Ring 0 too can be interrupted with DF set, in the runtime's
+//     backward memmove: intrCommon clears it before calling Go.)
 //   - General registers: saved in the UserContext. userExit restores the
 //     host's callee-saved registers (BX, BP, R12-R15); the others keep
 //     guest values, which Go code treats as clobbered by the call to
@@ -376,6 +378,10 @@ copy:
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
 	MOVQ	R12, 8(SP)
+	// Go code may be interrupted with DF set: the runtime's memmove
+	// copies backwards with STD; REP MOVSQ; CLD. Handler code runs with
+	// it clear; IRETQ gives the interrupted code its own back.
+	CLD
 	CALL	·trapDispatch(SB)
 	ADDQ	$16, SP
 	MOVL	$-1, AX
@@ -432,6 +438,7 @@ kernelFS:
 	MOVQ	SP, BX
 	SUBQ	$8, SP
 	MOVQ	BX, 0(SP)
+	CLD
 	CALL	·fatalDispatch(SB)
 	CLI
 	HLT

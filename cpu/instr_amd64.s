@@ -236,7 +236,9 @@ TEXT ·MXCSR(SB),NOSPLIT,$8-4
 	RET
 
 TEXT ·FPUControl(SB),NOSPLIT,$8-2
-	FSTCW	0(SP)
+	// FNSTCW [RSP]: the assembler's FSTCW waits for pending x87
+	// exceptions first, which would raise one here.
+	BYTE	$0xd9; BYTE $0x3c; BYTE $0x24
 	MOVW	0(SP), AX
 	MOVW	AX, ret+0(FP)
 	RET

@@ -183,25 +183,26 @@ func GuestInterrupt(v uint64) (switched bool) {
 // verified.
 var EntryChecks uint64
 
-// CheckEntryState stops the kernel if ring-3 state survived an entry into
-// it. Handler code after a guest's interrupt or exception runs with DF and
-// AC clear, the default MXCSR and x87 control word, and the kernel's PKRU
-// (cpu/entry_amd64.s resets them on the way in); a guest that could leave
-// any of them behind would make the kernel's memory copies run backwards,
-// turn off SMAP, or make the garbage collector fault. It runs on the
-// interrupt and fault exits of guests, off the system-call round trip.
+// CheckEntryState stops the kernel if handler code is running with state
+// it did not set. Handler code runs with DF and AC clear, the default
+// MXCSR and x87 control word, and the kernel's PKRU (cpu/entry_amd64.s
+// resets them on the way in from ring 3 and clears DF on the way in from
+// Go code); a guest that could leave any of them behind would make the
+// kernel's memory copies run backwards, turn off SMAP, or make the
+// garbage collector fault. It runs on the interrupt and fault exits of
+// guests and on interrupts of Go code, off the system-call round trip.
 //
 //go:nosplit
 func CheckEntryState() {
 	EntryChecks++
 	switch {
 	case cpu.Flags()&(cpu.FlagDF|cpu.FlagAC) != 0:
-		Panic("ring-3 RFLAGS reached the kernel (DF or AC set)")
-	case cpu.MXCSR()&^0x3f != 0x1f80:
-		Panic("ring-3 MXCSR reached the kernel")
-	case cpu.FPUControl()&0x0f3f != 0x033f:
-		Panic("ring-3 x87 control word reached the kernel")
-	case cpu.CPU.PKU && cpu.Rdpkru() != 0:
-		Panic("ring-3 PKRU reached the kernel")
+		Panic("handler code runs with DF or AC set (ring-3 RFLAGS reached the kernel?)")
+	case cpu.MXCSR()&^0x3f != cpu.DefaultMXCSR:
+		Panic("handler code runs with another MXCSR (ring-3 MXCSR reached the kernel?)")
+	case cpu.FPUControl()&0x0f3f != cpu.FPUControlDefault&0x0f3f:
+		Panic("handler code runs with another x87 control word (ring 3's reached the kernel?)")
+	case cpu.Rdpkru() != 0:
+		Panic("handler code runs with another PKRU (ring 3's reached the kernel?)")
 	}
 }

@@ -35,6 +35,7 @@ func init() {
 	Register("entry", "nmi-counted-and-returned", testEntryNMI)
 	Register("entry", "level2-pkru-left-behind-killed", testEntryPKRULeftBehind)
 	Register("entry", "smap-kernel-cannot-touch-guest-pages", testEntrySMAP)
+	Register("entry", "df-clear-in-handlers-of-go-code", testEntryDFInGo)
 }
 
 // Guest instructions for the entry tests.
@@ -332,4 +333,29 @@ func testEntrySMAP(t *T) {
 	if b != [8]byte{} {
 		t.Fatalf("guest stack changed: % x", b)
 	}
+}
+
+func backwardCopy(dst, src, n uintptr)
+
+// testEntryDFInGo: Go code copies backwards with DF set (the runtime's
+// memmove does on CPUs without AVX) while timer interrupts arrive; the
+// handlers run with DF clear (kernel.CheckEntryState stops the kernel
+// otherwise) and the copies come out right.
+func testEntryDFInGo(t *T) {
+	buf := make([]byte, 1<<20)
+	ticks := kernel.Ticks
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline) || kernel.Ticks-ticks < 10; n++ {
+		for i := range buf {
+			buf[i] = byte(i + n)
+		}
+		const shift = 4096
+		backwardCopy(uintptr(unsafe.Pointer(&buf[shift])), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)-shift))
+		for i := shift; i < len(buf); i += 997 {
+			if buf[i] != byte(i-shift+n) {
+				t.Fatalf("round %d: byte %d is %#x after the backward copy, want %#x", n, i, buf[i], byte(i-shift+n))
+			}
+		}
+	}
+	fmt.Printf("entry: %d timer interrupts during backward copies\n", kernel.Ticks-ticks)
 }
