@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,9 +51,6 @@ import (
 //	fuzz.announce=1    print each case before it runs (to find the case a
 //	                   hung or triple-faulted kernel was running)
 //	fuzz.exclude=a,b   leave these templates out (names in fuzzTemplates)
-//	fuzz.known=a,b     known kernel bugs (names in fuzzKnownBugs), until
-//	                   they are fixed: counted apart from the kernel
-//	                   faults, or not provoked where they kill the kernel
 func init() {
 	for _, l := range ringLevels {
 		RegisterWithTimeout("fuzz", fmt.Sprintf("level%d", l), 3*time.Hour, func(t *T) {
@@ -75,26 +71,7 @@ var fuzzSettings = struct {
 	code      []byte // the code to run in it instead, or nil
 	announce  bool
 	exclude   map[string]bool
-	known     map[string]bool
-}{cases: 100000, only: -1, exclude: map[string]bool{}, known: map[string]bool{}}
-
-// fuzzKnownBugs are kernel bugs the fuzzer found, which fuzz.known sets
-// aside while their fix is under way (issue 6, deliverables 2 and 3).
-var fuzzKnownBugs = []string{fpControlLeak, tfSyscall, level1PKRU}
-
-const (
-	// fpControlLeak: the guest's MXCSR or x87 control word is still
-	// loaded when the host's Go code runs after Run. Known: counted
-	// apart.
-	fpControlLeak = "fp-control-leak"
-	// tfSyscall: SYSCALL with TF set hangs the kernel (Bochs; the #DB
-	// lands in the entry window). Known: templates never set TF.
-	tfSyscall = "tf-syscall"
-	// level1PKRU: a level 1 guest that denies key 0 in PKRU kills the
-	// kernel at its next entry (Bochs: triple fault). Known: level 1
-	// WRPKRU leaves key 0 open.
-	level1PKRU = "level1-pkru"
-)
+}{cases: 100000, only: -1, exclude: map[string]bool{}}
 
 // SetFuzzOption applies the kernel command-line word fuzz.<key>=<value>.
 func SetFuzzOption(key, value string) error {
@@ -123,13 +100,6 @@ func SetFuzzOption(key, value string) error {
 		fuzzSettings.code = b
 	case "announce":
 		fuzzSettings.announce = value == "1"
-	case "known":
-		for _, name := range strings.Split(value, ",") {
-			if !slices.Contains(fuzzKnownBugs, name) {
-				return fmt.Errorf("fuzz.known: no known bug %q (have %s)", name, strings.Join(fuzzKnownBugs, ", "))
-			}
-			fuzzSettings.known[name] = true
-		}
 	case "exclude":
 		for _, name := range strings.Split(value, ",") {
 			if fuzzTemplateNamed(name) == nil {
@@ -138,7 +108,7 @@ func SetFuzzOption(key, value string) error {
 			fuzzSettings.exclude[name] = true
 		}
 	default:
-		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude, fuzz.known)", key)
+		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude)", key)
 	}
 	return nil
 }
@@ -179,12 +149,9 @@ type fuzzer struct {
 	current atomic.Int64
 	note    []byte
 
-	host      hostState
-	findings  int
-	tolerated int // cases that showed known bugs (fuzz.known)
-	// lastTolerated is the last such case, counted once.
-	lastTolerated int64
-	stats         fuzzStats
+	host     hostState
+	findings int
+	stats    fuzzStats
 }
 
 // fuzzStats counts how cases ended, to show what the run covered.
@@ -220,7 +187,7 @@ func (s hostState) String() string {
 }
 
 func runFuzz(t *T, l sandbox.Level) {
-	f := &fuzzer{t: t, level: l, seed: fuzzSeed(), host: readHostState(), lastTolerated: -1, stats: fuzzStats{templates: map[string]int{}}}
+	f := &fuzzer{t: t, level: l, seed: fuzzSeed(), host: readHostState(), stats: fuzzStats{templates: map[string]int{}}}
 	if len(fuzzTemplatesIn()) == 0 {
 		t.Fatalf("fuzz.exclude left no template")
 	}
@@ -270,9 +237,6 @@ func (f *fuzzer) report(cases int, elapsed time.Duration) {
 	if elapsed > 0 {
 		fmt.Printf("fuzz level%d: %d cases in %.1f s: %.0f cases/s\n", f.level, cases, elapsed.Seconds(), float64(cases)/elapsed.Seconds())
 	}
-	if f.tolerated > 0 {
-		fmt.Printf("fuzz level%d: %d cases showed known kernel bugs, not counted below (fuzz.known)\n", f.level, f.tolerated)
-	}
 	fmt.Printf("fuzz level%d: %d cases, %d kernel faults, seed %d\n", f.level, cases, f.findings, f.seed)
 	if f.findings > 0 {
 		f.t.Errorf("%d kernel faults at level %d, seed %d (see the fuzz: FOUND lines)", f.findings, f.level, f.seed)
@@ -303,15 +267,6 @@ func (f *fuzzer) replayArgs(k any) string {
 	}
 	if len(excluded) > 0 {
 		s += " fuzz.exclude=" + strings.Join(excluded, ",")
-	}
-	var known []string
-	for _, name := range fuzzKnownBugs {
-		if fuzzSettings.known[name] {
-			known = append(known, name)
-		}
-	}
-	if len(known) > 0 {
-		s += " fuzz.known=" + strings.Join(known, ",")
 	}
 	return s
 }
@@ -530,27 +485,14 @@ func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint) {
 
 // checkHost compares the host goroutine's CPU state with what it was at
 // the start, and puts back a changed MXCSR and x87 control word, so that
-// one leak is reported once. A change only there is counted apart under
-// fuzz.known=fp-control-leak.
+// one leak is reported once.
 func (f *fuzzer) checkHost(when string) string {
 	s := readHostState()
 	if s == f.host {
 		return ""
 	}
 	setHostFPControl(f.host.mxcsr, f.host.fcw)
-	what := fmt.Sprintf("host state %s: %v, was %v", when, s, f.host)
-	if s.flags != f.host.flags || s.pkru != f.host.pkru || !fuzzSettings.known[fpControlLeak] {
-		return what
-	}
-	k := f.current.Load()
-	if k == f.lastTolerated {
-		return "" // the same case again
-	}
-	f.tolerated, f.lastTolerated = f.tolerated+1, k
-	if f.tolerated <= fuzzMaxReported {
-		fmt.Printf("fuzz: KNOWN %s level %d seed %d case %d: %s; replay: %s\n", fpControlLeak, f.level, f.seed, k, what, f.replayArgs(k))
-	}
-	return ""
+	return fmt.Sprintf("host state %s: %v, was %v", when, s, f.host)
 }
 
 // knownGoodRoundTrip runs a guest that reads the clock and exits.

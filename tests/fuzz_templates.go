@@ -208,15 +208,6 @@ func withFlags(bits uint32) []byte {
 // Guest-chosen RFLAGS bits worth setting: TF, DF, AC, NT, RF, IOPL 3.
 const fuzzFlagBits = cpu.FlagTF | cpu.FlagDF | 1<<18 | 1<<14 | 1<<16 | 3<<12
 
-// withFlags is the package's withFlags, without TF while tf-syscall is a
-// known bug.
-func (g *fuzzGen) withFlags(bits uint32) []byte {
-	if fuzzSettings.known[tfSyscall] {
-		bits &^= cpu.FlagTF
-	}
-	return withFlags(bits)
-}
-
 func (g *fuzzGen) chance(n int) bool { return g.r.IntN(n) == 0 }
 
 func pick[E any](g *fuzzGen, from []E) E { return from[g.r.IntN(len(from))] }
@@ -402,7 +393,7 @@ func genMovSSShadow(g *fuzzGen, c *fuzzCase) {
 		c.stack = g.bytes(64)
 		c.regs.FSBase = g.layout.stackTop - 64 // the kernel must not take its g from here
 	}
-	c.body = code(g.withFlags(flags), movSS, enter)
+	c.body = code(withFlags(flags), movSS, enter)
 	c.exits, c.resume = 4, true
 }
 
@@ -450,7 +441,7 @@ func genIntN(g *fuzzGen, c *fuzzCase) {
 	}
 	ins := pick(g, [][]byte{{0xcd, byte(g.r.IntN(256))}, {0xcd, byte(g.r.IntN(256))}, insInt3, {0xce}, {0xf1}, {0xcd, 3}, {0xcd, 1}})
 	if g.chance(4) {
-		ins = code(g.withFlags(uint32(g.r.Uint64()&fuzzFlagBits)), ins)
+		ins = code(withFlags(uint32(g.r.Uint64()&fuzzFlagBits)), ins)
 	}
 	c.body = code(ins, g.afterward())
 	c.exits, c.resume = 3, g.chance(2)
@@ -466,7 +457,7 @@ func genSyscallRegisters(g *fuzzGen, c *fuzzCase) {
 	}
 	var pre []byte
 	if g.chance(3) {
-		pre = g.withFlags(uint32(cpu.FlagTF | g.r.Uint64()&fuzzFlagBits))
+		pre = withFlags(uint32(cpu.FlagTF | g.r.Uint64()&fuzzFlagBits))
 		if g.chance(2) {
 			pre = code(pre, movImm(regSP, g.value())) // after popfq: RSP is anything
 		}
@@ -548,7 +539,7 @@ func genFlags(g *fuzzGen, c *fuzzCase) {
 	if g.chance(4) {
 		bits = g.r.Uint32()
 	}
-	set := g.withFlags(bits)
+	set := withFlags(bits)
 	if g.chance(4) {
 		set = code(set, []byte{0xfd}) // std
 	}
@@ -620,9 +611,6 @@ func genWildJump(g *fuzzGen, c *fuzzCase) {
 // must refuse it) and RDPKRU, then a way into the kernel.
 func genPKRU(g *fuzzGen, c *fuzzCase) {
 	pkru := pick(g, []uint32{0, 1, 2, 3, 0xffffffff, 0x55555554, 0x55555555, g.r.Uint32()})
-	if g.level == sandbox.Level1 && fuzzSettings.known[level1PKRU] {
-		pkru &^= 3
-	}
 	ecx := uint32(0)
 	if g.chance(8) {
 		ecx = g.r.Uint32()
