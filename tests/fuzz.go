@@ -169,13 +169,11 @@ type hostState struct {
 	pkru  uint32 // 0 without PKU
 }
 
-// hostCPUState and setHostFPControl are in fuzz_amd64.s.
-func hostCPUState() (mxcsr uint32, fcw uint16, rflags uint64)
+// setHostFPControl is in fuzz_amd64.s.
 func setHostFPControl(mxcsr uint32, fcw uint16)
 
 func readHostState() hostState {
-	mxcsr, fcw, rflags := hostCPUState()
-	s := hostState{mxcsr: mxcsr &^ 0x3f, fcw: fcw, flags: rflags & (cpu.FlagTF | cpu.FlagDF | cpu.FlagAC)}
+	s := hostState{mxcsr: cpu.MXCSR() &^ 0x3f, fcw: cpu.FPUControl(), flags: cpu.Flags() & (cpu.FlagTF | cpu.FlagDF | cpu.FlagAC)}
 	if cpu.CPU.PKU {
 		s.pkru = cpu.Rdpkru()
 	}
