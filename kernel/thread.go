@@ -75,15 +75,14 @@ const (
 
 var (
 	// chunks are the addresses of the chunks of the thread table, from
-	// mm.AllocKernel (zeroed: every record StateFree). They, and running,
-	// are integers, not pointers: handler code must not store pointers
-	// into globals, because a store while the garbage collector runs
-	// takes the write barrier, which needs a real g and m.
+	// mm.AllocKernel (zeroed: every record StateFree). They, and
+	// runningAt, are integers, not pointers: handler code must not store
+	// pointers into globals, because a store while the garbage collector
+	// runs takes the write barrier, which needs a real g and m.
 	chunks  [maxChunks]uintptr
 	nchunks int
-	// running indexes the running thread in the table, and runningAt is
-	// the address of its record (cur() is on every system call's path).
-	running   int
+	// runningAt is the address of the running thread's record (cur() is
+	// on every system call's path).
 	runningAt uintptr
 	// live is one past the highest slot ever used: loops over threads
 	// stop there.
@@ -108,13 +107,10 @@ func Current() *Thread { return cur() }
 //go:nosplit
 func cur() *Thread { return (*Thread)(unsafe.Pointer(runningAt)) }
 
-// setRunning makes thread i the running one.
+// setRunning makes t the running thread.
 //
 //go:nosplit
-func setRunning(i int) {
-	running = i
-	runningAt = uintptr(unsafe.Pointer(thread(i)))
-}
+func setRunning(t *Thread) { runningAt = uintptr(unsafe.Pointer(t)) }
 
 // newThread takes a free record, growing the table by a chunk when all
 // are in use, and gives it a kernel stack.
@@ -153,7 +149,7 @@ func initThreads() {
 		Panic("cannot allocate the first kernel stack")
 	}
 	t.State = StateRunning
-	setRunning(int(t.index))
+	setRunning(t)
 	cpu.SetKernelStack(t.stackLo, t.stackHi)
 }
 
@@ -197,7 +193,7 @@ func switchTo(next *Thread, now int64) {
 	}
 	Switches++
 	prev := cur()
-	setRunning(int(next.index))
+	setRunning(next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
 	armNext(now)
@@ -211,7 +207,7 @@ func switchTo(next *Thread, now int64) {
 func reapDead() {
 	for i := 0; i < live; i++ {
 		t := thread(i)
-		if t.State == StateDead && i != running {
+		if t.State == StateDead && t != cur() {
 			mm.FreeKernel(t.stackLo, t.stackHi)
 			t.State = StateFree
 		}
@@ -228,7 +224,7 @@ func pick(now int64) *Thread {
 			t.wakeWhy = WokenByTimeout
 		}
 	}
-	start := running
+	start := int(cur().index)
 	for k := 1; k <= live; k++ {
 		t := thread((start + k) % live)
 		if t.State == StateRunnable {
