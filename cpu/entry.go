@@ -236,7 +236,7 @@ func Canonical(v uint64) bool { return uint64(int64(v<<16)>>16) == v }
 //go:nosplit
 func (ctx *UserContext) EntryValid() bool {
 	f := &ctx.Regs
-	return (f.RIP|ctx.FSBase|ctx.GSBase)>>47 == 0 && (f.RSP+1<<47)>>48 == 0
+	return (f.RIP|ctx.FSBase|ctx.GSBase)>>47 == 0 && Canonical(f.RSP)
 }
 
 // RFLAGS bits (SDM Vol. 1 §3.4.3).

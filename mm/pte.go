@@ -4,6 +4,8 @@
 // the Go runtime asks for, which are backed on demand.
 package mm
 
+import "beelzebox/cpu"
+
 // PTE is a page-table entry at any level (SDM Vol. 3A §5.5, tables 5-15 to
 // 5-20).
 type PTE uint64
@@ -92,7 +94,4 @@ func entryBase(base uintptr, i, level int) uintptr {
 }
 
 // Canonical reports whether va is a canonical 48-bit address.
-func Canonical(va uintptr) bool {
-	top := va >> 47
-	return top == 0 || top == 1<<17-1
-}
+func Canonical(va uintptr) bool { return cpu.Canonical(uint64(va)) }
