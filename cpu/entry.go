@@ -42,6 +42,10 @@ type UserContext struct {
 	// CR2 is the faulting address of the last #PF exit (filled in by the
 	// caller of EnterUser, which reads CR2 before anything can fault).
 	CR2 uint64
+	// CR3, when not 0, is the address space the context runs in (level
+	// 3: the value for CR3, with its PCID and no-flush bit); it maps the
+	// entry pages (entrypages.go). 0: the kernel's (levels 1 and 2).
+	CR3 uint64
 }
 
 // perCPU is what the entry code needs at hand. The kernel is uniprocessor,
@@ -69,9 +73,34 @@ type perCPU struct {
 	// windowFault is set by the entry code when an exception hit the
 	// entry window; trapDispatch reports it as fatal.
 	windowFault uint64
+	// kernelCR3 is the kernel's CR3 value, which the entry code loads
+	// first on an entry from a context with an address space of its own.
+	kernelCR3 uint64
+	// userCR3 is the CR3 of the context in ring 3 (UserContext.CR3), 0
+	// when it runs in the kernel's address space.
+	userCR3 uint64
+	// tramp holds RAX and the IRETQ frame of a context entering its own
+	// address space: the return path loads them after the CR3 switch,
+	// when only the entry pages are mapped.
+	tramp [6]uint64
 }
 
-var percpu perCPU
+// SetKernelSpace records the kernel's page-table root, which entries from
+// a guest's address space switch to, and loads it.
+func SetKernelSpace(root uint64) {
+	v := root
+	if CPU.PCID {
+		// PCID 0, and keep its TLB entries (SDM Vol. 3A §4.10.4.1).
+		v |= CR3NoFlush
+	}
+	entry.percpu.kernelCR3 = v
+	SetCR3(v)
+}
+
+// CR3NoFlush, in a value written to CR3 with CR4.PCIDE set, keeps the TLB
+// entries of the PCID being loaded.
+const CR3NoFlush = 1 << 63
+
 
 // kernelG stands in for the Go g while handler code runs. Handler code is
 // ordinary Go compiled with stack checks; those compare RSP with the
@@ -102,13 +131,13 @@ var (
 // SetKernelStack tells the entry code where the running thread's kernel
 // stack is. Entries from outside that stack start at hi.
 func SetKernelStack(lo, hi uintptr) {
-	percpu.kstackLo = uint64(lo)
-	percpu.kstackHi = uint64(hi)
+	entry.percpu.kstackLo = uint64(lo)
+	entry.percpu.kstackHi = uint64(hi)
 }
 
 // SetThreadFS records the FS base (TLS) of the running thread, which the
 // entry code restores when ring 3 exits.
-func SetThreadFS(fs uint64) { percpu.kernelFS = fs }
+func SetThreadFS(fs uint64) { entry.percpu.kernelFS = fs }
 
 // InstallKernelG points the g slot of the TLS block at fs (FS:-8) at
 // kernelG and returns what the slot held. Handler code that loads a new
@@ -116,20 +145,20 @@ func SetThreadFS(fs uint64) { percpu.kernelFS = fs }
 func InstallKernelG(fs uint64) (old uint64) {
 	slot := (*uint64)(unsafe.Pointer(uintptr(fs - 8)))
 	old = *slot
-	*slot = percpu.kernelG
+	*slot = entry.percpu.kernelG
 	return old
 }
 
 // RestoreOnReturn makes the SYSCALL exit path load the XSAVE area at area
 // just before it returns (used by rt_sigreturn: the state must be loaded
 // after the last Go code of the handler has run).
-func RestoreOnReturn(area uintptr) { percpu.xrstor = uint64(area) }
+func RestoreOnReturn(area uintptr) { entry.percpu.xrstor = uint64(area) }
 
 // PendingRestore is the XSAVE area RestoreOnReturn asked to load, or 0.
-func PendingRestore() uintptr { return uintptr(percpu.xrstor) }
+func PendingRestore() uintptr { return uintptr(entry.percpu.xrstor) }
 
 // InHandler reports whether sp lies on the running thread's kernel stack.
-func InHandler(sp uint64) bool { return sp >= percpu.kstackLo && sp < percpu.kstackHi }
+func InHandler(sp uint64) bool { return sp >= entry.percpu.kstackLo && sp < entry.percpu.kstackHi }
 
 // EnterUser runs ctx at ring 3 until its next system call, interrupt or
 // exception, and returns with ctx saved (ctx.Regs.Vector says why it
@@ -137,8 +166,8 @@ func InHandler(sp uint64) bool { return sp >= percpu.kstackLo && sp < percpu.kst
 // caller must have validated ctx (see ValidateUser).
 //
 // Invariants: nosplit path, no allocation; the host's callee-saved
-// registers and SP are parked in percpu.hostSP; while ring 3 runs,
-// percpu.user points at ctx, and that is how the entry code knows to save
+// registers and SP are parked in entry.percpu.hostSP; while ring 3 runs,
+// entry.percpu.user points at ctx, and that is how the entry code knows to save
 // into ctx and come back here instead of dispatching to a hook.
 //
 //go:noescape
@@ -166,11 +195,11 @@ func nmiEntryPC() uintptr
 
 // NMIs is the number of non-maskable interrupts the kernel has taken (and
 // returned from).
-func NMIs() uint64 { return percpu.nmis }
+func NMIs() uint64 { return entry.percpu.nmis }
 
 // WindowTraps is the number of single-step traps the SYSCALL entry took
 // before its stack switch (and resumed from).
-func WindowTraps() uint64 { return percpu.windowTraps }
+func WindowTraps() uint64 { return entry.percpu.windowTraps }
 
 // syscallDispatch and trapDispatch are called by the entry code.
 func syscallDispatch(f *Frame) {
@@ -178,7 +207,7 @@ func syscallDispatch(f *Frame) {
 }
 
 func trapDispatch(f *Frame) {
-	if percpu.windowFault != 0 {
+	if entry.percpu.windowFault != 0 {
 		Fatal(f, "exception in the entry window ("+vectorName(f.Vector)+")")
 	}
 	if TrapHook == nil {

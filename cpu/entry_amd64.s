@@ -84,6 +84,7 @@
 
 #include "textflag.h"
 #include "go_asm.h"
+#include "entry.h"
 
 #define MSR_FS_BASE 0xC0000100
 #define MSR_GS_BASE 0xC0000101
@@ -110,20 +111,26 @@
 // LOAD_KERNEL_FS loads the running thread's FS base (percpu.kernelFS);
 // it clobbers AX, CX and DX.
 #define LOAD_KERNEL_FS \
-	MOVQ	·percpu+perCPU_kernelFS(SB), AX; MOVQ AX, DX; SHRQ $32, DX; \
+	MOVQ	PERCPU(perCPU_kernelFS), AX; MOVQ AX, DX; SHRQ $32, DX; \
 	MOVL	$MSR_FS_BASE, CX; WRMSR
 
 // Offset of Frame.G from the frame base: G, Vector, ErrorCode and the five
 // IRETQ words follow it.
 #define TAIL_WORDS 8
 
+// entryTextStart marks the start of the entry text (entrypages.go):
+// everything from here to entryTextEnd, at the end of vectors_amd64.s, is
+// mapped in every guest's address space.
+TEXT ·entryTextStart(SB),NOSPLIT|NOFRAME,$0
+	BYTE	$0xcc	// INT3
+
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	SP, ·percpu+perCPU_scratch(SB)
-	CMPQ	·percpu+perCPU_user(SB), $0
+	MOVQ	SP, PERCPU(perCPU_scratch)
+	CMPQ	PERCPU(perCPU_user), $0
 	JNE	fromUser
-	MOVQ	·percpu+perCPU_kstackHi(SB), SP
+	MOVQ	PERCPU(perCPU_kstackHi), SP
 	PUSHQ	$const_SelKernelData
-	PUSHQ	·percpu+perCPU_scratch(SB)
+	PUSHQ	PERCPU(perCPU_scratch)
 	PUSHQ	R11			// RFLAGS
 	PUSHQ	$const_SelKernelCode
 	PUSHQ	CX			// RIP
@@ -131,7 +138,7 @@ TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	$const_VectorSyscall
 	PUSH_TLS_G
 	PUSH_GPRS
-	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	MOVQ	PERCPU(perCPU_kernelG), AX
 	STORE_AX_TLS_G
 	MOVQ	SP, BX
 	SUBQ	$16, SP
@@ -140,23 +147,31 @@ TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
 	CALL	·syscallDispatch(SB)
 	MOVQ	8(SP), SP
 	// rt_sigreturn asks for an XSAVE area to be loaded last of all.
-	MOVQ	·percpu+perCPU_xrstor(SB), DI
+	MOVQ	PERCPU(perCPU_xrstor), DI
 	TESTQ	DI, DI
 	JNZ	xrstor
 	JMP	kernelReturn<>(SB)
 xrstor:
-	MOVQ	$0, ·percpu+perCPU_xrstor(SB)
+	MOVQ	$0, PERCPU(perCPU_xrstor)
 	MOVL	$-1, AX
 	MOVL	$-1, DX
 	XRSTOR64	(DI)
 	JMP	kernelReturn<>(SB)
 
 fromUser:
+	// A context in an address space of its own (level 3): the kernel's
+	// page tables first, before anything outside the entry pages is
+	// touched (entrypages.go).
+	CMPQ	PERCPU(perCPU_userCR3), $0
+	JEQ	kernelSpace
+	MOVQ	PERCPU(perCPU_kernelCR3), SP
+	MOVQ	SP, CR3
+kernelSpace:
 	// Build the frame in the UserContext: Regs is its first field.
-	MOVQ	·percpu+perCPU_user(SB), SP
+	MOVQ	PERCPU(perCPU_user), SP
 	ADDQ	$Frame__size, SP
 	PUSHQ	$const_SelUserData
-	PUSHQ	·percpu+perCPU_scratch(SB)
+	PUSHQ	PERCPU(perCPU_scratch)
 	PUSHQ	R11
 	PUSHQ	$const_SelUserCode
 	PUSHQ	CX
@@ -177,7 +192,7 @@ TEXT kernelReturn<>(SB),NOSPLIT|NOFRAME,$0
 // userExit: SP points at ctx.Regs, fully saved. Save the rest of the user
 // state, restore the kernel's, and return from EnterUser.
 TEXT userExit<>(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	·percpu+perCPU_user(SB), DI
+	MOVQ	PERCPU(perCPU_user), DI
 	MOVQ	UserContext_Xsave(DI), SI
 	MOVL	$-1, AX
 	MOVL	$-1, DX
@@ -185,7 +200,7 @@ TEXT userExit<>(SB),NOSPLIT|NOFRAME,$0
 	// The context's vector state is saved: give the kernel its own
 	// control state back (SDM Vol. 1 §10.2.3, §8.1.5). A guest that
 	// unmasked SIMD or x87 exceptions must not make kernel code fault.
-	LDMXCSR	·percpu+perCPU_mxcsr(SB)
+	LDMXCSR	PERCPU(perCPU_mxcsr)
 	BYTE	$0xdb; BYTE $0xe3		// FNINIT: x87 control word 0x37f
 	CMPL	UserContext_UsePKRU(DI), $0
 	JEQ	bases
@@ -212,10 +227,10 @@ bases:
 	ORQ	DX, AX
 	MOVQ	AX, UserContext_GSBase(DI)
 	LOAD_KERNEL_FS
-	MOVQ	$0, ·percpu+perCPU_user(SB)
+	MOVQ	$0, PERCPU(perCPU_user)
 	// Unwind EnterUser's pushes with loads: the assembler would count
 	// POPs here as unbalanced.
-	MOVQ	·percpu+perCPU_hostSP(SB), SP
+	MOVQ	PERCPU(perCPU_hostSP), SP
 	// Kernel RFLAGS: an exception or interrupt from ring 3 keeps the
 	// context's DF and AC (only SYSCALL clears them, through
 	// IA32_FMASK). Everything clear; IF stays off.
@@ -239,8 +254,8 @@ TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
 	PUSHQ	R13
 	PUSHQ	R14
 	PUSHQ	R15
-	MOVQ	SP, ·percpu+perCPU_hostSP(SB)
-	MOVQ	DI, ·percpu+perCPU_user(SB)
+	MOVQ	SP, PERCPU(perCPU_hostSP)
+	MOVQ	DI, PERCPU(perCPU_user)
 	MOVQ	UserContext_Xsave(DI), SI
 	MOVL	$-1, AX
 	MOVL	$-1, DX
@@ -262,7 +277,7 @@ TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
 	// writes (Bochs does, even to supervisor pages, and then cannot push
 	// an exception frame).
 	MOVL	UserContext_UsePKRU(DI), AX
-	CMPQ	AX, ·percpu+perCPU_pke(SB)
+	CMPQ	AX, PERCPU(perCPU_pke)
 	JNE	switchPKE
 pkeSet:
 	TESTL	AX, AX
@@ -272,10 +287,14 @@ pkeSet:
 	XORL	DX, DX
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xef	// WRPKRU
 regs:
-	CMPQ	·percpu+perCPU_verwSel(SB), $0
+	CMPQ	PERCPU(perCPU_verwSel), $0
 	JEQ	noVERW
-	VERW	·percpu+perCPU_verwSel(SB)
+	VERW	PERCPU(perCPU_verwSel)
 noVERW:
+	MOVQ	UserContext_CR3(DI), AX
+	MOVQ	AX, PERCPU(perCPU_userCR3)
+	TESTQ	AX, AX
+	JNE	spaceSwitch
 	MOVQ	DI, SP
 	CMPQ	Frame_Vector(DI), $const_VectorSyscall
 	JEQ	sysret
@@ -305,6 +324,32 @@ sysret:
 	MOVQ	16(SP), R11		// RFLAGS
 	MOVQ	24(SP), SP		// RSP
 	BYTE	$0x48; BYTE $0x0f; BYTE $0x07	// SYSRETQ
+spaceSwitch:
+	// The context has an address space of its own, which maps none of
+	// the kernel but the entry pages: what the last instructions load
+	// (RAX and the IRETQ frame) goes into the per-CPU block first, then
+	// the other registers, then CR3, then those.
+	MOVQ	Frame_AX(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp)
+	MOVQ	Frame_RIP(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp+8)
+	MOVQ	Frame_CS(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp+16)
+	MOVQ	Frame_RFLAGS(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp+24)
+	MOVQ	Frame_RSP(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp+32)
+	MOVQ	Frame_SS(DI), BX
+	MOVQ	BX, PERCPU(perCPU_tramp+40)
+	MOVQ	DI, SP
+	POPQ	R15; POPQ R14; POPQ R13; POPQ R12; POPQ R11; POPQ R10; POPQ R9; POPQ R8
+	POPQ	BP; POPQ DI; POPQ SI; POPQ DX; POPQ CX; POPQ BX
+	MOVQ	PERCPU(perCPU_userCR3), AX
+	MOVQ	AX, CR3
+	// Only the entry pages are mapped from here on.
+	LEAQ	PERCPU(perCPU_tramp+8), SP
+	MOVQ	PERCPU(perCPU_tramp), AX
+	IRETQ
 switchPKE:
 	MOVQ	CR4, CX
 	ANDQ	$~const_CR4PKE, CX
@@ -313,7 +358,7 @@ switchPKE:
 	ORQ	$const_CR4PKE, CX
 pkeOff:
 	MOVQ	CX, CR4
-	MOVQ	AX, ·percpu+perCPU_pke(SB)
+	MOVQ	AX, PERCPU(perCPU_pke)
 	JMP	pkeSet
 
 // intrCommon: vector stubs jump here on an IST stack holding
@@ -326,20 +371,27 @@ TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
 	JNZ	user
 	// Ring 0 with ring 3's state loaded: the entry window (see the
 	// list at the top of this file).
-	CMPQ	·percpu+perCPU_user(SB), $0
+	CMPQ	PERCPU(perCPU_user), $0
 	JNE	window
 	MOVQ	56(SP), AX
-	CMPQ	AX, ·percpu+perCPU_kstackLo(SB)
+	CMPQ	AX, PERCPU(perCPU_kstackLo)
 	JCS	top
-	CMPQ	AX, ·percpu+perCPU_kstackHi(SB)
+	CMPQ	AX, PERCPU(perCPU_kstackHi)
 	JCC	top
 	ANDQ	$~15, AX		// nested in handler code: go below it
 	JMP	copy
 top:
-	MOVQ	·percpu+perCPU_kstackHi(SB), AX
+	MOVQ	PERCPU(perCPU_kstackHi), AX
 	JMP	copy
 user:
-	MOVQ	·percpu+perCPU_user(SB), AX
+	// As at fromUser: the kernel's page tables before anything outside
+	// the entry pages.
+	CMPQ	PERCPU(perCPU_userCR3), $0
+	JEQ	userKernelSpace
+	MOVQ	PERCPU(perCPU_kernelCR3), AX
+	MOVQ	AX, CR3
+userKernelSpace:
+	MOVQ	PERCPU(perCPU_user), AX
 	ADDQ	$Frame__size, AX
 copy:
 	SUBQ	$56, AX
@@ -364,12 +416,12 @@ copy:
 	JNZ	userTrap
 	PUSH_TLS_G
 	PUSH_GPRS
-	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	MOVQ	PERCPU(perCPU_kernelG), AX
 	STORE_AX_TLS_G
 	// The interrupted code's vector registers are live: save them below
 	// the frame for the duration of the handler.
 	MOVQ	SP, R12
-	SUBQ	·percpu+perCPU_xsize(SB), SP
+	SUBQ	PERCPU(perCPU_xsize), SP
 	ANDQ	$~63, SP
 	ZERO_XSAVE_HEADER(SP)
 	MOVL	$-1, AX
@@ -399,7 +451,7 @@ window:
 	// TF): nothing to do but resume, on this stack, touching nothing.
 	CMPQ	16(SP), $const_VectorDB
 	JNE	windowFault
-	INCQ	·percpu+perCPU_windowTraps(SB)
+	INCQ	PERCPU(perCPU_windowTraps)
 	ANDQ	$~const_FlagTF, 48(SP)
 	POPQ	BX
 	POPQ	AX
@@ -408,24 +460,29 @@ window:
 windowFault:
 	// Anything else is a kernel bug (the state EnterUser loads is
 	// checked before it loads it). Report it as a fault in handler code
-	// without running on the context's FS base: the kernel's first.
+	// without running on the context's FS base or page tables: the
+	// kernel's first.
+	MOVQ	PERCPU(perCPU_kernelCR3), AX
+	MOVQ	AX, CR3
 	PUSHQ	CX
 	PUSHQ	DX
 	LOAD_KERNEL_FS
 	POPQ	DX
 	POPQ	CX
-	MOVQ	$1, ·percpu+perCPU_windowFault(SB)
+	MOVQ	$1, PERCPU(perCPU_windowFault)
 	JMP	top
 
 // fatalCommon: #DF and #MC stay on their IST stack and never return.
 TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
-	CMPQ	·percpu+perCPU_user(SB), $0
+	CMPQ	PERCPU(perCPU_user), $0
 	JEQ	kernelFS
-	// Possibly the context's FS base: load the kernel's before FS:-8
-	// is read and written.
+	// Possibly the context's FS base and page tables: load the
+	// kernel's before FS:-8 is read and written.
 	PUSHQ	AX
 	PUSHQ	CX
 	PUSHQ	DX
+	MOVQ	PERCPU(perCPU_kernelCR3), AX
+	MOVQ	AX, CR3
 	LOAD_KERNEL_FS
 	POPQ	DX
 	POPQ	CX
@@ -433,7 +490,7 @@ TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
 kernelFS:
 	PUSH_TLS_G
 	PUSH_GPRS
-	MOVQ	·percpu+perCPU_kernelG(SB), AX
+	MOVQ	PERCPU(perCPU_kernelG), AX
 	STORE_AX_TLS_G
 	MOVQ	SP, BX
 	SUBQ	$8, SP
@@ -449,7 +506,7 @@ kernelFS:
 // (no watchdog); a platform's NMI (a hardware error report, a debug
 // button) must not stop it.
 TEXT ·nmiEntry(SB),NOSPLIT|NOFRAME,$0
-	INCQ	·percpu+perCPU_nmis(SB)
+	INCQ	PERCPU(perCPU_nmis)
 	IRETQ
 
 TEXT ·nmiEntryPC(SB),NOSPLIT,$0-8
@@ -474,5 +531,20 @@ TEXT ·fatalStubsPC(SB),NOSPLIT,$0-8
 
 TEXT ·KernelReturnPC(SB),NOSPLIT,$0-8
 	LEAQ	kernelReturn<>(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·entryTextStartPC(SB),NOSPLIT,$0-8
+	LEAQ	·entryTextStart(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·entryTextEndPC(SB),NOSPLIT,$0-8
+	LEAQ	·entryTextEnd(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+TEXT ·enterUserPC(SB),NOSPLIT,$0-8
+	LEAQ	·EnterUser(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET

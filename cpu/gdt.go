@@ -58,15 +58,10 @@ const (
 
 const istSize = 8 << 10
 
-var (
-	gdt       [8]uint64
-	taskState tss
-	istStacks [numIST][istSize]byte
-	gdtr      [2]uint64
-)
+var gdtr [2]uint64
 
 func setIST(i int, top uintptr) {
-	taskState.ist[i-1] = [2]uint32{uint32(top), uint32(top >> 32)}
+	entry.tss.ist[i-1] = [2]uint32{uint32(top), uint32(top >> 32)}
 }
 
 // initGDT installs the kernel's GDT and TSS and reloads every segment
@@ -74,25 +69,25 @@ func setIST(i int, top uintptr) {
 func initGDT() {
 	code := uint64(descPresent | descUser | descCode | descWritable | descAccessed | descLong | descGran | descLimitMax)
 	data := uint64(descPresent | descUser | descWritable | descAccessed | descDB | descGran | descLimitMax)
-	gdt[0] = 0
-	gdt[SelKernelCode>>3] = code
-	gdt[SelKernelData>>3] = data
-	gdt[selUser32>>3] = 0
-	gdt[SelUserData>>3] = data | descDPL3
-	gdt[SelUserCode>>3] = code | descDPL3
+	entry.gdt[0] = 0
+	entry.gdt[SelKernelCode>>3] = code
+	entry.gdt[SelKernelData>>3] = data
+	entry.gdt[selUser32>>3] = 0
+	entry.gdt[SelUserData>>3] = data | descDPL3
+	entry.gdt[SelUserCode>>3] = code | descDPL3
 
 	for i := 1; i <= numIST; i++ {
-		setIST(i, uintptr(unsafe.Pointer(&istStacks[i-1][0]))+istSize)
+		setIST(i, uintptr(unsafe.Pointer(&entry.ist[i-1][0]))+istSize)
 	}
-	taskState.iomapOff = uint16(unsafe.Sizeof(taskState)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
-	base := uint64(uintptr(unsafe.Pointer(&taskState)))
-	limit := uint64(unsafe.Sizeof(taskState) - 1)
+	entry.tss.iomapOff = uint16(unsafe.Sizeof(entry.tss)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
+	base := uint64(uintptr(unsafe.Pointer(&entry.tss)))
+	limit := uint64(unsafe.Sizeof(entry.tss) - 1)
 	// A 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol. 3A §8.2.3).
-	gdt[selTSS>>3] = limit&0xffff | (base&0xffffff)<<16 | 9<<40 | descPresent | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
-	gdt[selTSS>>3+1] = base >> 32
+	entry.gdt[selTSS>>3] = limit&0xffff | (base&0xffffff)<<16 | 9<<40 | descPresent | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
+	entry.gdt[selTSS>>3+1] = base >> 32
 
-	p := uintptr(unsafe.Pointer(&gdt[0]))
-	gdtr[0] = uint64(len(gdt)*8-1) | uint64(p)<<16
+	p := uintptr(unsafe.Pointer(&entry.gdt[0]))
+	gdtr[0] = uint64(len(entry.gdt)*8-1) | uint64(p)<<16
 	gdtr[1] = uint64(p) >> 48
 	lgdt(uintptr(unsafe.Pointer(&gdtr[0])))
 	reloadSegments()

@@ -45,6 +45,8 @@ func main() {
 	for _, v := range []int{8, 18} {
 		stub(&b, v, "·fatalCommon")
 	}
+	b.WriteString("\n// entryTextEnd marks the end of the entry text (entrypages.go).\n")
+	b.WriteString("TEXT ·entryTextEnd(SB),NOSPLIT|NOFRAME,$0\n\tBYTE\t$0xcc\t// INT3\n")
 	if err := os.WriteFile("vectors_amd64.s", []byte(b.String()), 0o644); err != nil {
 		panic(err)
 	}

@@ -52,15 +52,12 @@ const (
 	PFPK      = 1 << 5
 )
 
-var (
-	idt  [256]gate
-	idtr [2]uint64
-)
+var idtr [2]uint64
 
 const stubSize = 16
 
 func setGate(v int, pc uintptr, ist uint8) {
-	idt[v] = gate{
+	entry.idt[v] = gate{
 		offLo:    uint16(pc),
 		selector: SelKernelCode,
 		ist:      ist,
@@ -89,14 +86,14 @@ func initIDT() {
 		setGate(v, pc, ist)
 	}
 	fatal := fatalStubsPC()
-	idt[VectorBP].attr |= gateDPL3
-	idt[VectorOF].attr |= gateDPL3
+	entry.idt[VectorBP].attr |= gateDPL3
+	entry.idt[VectorOF].attr |= gateDPL3
 	setGate(VectorDF, fatal, istDF)
 	setGate(VectorMC, fatal+stubSize, istMC)
 	setGate(VectorNMI, nmiEntryPC(), istNMI)
 
-	p := uintptr(unsafe.Pointer(&idt[0]))
-	idtr[0] = uint64(len(idt)*16-1) | uint64(p)<<16
+	p := uintptr(unsafe.Pointer(&entry.idt[0]))
+	idtr[0] = uint64(len(entry.idt)*16-1) | uint64(p)<<16
 	idtr[1] = uint64(p) >> 48
 	lidt(uintptr(unsafe.Pointer(&idtr[0])))
 }

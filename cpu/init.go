@@ -36,8 +36,9 @@ const (
 // runtime starts.
 func Init() {
 	detectFeatures()
-	percpu.kernelG = uint64(uintptr(unsafe.Pointer(&kernelG[0])))
+	entry.percpu.kernelG = uint64(uintptr(unsafe.Pointer(&kernelG[0])))
 	kernelG[gM] = uint64(uintptr(unsafe.Pointer(&kernelM[0])))
+	checkEntryText()
 	initGDT()
 	initIDT()
 	initXSAVE()
@@ -63,15 +64,15 @@ func Init() {
 	}
 	SetCR4(cr4)
 	if CPU.PKU {
-		percpu.pke = 1
+		entry.percpu.pke = 1
 		Wrpkru(0)
 	}
-	percpu.mxcsr = DefaultMXCSR
+	entry.percpu.mxcsr = DefaultMXCSR
 	// MDS: where the CPU may leak its buffers across the return to ring 3
 	// and has VERW clear them, every return to ring 3 does (the Linux
 	// mitigation; SDM "Microarchitectural Data Sampling" guidance).
 	if CPU.MDClear && CPU.Exposed(MDS) {
-		percpu.verwSel = SelKernelData
+		entry.percpu.verwSel = SelKernelData
 	}
 	// No hardware breakpoint may fire in the kernel, least of all in the
 	// SYSCALL entry before its stack switch (the MOV SS / SYSCALL class

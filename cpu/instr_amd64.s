@@ -1,5 +1,6 @@
 #include "textflag.h"
 #include "go_asm.h"
+#include "entry.h"
 
 TEXT ·Inb(SB),NOSPLIT,$0-9
 	MOVW	port+0(FP), DX
@@ -108,7 +109,7 @@ TEXT ·Rdpkru(SB),NOSPLIT,$0-4
 	PUSHFQ
 	CLI
 	XORL	AX, AX
-	CMPQ	·percpu+perCPU_pke(SB), $0
+	CMPQ	PERCPU(perCPU_pke), $0
 	JEQ	off
 	XORL	CX, CX
 	BYTE	$0x0f; BYTE $0x01; BYTE $0xee	// RDPKRU
@@ -120,12 +121,12 @@ off:
 TEXT ·Wrpkru(SB),NOSPLIT,$0-4
 	PUSHFQ
 	CLI
-	CMPQ	·percpu+perCPU_pke(SB), $0
+	CMPQ	PERCPU(perCPU_pke), $0
 	JNE	on
 	MOVQ	CR4, AX
 	ORQ	$const_CR4PKE, AX
 	MOVQ	AX, CR4
-	MOVQ	$1, ·percpu+perCPU_pke(SB)
+	MOVQ	$1, PERCPU(perCPU_pke)
 on:
 	MOVL	v+0(FP), AX
 	XORL	CX, CX

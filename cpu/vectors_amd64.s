@@ -1028,3 +1028,7 @@ TEXT ·fatalStubs(SB),NOSPLIT|NOFRAME,$0
 	BYTE	$0x6a; BYTE $0x00	// PUSHQ $0
 	BYTE	$0x6a; BYTE $18	// PUSHQ $18
 	JMP	·fatalCommon(SB)
+
+// entryTextEnd marks the end of the entry text (entrypages.go).
+TEXT ·entryTextEnd(SB),NOSPLIT|NOFRAME,$0
+	BYTE	$0xcc	// INT3

@@ -36,5 +36,5 @@ func initXSAVE() {
 	Xsetbv(0, XCR0)
 	_, b, _, _ := CPUID(0xD, 0)
 	XsaveSize = (uintptr(b) + 63) &^ 63
-	percpu.xsize = uint64(XsaveSize)
+	entry.percpu.xsize = uint64(XsaveSize)
 }

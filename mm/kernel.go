@@ -160,9 +160,13 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 			return "out of memory building the direct map"
 		}
 	}
-	// The kernel image: text RX, read-only data R, the rest RW.
+	// The kernel image: text RX, read-only data R, the rest RW. Not
+	// global, like everything of the kernel in the lower half: a guest's
+	// address space (level 3) uses those addresses for its own pages,
+	// and a global TLB entry would outlive the switch to it, whatever
+	// its PCID (SDM Vol. 3A §4.10.2.4).
 	for va := img.Start &^ (PageSize - 1); va < img.End; va += PageSize {
-		f := Present | Global
+		f := Present
 		switch {
 		case va < img.TextEnd:
 		case va+PageSize <= img.RodataEnd:
@@ -180,7 +184,7 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	Runtime = Anon{AS: &Kernel, Frames: &Phys, Phys: PhysAddr, Flush: flush}
 	Runtime.InitAnon(RuntimeLo, GuestWindowLo, GuestWindowHi, userTop)
 
-	cpu.SetCR3(root)
+	cpu.SetKernelSpace(root)
 	physOffset = PhysBase
 	// The loader's identity map is gone: reach the bitmap through the
 	// direct map from now on.
@@ -235,7 +239,7 @@ func MapMMIO(pa uint64, size uint64) uintptr {
 		if e, _ := Kernel.Lookup(uintptr(p)); e != nil {
 			continue
 		}
-		Kernel.Map(uintptr(p), p, Present|Writable|CacheDisable|WriteThrough|NoExec|Global)
+		Kernel.Map(uintptr(p), p, Present|Writable|CacheDisable|WriteThrough|NoExec) // lower half: not global
 	}
 	return uintptr(pa)
 }
