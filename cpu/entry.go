@@ -101,7 +101,6 @@ func SetKernelSpace(root uint64) {
 // entries of the PCID being loaded.
 const CR3NoFlush = 1 << 63
 
-
 // kernelG stands in for the Go g while handler code runs. Handler code is
 // ordinary Go compiled with stack checks; those compare RSP with the
 // g's stackguard0 (offset 16), which is 0 here, so no check ever calls
@@ -127,6 +126,18 @@ var (
 	SyscallHook func(f *Frame)
 	TrapHook    func(f *Frame)
 )
+
+// handlerTLS is the TLS block of threads that only ever run handler code
+// (guest threads at level 3): its g slot, the word before the FS base,
+// always holds kernelG.
+var handlerTLS [2]uint64
+
+// HandlerTLS returns the FS base of handler threads.
+func HandlerTLS() uintptr {
+	fs := uintptr(unsafe.Pointer(&handlerTLS[1]))
+	InstallKernelG(uint64(fs))
+	return fs
+}
 
 // SetKernelStack tells the entry code where the running thread's kernel
 // stack is. Entries from outside that stack start at hi.

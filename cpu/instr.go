@@ -93,3 +93,14 @@ const (
 	DefaultMXCSR      = 0x1f80
 	FPUControlDefault = 0x037f
 )
+
+// INVPCID types (SDM Vol. 2A "INVPCID").
+const (
+	InvpcidAddress = 0 // one linear address of one PCID
+	InvpcidContext = 1 // every non-global entry of one PCID
+)
+
+// Invpcid invalidates TLB and paging-structure-cache entries of PCID pcid
+// (the CPU must have INVPCID): the entries for va (InvpcidAddress) or all
+// of them (InvpcidContext), whether or not pcid is current.
+func Invpcid(typ uint64, pcid uint64, va uintptr)

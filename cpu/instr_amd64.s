@@ -258,3 +258,15 @@ TEXT ·SetDR6(SB),NOSPLIT,$0-8
 	MOVQ	v+0(FP), AX
 	MOVQ	AX, DR6
 	RET
+
+// func Invpcid(typ uint64, pcid uint64, va uintptr)
+// The descriptor is 16 bytes: PCID in bits 11:0, the address in 127:64.
+TEXT ·Invpcid(SB),NOSPLIT,$16-24
+	MOVQ	pcid+8(FP), AX
+	MOVQ	AX, 0(SP)
+	MOVQ	va+16(FP), AX
+	MOVQ	AX, 8(SP)
+	MOVQ	typ+0(FP), AX
+	// INVPCID AX, (SP): 66 0F 38 82 /r with ModRM 04 (SIB) and SIB 24.
+	BYTE	$0x66; BYTE $0x0f; BYTE $0x38; BYTE $0x82; BYTE $0x04; BYTE $0x24
+	RET

@@ -43,3 +43,17 @@ TEXT ·threadTrampolinePC(SB),NOSPLIT,$0-8
 	LEAQ	·threadTrampoline(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// handlerTrampoline starts a handler thread (spawnHandler): R15 holds its
+// argument. The call goes through handlerThreadMain's ABI0 wrapper, which
+// takes g (kernelG) from the TLS block and zeroes X15.
+TEXT ·handlerTrampoline(SB),NOSPLIT|NOFRAME,$0
+	SUBQ	$16, SP
+	MOVQ	R15, 0(SP)
+	CALL	·handlerThreadMain(SB)
+	BYTE	$0xcc	// INT3: handlerThreadMain does not return
+
+TEXT ·handlerTrampolinePC(SB),NOSPLIT,$0-8
+	LEAQ	·handlerTrampoline(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -23,7 +23,11 @@ import (
 
 const (
 	kstackSize = 64 << 10
-	sliceNanos = 10_000_000
+	// handlerStackSize is the kernel stack of a handler thread, which
+	// never runs Go runtime code or takes an interrupt on it (ring 3's
+	// arrive on IST stacks and are saved in the UserContext).
+	handlerStackSize = 16 << 10
+	sliceNanos       = 10_000_000
 	// The thread table grows by chunks of threadsPerChunk records in
 	// kernel memory, up to maxChunks: clone fails only when memory for
 	// a kernel stack (or a chunk) is gone, which the kernel's reserve
@@ -113,8 +117,8 @@ func cur() *Thread { return (*Thread)(unsafe.Pointer(runningAt)) }
 func setRunning(t *Thread) { runningAt = uintptr(unsafe.Pointer(t)) }
 
 // newThread takes a free record, growing the table by a chunk when all
-// are in use, and gives it a kernel stack.
-func newThread() *Thread {
+// are in use, and gives it a kernel stack of stackSize bytes.
+func newThread(stackSize uintptr) *Thread {
 	i := 0
 	for ; i < nchunks*threadsPerChunk && thread(i).State != StateFree; i++ {
 	}
@@ -130,7 +134,7 @@ func newThread() *Thread {
 		chunks[nchunks] = lo
 		nchunks++
 	}
-	lo, hi, ok := mm.AllocKernel(kstackSize)
+	lo, hi, ok := mm.AllocKernel(stackSize)
 	if !ok {
 		return nil
 	}
@@ -144,7 +148,7 @@ func newThread() *Thread {
 // initThreads makes the boot thread, which becomes the Go runtime's first
 // thread (m0), the running thread.
 func initThreads() {
-	t := newThread()
+	t := newThread(kstackSize)
 	if t == nil {
 		Panic("cannot allocate the first kernel stack")
 	}
@@ -156,7 +160,7 @@ func initThreads() {
 // Spawn creates a thread that starts by returning from the entry frame f
 // (a copy is placed on its kernel stack) with FS base fs. It is clone.
 func Spawn(f *cpu.Frame, fs uint64) *Thread {
-	t := newThread()
+	t := newThread(kstackSize)
 	if t == nil {
 		return nil
 	}
@@ -180,6 +184,44 @@ func Spawn(f *cpu.Frame, fs uint64) *Thread {
 	t.State = StateRunnable
 	return t
 }
+
+// spawnHandler creates a thread that runs handlerThreadMain(arg) in
+// handler context (interrupts disabled, kernelG in its TLS, on a kernel
+// stack of handlerStackSize bytes) and never returns to Go runtime code:
+// the kernel side of a guest thread (task.go). It starts runnable.
+func spawnHandler(arg uintptr) *Thread {
+	t := newThread(handlerStackSize)
+	if t == nil {
+		return nil
+	}
+	// What swtch pops, then threadTrampoline's jump: R12 is the stack
+	// handlerTrampoline starts on, R15 its argument.
+	top := t.stackHi &^ 15
+	sp := top - 8*8
+	*(*[8]uintptr)(unsafe.Pointer(sp)) = [8]uintptr{
+		arg,                   // R15
+		0,                     // R14
+		handlerTrampolinePC(), // R13
+		top,                   // R12
+		0, 0,                  // BX, BP
+		threadTrampolinePC(),
+		0,
+	}
+	t.ksp = sp
+	t.FSBase = uint64(cpu.HandlerTLS())
+	t.State = StateRunnable
+	return t
+}
+
+// handlerThreadMain is where a handler thread starts (from
+// handlerTrampoline); the thread ends when HandlerMain returns.
+func handlerThreadMain(arg uintptr) {
+	HandlerMain(arg)
+	ExitThread()
+}
+
+// HandlerMain is the body of handler threads: the guest-thread loop.
+var HandlerMain func(arg uintptr)
 
 // switchTo makes next the running thread. The caller has set current's
 // state (runnable, blocked or dead).
@@ -300,6 +342,17 @@ func Block(key uintptr, deadline int64) WakeReason {
 	return t.wakeWhy
 }
 
+// Unblock makes t runnable if it is blocked, whatever it waits for (the
+// O(1) wake-up of one known thread).
+//
+//go:nosplit
+func Unblock(t *Thread) {
+	if t.State == StateBlocked {
+		t.State = StateRunnable
+		t.wakeWhy = WokenByEvent
+	}
+}
+
 // WakeAll is the n of Wake that wakes every waiter.
 const WakeAll = int(^uint(0) >> 1)
 
@@ -378,6 +431,7 @@ func SetFS(f *cpu.Frame, v uint64) {
 func swtch(save *uintptr, sp uintptr, fs uint64)
 func threadTrampoline()
 func threadTrampolinePC() uintptr
+func handlerTrampolinePC() uintptr
 
 // SetGuestDeadline asks for a timer interrupt at d (0: none) while the
 // running thread runs ring-3 code. The timer is reprogrammed only when d

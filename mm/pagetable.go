@@ -22,6 +22,7 @@ const (
 	ErrHugeInWay
 	ErrNotCanonical
 	ErrNotMapped
+	ErrNoPCID
 )
 
 var errText = [...]string{
@@ -30,6 +31,7 @@ var errText = [...]string{
 	ErrHugeInWay:    "a huge page covers the address",
 	ErrNotCanonical: "address is not canonical",
 	ErrNotMapped:    "address is not mapped",
+	ErrNoPCID:       "every PCID is in use",
 }
 
 func (e Error) Error() string { return errText[e] }
@@ -223,4 +225,32 @@ func (as *AddressSpace) prune(pa uint64, level int, base, start, end uintptr) bo
 		empty = false
 	}
 	return empty
+}
+
+// FreeTables frees every table of the lower half and the root, whatever
+// they still map (the caller owns the frames the leaves point to), for an
+// address space that is never loaded again. The kernel's upper half is
+// never freed this way: a guest's space does not share it.
+func (as *AddressSpace) FreeTables() {
+	as.freeBelow(as.Root, 4, 0, 256)
+	as.Mem.FreeTable(as.Root, 0)
+	as.Root = 0
+}
+
+func (as *AddressSpace) freeBelow(pa uint64, level int, base uintptr, n int) {
+	t := as.Mem.Table(pa)
+	for i := 0; i < n; i++ {
+		e := &t[i]
+		if *e&Present == 0 || level == 1 || *e&Huge != 0 {
+			continue
+		}
+		lo := entryBase(base, i, level)
+		child := e.Addr()
+		if level > 2 {
+			as.freeBelow(child, level-1, lo, 512)
+		}
+		*e = 0
+		as.Mem.FreeTable(child, lo)
+		as.Tables--
+	}
 }
