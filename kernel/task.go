@@ -131,13 +131,21 @@ func TaskRun(tk *Task) int64 {
 	for tk.Pending == 0 {
 		tk.waiter = uintptr(unsafe.Pointer(cur()))
 		why := Block(0, 0)
-		tk.waiter = 0
+		left(tk)
 		if why == WokenBySignal && tk.Pending == 0 {
 			return TaskErrInterrupted
 		}
 	}
 	tk.Pending = 0
 	return int64(tk.Event)
+}
+
+// left records that the waiter is done with tk: a reaper waits for it.
+func left(tk *Task) {
+	tk.waiter = 0
+	if tk.reaper != 0 && tk.State == TaskExited {
+		Unblock((*Thread)(unsafe.Pointer(tk.reaper)))
+	}
 }
 
 // TaskResume lets the stopped task tk run on; its next event goes to its
@@ -229,14 +237,15 @@ func unqueue(tk *Task, p *Port) {
 	}
 }
 
-// TaskReap waits until tk's thread has ended; then the record is the
-// owner's to free.
+// TaskReap waits until tk's thread has ended and no host thread waits in
+// TaskRun for it (handler code is not preempted: a woken waiter is done
+// with tk by the time the reaper runs).
 func TaskReap(tk *Task) int64 {
-	for tk.State != TaskExited {
+	for tk.State != TaskExited || tk.waiter != 0 {
 		tk.reaper = uintptr(unsafe.Pointer(cur()))
 		why := Block(0, 0)
 		tk.reaper = 0
-		if why == WokenBySignal && tk.State != TaskExited {
+		if why == WokenBySignal && (tk.State != TaskExited || tk.waiter != 0) {
 			return TaskErrInterrupted
 		}
 	}

@@ -12,6 +12,7 @@ const (
 	CallInKernel = 0 // run a function in handler context
 	CallRun      = 1 // the sandbox's Run
 	CallFault    = 2 // fault inside the handler (expected-failure test)
+	CallTask     = 3 // level 3 guest threads and ports (sandbox/process)
 )
 
 func init() {
