@@ -10,7 +10,8 @@
 //	Level 2  level 1 plus protection keys: the guest sees only its own
 //	         memory and what the host shares with it. Keys do not limit
 //	         instruction fetch, so while a level 2 guest exists every
-//	         guest's executable memory passes the code scan (exec.go).
+//	         guest's executable memory passes the code scan
+//	         (sandbox/ring).
 //	         Refused on CPUs exposed to Meltdown.
 //	Level 3  separate address spaces (not built yet).
 //	Level 4  VMX virtual machines (not built yet).
@@ -21,20 +22,26 @@
 //	g, err := sandbox.New(sandbox.Config{Level: sandbox.Level2, Regions: ..., Regs: ...})
 //	if err != nil { ... }
 //	defer g.Close()
+//	t := g.Main()
 //	for {
-//		exit, err := g.Run()
+//		exit, err := t.Run()
 //		if err != nil { ... }
 //		switch exit.Kind {
 //		case sandbox.ExitSyscall:
-//			g.SetReturn(handle(g, exit.Syscall))
+//			t.SetReturn(handle(g, exit.Syscall))
 //		default:
-//			return exit // a fault, an expired budget, a kill
+//			return exit // a fault, an expired budget, a kill, an interrupt
 //		}
 //	}
 //
 // Package abi is such a host: the small default ABI the tests and the demo
 // use. Because every level implements Guest, the same handler serves a
 // guest at any level; the level is a field of Config.
+//
+// Each level is a Backend that its package registers (sandbox/ring for
+// levels 1 and 2): a program has the levels whose packages it imports.
+// What this package exports for backends alone (AllocKey, FreeKey,
+// KeyGroup.Acquire and Release, SharedRegion.Use and Unuse) says so.
 package sandbox
 
 import (
@@ -109,10 +116,10 @@ type Config struct {
 	Regions []Region
 	Regs    Regs
 	// Budget is the CPU time a Run may use before it returns ExitBudget
-	// (default 50 ms).
+	// (0: DefaultBudget).
 	Budget time.Duration
 	// MemoryLimit caps the bytes of all regions, including ones added
-	// later with Map (default 64 MiB).
+	// later with Map (0: DefaultMemoryLimit).
 	MemoryLimit uint64
 	// Shared are host regions the guest may access.
 	Shared []Share
@@ -125,6 +132,12 @@ type Config struct {
 	// host resumed with Resume. Nil: the guest has none, and its threads
 	// run only inside Run.
 }
+
+// Defaults of Config.
+const (
+	DefaultBudget      = 50 * time.Millisecond
+	DefaultMemoryLimit = 64 << 20
+)
 
 // ExitKind says why a thread stopped.
 type ExitKind int
@@ -173,6 +186,12 @@ type Syscall struct {
 	Nr   uint64
 	Args [6]uint64
 }
+
+// NullSyscall is the one system call the kernel answers itself, at every
+// ring-3 level, without waking the host: it returns 0. It is the bare
+// SYSCALL/SYSRET round trip through the kernel's entry and exit path that
+// the transition benchmarks compare the levels with.
+const NullSyscall = 0x7fff_0000
 
 // Fault is an exception in the guest.
 type Fault struct {
