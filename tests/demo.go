@@ -68,7 +68,7 @@ func demoLevels(t *T) {
 	for _, info := range sandbox.Levels() {
 		l := info.Level
 		if info.Err != nil {
-			t.Logf("demo: %v needs %s: unavailable: %v", l, info.Requires, info.Err)
+			t.Logf("demo: %v [%s]: unavailable: %v", l, info.Requires, info.Err)
 			continue
 		}
 		g, err := sandbox.NewELF(l, hello, sandbox.ELFOptions{Arg: uint64(l)})

@@ -189,10 +189,10 @@ func (g *guest) Threads() []sandbox.Thread {
 // Close releases the guest's memory, key, placement slot and run state.
 // It refuses while the thread runs: the kernel is running from that state.
 func (g *guest) Close() error {
-	if !g.main.running.CompareAndSwap(false, true) {
+	if !g.main.claim(held) {
 		return sandbox.ErrRunning
 	}
-	defer g.main.running.Store(false)
+	defer g.main.unclaim()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {

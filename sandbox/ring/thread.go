@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -18,13 +19,33 @@ type thread struct {
 	g      *guest
 	rs     *runState // in kernel memory, see newGuest; nil once closed
 	budget time.Duration
-	// running is set while Run is in the kernel, and while another
-	// method reads or writes the saved state: Run and Close must not
-	// overlap (Close frees the state the kernel is running from), two
-	// Runs would enter one context twice, and Regs must not see a state
-	// half written by an exit.
-	running atomic.Bool
+	// state says who has the saved state (idle, inRun, held): Run and
+	// Close must not overlap (Close frees the state the kernel is running
+	// from), two Runs would enter one context twice, and Regs must not
+	// see a state half written by an exit.
+	state atomic.Int32
 }
+
+// Values of thread.state.
+const (
+	idle  = iota
+	inRun // a Run is in the kernel: others are refused
+	held  // a short hold by another method (Regs, Close, ...): others wait
+)
+
+// claim takes the saved state for a Run (as inRun) or another method (as
+// held). It fails while a Run has it; a hold is short, and waited out.
+func (t *thread) claim(as int32) bool {
+	for !t.state.CompareAndSwap(idle, as) {
+		if t.state.Load() == inRun {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
+}
+
+func (t *thread) unclaim() { t.state.Store(idle) }
 
 // runState is what the Run system call works on. The handler writes only
 // integers into it (handler code must not store pointers).
@@ -55,11 +76,11 @@ func (t *thread) ID() int { return 1 }
 
 // Run enters the guest through the Run system call and decodes the exit.
 func (t *thread) Run() (e sandbox.Exit, err error) {
-	if !t.running.CompareAndSwap(false, true) {
+	if !t.claim(inRun) {
 		return sandbox.Exit{}, sandbox.ErrRunning
 	}
 	if t.g.closed {
-		t.running.Store(false)
+		t.unclaim()
 		return sandbox.Exit{}, sandbox.ErrClosed
 	}
 	rs := t.rs
@@ -79,7 +100,7 @@ func (t *thread) Run() (e sandbox.Exit, err error) {
 		e.Kind = sandbox.ExitFault
 		e.Fault = sandbox.Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: rs.ctx.CR2, RIP: f.RIP}
 	}
-	t.running.Store(false) // not deferred: this is the level 1 round trip's path
+	t.unclaim() // not deferred: this is the level 1 round trip's path
 	return e, nil
 }
 
@@ -119,21 +140,19 @@ func (t *thread) Interrupt() {
 	}
 }
 
-// hold gives the caller the stopped thread's saved state, as Run has it,
-// so that no Run or Close overlaps; release gives it back. It fails while
-// the thread runs and once the guest is closed.
+// hold gives the caller the stopped thread's saved state so that no Run
+// or Close overlaps; unclaim gives it back. It fails while the thread runs
+// and once the guest is closed.
 func (t *thread) hold() error {
-	if !t.running.CompareAndSwap(false, true) {
+	if !t.claim(held) {
 		return sandbox.ErrRunning
 	}
 	if t.g.closed {
-		t.running.Store(false)
+		t.unclaim()
 		return sandbox.ErrClosed
 	}
 	return nil
 }
-
-func (t *thread) release() { t.running.Store(false) }
 
 // Regs is the register state of the stopped thread (running or closed:
 // the zero Regs).
@@ -141,7 +160,7 @@ func (t *thread) Regs() sandbox.Regs {
 	if t.hold() != nil {
 		return sandbox.Regs{}
 	}
-	defer t.release()
+	defer t.unclaim()
 	f := &t.rs.ctx.Regs
 	return sandbox.Regs{
 		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
@@ -172,7 +191,7 @@ func (t *thread) SetRegs(r sandbox.Regs) error {
 	if err := t.hold(); err != nil {
 		return err
 	}
-	defer t.release()
+	defer t.unclaim()
 	f := &t.rs.ctx.Regs
 	*f = cpu.Frame{
 		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
@@ -199,6 +218,6 @@ func (t *thread) PKRU() uint32 {
 	if t.hold() != nil {
 		return 0
 	}
-	defer t.release()
+	defer t.unclaim()
 	return t.rs.ctx.ExitPKRU
 }
