@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,16 +26,16 @@ type ELFOptions struct {
 // pushed) and RDI = opt.Arg. A fixed-address executable (ET_EXEC) is
 // placed where it is linked, which fails with an error naming the range
 // and its owner if the place is not free for guests; a static-pie (ET_DYN)
-// is placed in a free slot and relocated.
+// is relocated to wherever the backend places its first segment, a
+// region at address 0, and its other segments follow at their offsets.
 //
-// The segments and the stack are checked against the guest's memory limit
-// before anything is allocated, and loaded one by one: each is mapped
-// writable, filled and relocated, then given its permissions (scanned
-// first at level 2), so nothing ever holds the span between segments.
+// It is built on the Guest interface alone, so every level loads ELF
+// files the same way. The segments and the stack are checked against the
+// guest's memory limit before anything is allocated, and loaded one by
+// one: each is mapped writable, filled and relocated, then given its
+// permissions (scanned first at level 2), so nothing ever holds the span
+// between segments.
 func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
-	if level != Level1 && level != Level2 {
-		return nil, fmt.Errorf("sandbox: NewELF: %v is not implemented", level)
-	}
 	im, err := elfload.Parse(file)
 	if err != nil {
 		return nil, err
@@ -48,62 +47,58 @@ func NewELF(level Level, file []byte, opt ELFOptions) (Guest, error) {
 	stack = (stack + mm.PageSize - 1) &^ (mm.PageSize - 1)
 	limit := opt.MemoryLimit
 	if limit == 0 {
-		limit = defaultLimit
+		limit = DefaultMemoryLimit
 	}
 	if need := im.Size() + stack; need > limit || need < stack {
 		return nil, fmt.Errorf("sandbox: the executable's segments and stack (%d KiB) exceed the guest's memory limit of %d KiB", need>>10, limit>>10)
 	}
-	// A static-pie's slot: a guard page, the image, a guard page, the
-	// stack, and the slot's last page free (the guard before the next).
-	if im.Kind == elfload.PIE && im.High+stack+3*mm.PageSize > slotSize {
-		return nil, errors.New("sandbox: static-pie image too large for a guest slot")
-	}
-	g, err := newRingGuest(Config{Level: level, Budget: opt.Budget, MemoryLimit: limit, Shared: opt.Shared, Group: opt.Group})
+	g, err := New(Config{Level: level, Budget: opt.Budget, MemoryLimit: limit, Shared: opt.Shared, Group: opt.Group})
 	if err != nil {
 		return nil, err
 	}
-	if err := g.load(im, stack); err != nil {
-		g.Close()
-		return nil, err
+	stackAt, err := load(g, im, stack)
+	if err == nil {
+		err = g.Main().SetRegs(Regs{RIP: im.Entry, RSP: stackAt + stack, RDI: opt.Arg})
 	}
-	if err := g.SetRegs(Regs{RIP: im.Entry, RSP: g.order[len(g.order)-1] + stack, RDI: opt.Arg}); err != nil {
+	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	return g, nil
 }
 
-// load maps the segments of im and a stack of stack bytes. A static-pie
-// goes at the start of the guest's slot (after a guard page), its stack
-// above it past another.
-func (g *ringGuest) load(im *elfload.Image, stack uint64) error {
-	stackAt := uint64(0)
-	if im.Kind == elfload.PIE {
-		base, err := takeSlot(g.owner)
-		if err != nil {
-			return err
-		}
-		if err := im.Rebase(base + mm.PageSize); err != nil {
-			return err
-		}
-		stackAt = im.High + mm.PageSize
-		g.slot, g.next = base, stackAt+stack+mm.PageSize
-	}
+// load maps the segments of im and a stack of stack bytes, placed by the
+// backend (after the image's, for a static-pie), and returns the stack's
+// address.
+func load(g Guest, im *elfload.Image, stack uint64) (uint64, error) {
 	for i, s := range im.Segments {
 		lo, hi := s.Vaddr&^(mm.PageSize-1), (s.End()+mm.PageSize-1)&^(mm.PageSize-1)
-		name := fmt.Sprintf("segment %d", i)
-		if _, err := g.Map(Region{Name: name, Addr: lo, Size: hi - lo, Perm: Read | Write}); err != nil {
-			return err
+		at := lo
+		if im.Kind == elfload.PIE && i == 0 {
+			at = 0
 		}
-		if err := g.WriteMemory(s.Vaddr, s.Data); err != nil {
-			return err
+		addr, err := g.Map(Region{Name: fmt.Sprintf("segment %d", i), Addr: at, Size: hi - lo, Perm: Read | Write})
+		if err != nil {
+			return 0, err
+		}
+		if at == 0 {
+			// The backend placed the image: the rest follows it.
+			if addr < lo {
+				return 0, fmt.Errorf("sandbox: static-pie linked at %#x cannot move down to %#x", lo, addr)
+			}
+			if err := im.Rebase(addr - lo); err != nil {
+				return 0, err
+			}
+		}
+		if err := g.WriteMemory(im.Segments[i].Vaddr, s.Data); err != nil {
+			return 0, err
 		}
 	}
 	var word [8]byte
 	for _, rel := range im.Relocs {
 		binary.LittleEndian.PutUint64(word[:], rel.Value)
 		if err := g.WriteMemory(rel.Addr, word[:]); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, s := range im.Segments {
@@ -118,9 +113,8 @@ func (g *ringGuest) load(im *elfload.Image, stack uint64) error {
 			p |= Exec
 		}
 		if err := g.Protect(s.Vaddr&^(mm.PageSize-1), p); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	_, err := g.Map(Region{Name: "stack", Addr: stackAt, Size: stack, Perm: Read | Write})
-	return err
+	return g.Map(Region{Name: "stack", Size: stack, Perm: Read | Write})
 }

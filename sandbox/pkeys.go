@@ -8,6 +8,7 @@ import (
 
 	"beelzebox/cpu"
 	"beelzebox/mm"
+	"beelzebox/sandbox/space"
 	"beelzebox/syscall"
 )
 
@@ -33,7 +34,9 @@ var keys struct {
 // errNoKeys is the error of the 16th separated guest.
 var errNoKeys = errors.New("sandbox: level 2: no protection key left: all 15 keys (1-15; key 0 is the kernel's) are in use by other guests, groups or shared regions; put guests that need no separation in a KeyGroup")
 
-func allocKey() (int, error) {
+// AllocKey takes a free guest key (for backends: a separated level 2
+// guest's key).
+func AllocKey() (int, error) {
 	keys.Lock()
 	defer keys.Unlock()
 	for k := 1; k < numKeys; k++ {
@@ -45,7 +48,8 @@ func allocKey() (int, error) {
 	return 0, errNoKeys
 }
 
-func freeKey(k int) {
+// FreeKey gives a key taken with AllocKey back.
+func FreeKey(k int) {
 	keys.Lock()
 	keys.used[k] = false
 	keys.Unlock()
@@ -76,11 +80,13 @@ type KeyGroup struct {
 // NewKeyGroup returns an empty group; its key is taken by its first guest.
 func NewKeyGroup() *KeyGroup { return &KeyGroup{} }
 
-func (g *KeyGroup) acquire() (int, error) {
+// Acquire returns the group's key for a new member, taking a key when it
+// is the first (for backends, at guest creation).
+func (g *KeyGroup) Acquire() (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.refs == 0 {
-		k, err := allocKey()
+		k, err := AllocKey()
 		if err != nil {
 			return 0, err
 		}
@@ -90,46 +96,14 @@ func (g *KeyGroup) acquire() (int, error) {
 	return g.key, nil
 }
 
-func (g *KeyGroup) release() {
+// Release counts a closed member out; the last gives the key back.
+func (g *KeyGroup) Release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.refs--; g.refs == 0 {
-		freeKey(g.key)
+		FreeKey(g.key)
 		g.key = 0
 	}
-}
-
-// pkruAllowing returns the PKRU value that denies every key except the
-// read-write keys rw and the read-only keys ro. A denied key gets AD (no
-// data access) without WD: with AD set, WD changes nothing on a real CPU,
-// and leaving it clear keeps Bochs 2.7 working, which wrongly applies WD
-// of key 0 to the kernel's own supervisor pages, so that the CPU could not
-// even push the exception frame when the guest is interrupted.
-func pkruAllowing(rw []int, ro []int) uint32 {
-	v := uint32(0x55555555) // AD for every key
-	for _, k := range rw {
-		v &^= 3 << (2 * k)
-	}
-	for _, k := range ro {
-		v = v&^(3<<(2*k)) | 2<<(2*k) // WD only
-	}
-	return v
-}
-
-// checkPKU returns the error of a level 2 request on a CPU without PKU.
-//
-// It also refuses a CPU that does not declare itself immune to rogue data
-// cache load (Meltdown): level 2 runs guests on the kernel's page tables,
-// which map all of memory, and such a CPU lets them read it speculatively
-// whatever the protection keys say (README, security notes).
-func checkPKU() error {
-	if !cpu.CPU.PKU {
-		return errors.New("sandbox: level 2 needs protection keys (CPUID.(EAX=7,ECX=0):ECX.PKU[bit 3]), which this CPU does not have")
-	}
-	if cpu.CPU.Exposed(cpu.Meltdown) {
-		return errors.New("sandbox: level 2 cannot separate guests on this CPU: it does not declare itself immune to rogue data cache load (Meltdown, CVE-2017-5754; IA32_ARCH_CAPABILITIES.RDCL_NO clear), and level 2 guests run on page tables that map all of memory")
-	}
-	return nil
 }
 
 // SharedRegion is host memory placed at a user address with a protection
@@ -139,8 +113,8 @@ func checkPKU() error {
 // half: kernel code never touches user pages (the kernel can run with
 // SMAP), and the view does not depend on PKRU.
 type SharedRegion struct {
-	reg            region
-	owner          *owner
+	pages          space.Pages
+	owner          *space.Owner
 	key            int
 	viewLo, viewHi uintptr
 	bytes          []byte
@@ -148,19 +122,21 @@ type SharedRegion struct {
 	users          int // guests created with access to it and not closed yet
 }
 
-// use records a guest that is given access; it fails once the region is
-// closed.
-func (s *SharedRegion) use() error {
+// Use records a guest that is given access (for backends, at guest
+// creation); it fails once the region is closed. The region cannot close
+// until every guest that uses it calls Unuse.
+func (s *SharedRegion) Use() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bytes == nil {
-		return fmt.Errorf("sandbox: shared region %q is closed", s.reg.name)
+		return fmt.Errorf("sandbox: shared region %q is closed", s.pages.Name)
 	}
 	s.users++
 	return nil
 }
 
-func (s *SharedRegion) unuse() {
+// Unuse counts a closed guest out.
+func (s *SharedRegion) Unuse() {
 	s.mu.Lock()
 	s.users--
 	s.mu.Unlock()
@@ -171,40 +147,40 @@ func (s *SharedRegion) unuse() {
 // guest window of its own.
 func NewSharedRegion(name string, size uint64) (*SharedRegion, error) {
 	size = (size + mm.PageSize - 1) &^ (mm.PageSize - 1)
-	if size == 0 || size > slotSize/2 {
+	if size == 0 || size > space.SlotSize/2 {
 		return nil, fmt.Errorf("sandbox: shared region %q: bad size %d", name, size)
 	}
-	s := &SharedRegion{owner: &owner{name: fmt.Sprintf("shared region %q", name)}}
+	s := &SharedRegion{owner: space.NamedOwner(fmt.Sprintf("shared region %q", name))}
 	if cpu.CPU.PKU {
-		k, err := allocKey()
+		k, err := AllocKey()
 		if err != nil {
 			return nil, err
 		}
 		s.key = k
 	}
-	base, err := takeSlot(s.owner)
+	base, err := space.TakeSlot(s.owner)
 	if err == nil {
-		s.reg = region{name: name, addr: base + mm.PageSize, size: size, perm: Read | Write, cost: size + pageTableCost(base+mm.PageSize, size)}
-		err = claim(s.owner, name, s.reg.addr, s.reg.end())
+		s.pages = space.NewPages(name, base+mm.PageSize, size)
+		err = space.Claim(s.owner, name, s.pages.Addr, s.pages.End())
 	}
 	if err == nil {
-		if err = mapPages(&s.reg, s.key); err != nil {
-			unclaim(s.reg.addr)
+		if err = s.pages.Map(mm.PermRead|mm.PermWrite, s.key); err != nil {
+			space.Unclaim(s.pages.Addr)
 		}
 	}
 	if err == nil {
 		ok := false
-		syscall.InKernel(func() { s.viewLo, s.viewHi, ok = mm.MapKernelView(s.reg.frames) })
+		syscall.InKernel(func() { s.viewLo, s.viewHi, ok = mm.MapKernelView(s.pages.Frames()) })
 		if !ok {
-			unmapPages(&s.reg)
-			unclaim(s.reg.addr)
+			s.pages.Unmap()
+			space.Unclaim(s.pages.Addr)
 			err = fmt.Errorf("sandbox: shared region %q: out of memory for its kernel view", name)
 		}
 	}
 	if err != nil {
-		giveSlots(s.owner)
+		space.GiveSlots(s.owner)
 		if s.key != 0 {
-			freeKey(s.key)
+			FreeKey(s.key)
 		}
 		return nil, err
 	}
@@ -213,7 +189,7 @@ func NewSharedRegion(name string, size uint64) (*SharedRegion, error) {
 }
 
 // Addr is the region's user address, the same for the host and guests.
-func (s *SharedRegion) Addr() uint64 { return s.reg.addr }
+func (s *SharedRegion) Addr() uint64 { return s.pages.Addr }
 
 // Bytes is the region as host memory (the kernel view).
 func (s *SharedRegion) Bytes() []byte { return s.bytes }
@@ -231,15 +207,15 @@ func (s *SharedRegion) Close() error {
 		return nil
 	}
 	if s.users > 0 {
-		return fmt.Errorf("sandbox: shared region %q is still given to %d open guests", s.reg.name, s.users)
+		return fmt.Errorf("sandbox: shared region %q is still given to %d open guests", s.pages.Name, s.users)
 	}
 	s.bytes = nil
 	syscall.InKernel(func() { mm.UnmapKernelView(s.viewLo, s.viewHi) })
-	unmapPages(&s.reg)
-	unclaim(s.reg.addr)
-	giveSlots(s.owner)
+	s.pages.Unmap()
+	space.Unclaim(s.pages.Addr)
+	space.GiveSlots(s.owner)
 	if s.key != 0 {
-		freeKey(s.key)
+		FreeKey(s.key)
 	}
 	return nil
 }

@@ -10,7 +10,8 @@
 //	Level 2  level 1 plus protection keys: the guest sees only its own
 //	         memory and what the host shares with it. Keys do not limit
 //	         instruction fetch, so while a level 2 guest exists every
-//	         guest's executable memory passes the code scan (exec.go).
+//	         guest's executable memory passes the code scan
+//	         (sandbox/ring).
 //	         Refused on CPUs exposed to Meltdown.
 //	Level 3  separate address spaces (not built yet).
 //	Level 4  VMX virtual machines (not built yet).
@@ -21,20 +22,26 @@
 //	g, err := sandbox.New(sandbox.Config{Level: sandbox.Level2, Regions: ..., Regs: ...})
 //	if err != nil { ... }
 //	defer g.Close()
+//	t := g.Main()
 //	for {
-//		exit, err := g.Run()
+//		exit, err := t.Run()
 //		if err != nil { ... }
 //		switch exit.Kind {
 //		case sandbox.ExitSyscall:
-//			g.SetReturn(handle(g, exit.Syscall))
+//			t.SetReturn(handle(g, exit.Syscall))
 //		default:
-//			return exit // a fault, an expired budget, a kill
+//			return exit // a fault, an expired budget, a kill, an interrupt
 //		}
 //	}
 //
 // Package abi is such a host: the small default ABI the tests and the demo
 // use. Because every level implements Guest, the same handler serves a
 // guest at any level; the level is a field of Config.
+//
+// Each level is a Backend that its package registers (sandbox/ring for
+// levels 1 and 2): a program has the levels whose packages it imports.
+// What this package exports for backends alone (AllocKey, FreeKey,
+// KeyGroup.Acquire and Release, SharedRegion.Use and Unuse) says so.
 package sandbox
 
 import (
@@ -109,26 +116,50 @@ type Config struct {
 	Regions []Region
 	Regs    Regs
 	// Budget is the CPU time a Run may use before it returns ExitBudget
-	// (default 50 ms).
+	// (0: DefaultBudget).
 	Budget time.Duration
 	// MemoryLimit caps the bytes of all regions, including ones added
-	// later with Map (default 64 MiB).
+	// later with Map (0: DefaultMemoryLimit).
 	MemoryLimit uint64
 	// Shared are host regions the guest may access.
 	Shared []Share
 	// Group, at level 2, makes guests share one protection key: guests of
 	// one group are not separated from each other. Nil: a key of its own.
 	Group *KeyGroup
+	// MaxThreads caps a level 3 guest's threads (default 64).
+	MaxThreads int
+	// Port, at level 3, takes the exits of the guest's threads that the
+	// host resumed with Resume. Nil: the guest has none, and its threads
+	// run only inside Run.
 }
 
-// ExitKind says why Run returned.
+// Defaults of Config.
+const (
+	DefaultBudget      = 50 * time.Millisecond
+	DefaultMemoryLimit = 64 << 20
+)
+
+// ExitKind says why a thread stopped.
 type ExitKind int
 
 const (
+	// ExitSyscall: the thread made a system call; it waits for the host
+	// to answer (SetReturn, then Run or Resume).
 	ExitSyscall ExitKind = iota + 1
+	// ExitFault: an exception in the thread.
 	ExitFault
+	// ExitBudget: the thread ran its Run's budget of CPU time without
+	// another exit.
 	ExitBudget
+	// ExitKilled: the kernel stopped the thread for good (Reason says
+	// why); it cannot run again.
 	ExitKilled
+	// ExitInterrupted: another goroutine called the thread's Interrupt.
+	// Nothing happened to the thread: it can run on.
+	ExitInterrupted
+	// ExitThreadExited: the thread ended (Thread.Exit, or the guest was
+	// closed) while a goroutine waited for its exits.
+	ExitThreadExited
 )
 
 func (k ExitKind) String() string {
@@ -141,6 +172,10 @@ func (k ExitKind) String() string {
 		return "budget"
 	case ExitKilled:
 		return "killed"
+	case ExitInterrupted:
+		return "interrupted"
+	case ExitThreadExited:
+		return "thread exited"
 	}
 	return "unknown"
 }
@@ -151,6 +186,12 @@ type Syscall struct {
 	Nr   uint64
 	Args [6]uint64
 }
+
+// NullSyscall is the one system call the kernel answers itself, at every
+// ring-3 level, without waking the host: it returns 0. It is the bare
+// SYSCALL/SYSRET round trip through the kernel's entry and exit path that
+// the transition benchmarks compare the levels with.
+const NullSyscall = 0x7fff_0000
 
 // Fault is an exception in the guest.
 type Fault struct {
@@ -168,12 +209,15 @@ type Fault struct {
 // PK reports whether a page fault was a protection-key violation.
 func (f Fault) PK() bool { return f.Vector == 14 && f.ErrorCode&(1<<5) != 0 }
 
-// Exit is what stopped the guest.
+// Exit is what stopped a thread: a typed event. Kind says which of the
+// fields below it carries; Thread is the thread it happened to, which is
+// how a goroutine serving many threads (a Port) knows whom to answer.
 type Exit struct {
 	Kind    ExitKind
-	Syscall Syscall
-	Fault   Fault
-	Reason  string // ExitKilled
+	Thread  Thread
+	Syscall Syscall // ExitSyscall
+	Fault   Fault   // ExitFault
+	Reason  string  // ExitKilled
 }
 
 func (e Exit) String() string {
@@ -192,19 +236,28 @@ func (e Exit) String() string {
 	return e.Kind.String()
 }
 
-// Guest is a sandboxed guest. Its methods are meant for the one goroutine
-// that hosts it; Run and Close refuse to overlap with a Run in another
-// goroutine (ErrRunning).
+// Guest is a sandboxed guest: its memory, its lifetime and limits, and
+// its threads of execution. Levels 1 and 2 have exactly one thread (the
+// host goroutine that runs it becomes it); level 3 guests have as many as
+// their thread limit allows, each a kernel thread scheduled on its own;
+// level 4 guests' threads will be their vCPUs.
+//
+// Every method may be called from any goroutine. Memory methods of one
+// guest are serialised; a copy never sees a region freed under it.
 type Guest interface {
 	// Level is the guest's isolation level.
 	Level() Level
-	// Run runs the guest until its next exit.
-	Run() (Exit, error)
-	// Regs and SetRegs read and replace the register state.
-	Regs() Regs
-	SetRegs(Regs) error
-	// SetReturn sets RAX, the system-call result.
-	SetReturn(v uint64)
+
+	// Main is the guest's first thread, created from Config.Regs.
+	Main() Thread
+	// NewThread creates a stopped thread with registers r (level 3;
+	// levels 1 and 2 have one thread and return ErrOneThread). It runs
+	// once the host calls its Run or Resume. A guest past its thread
+	// limit gets ErrThreadLimit.
+	NewThread(r Regs) (Thread, error)
+	// Threads lists the threads that have not exited.
+	Threads() []Thread
+
 	// ReadMemory and WriteMemory copy from and to guest memory; the range
 	// must lie in the guest's regions.
 	ReadMemory(addr uint64, b []byte) error
@@ -214,22 +267,165 @@ type Guest interface {
 	Map(r Region) (uint64, error)
 	Unmap(addr uint64) error
 	Protect(addr uint64, p Perm) error
-	// Close releases everything the guest holds.
+	// PermAt is the permission of the guest page at addr; false if no
+	// region holds it.
+	PermAt(addr uint64) (Perm, bool)
+	// RegionAddrs lists the start of each region in the order they were
+	// mapped (for hosts that place regions at address 0).
+	RegionAddrs() []uint64
+
+	// Close stops every thread (a thread blocked in a call or running is
+	// killed) and releases everything the guest holds. Close of a level 1
+	// or 2 guest whose thread is running in another goroutine returns
+	// ErrRunning.
 	Close() error
 }
 
-// ErrClosed is returned by the methods of a closed guest.
-var ErrClosed = errors.New("sandbox: guest is closed")
+// Thread is a thread of execution of a guest.
+type Thread interface {
+	// Guest is the guest the thread belongs to.
+	Guest() Guest
+	// ID is the thread's number in its guest, from 1 (Main) up.
+	ID() int
+	// Run lets the thread run until its next exit and returns it. At
+	// levels 1 and 2 the calling goroutine becomes the thread; at level 3
+	// the thread runs as its own kernel thread and Run waits for it. Run
+	// returns ExitBudget once the thread used Config.Budget of CPU time
+	// without another exit. One Run at a time: a second gets ErrRunning.
+	Run() (Exit, error)
+	// Resume lets a stopped level 3 thread run on without waiting for it:
+	// its next exit goes to its guest's Port (Config.Port). Without a
+	// port, and at levels 1 and 2 (their thread runs only inside Run),
+	// it returns ErrNoPort.
+	Resume() error
+	// Regs and SetRegs read and replace the register state of a stopped
+	// thread; a running one gives ErrRunning (Regs: the zero Regs).
+	Regs() Regs
+	SetRegs(Regs) error
+	// SetReturn sets RAX, the system-call result.
+	SetReturn(v uint64)
+	// PKRU is the protection-key rights register the thread had when it
+	// last stopped (level 2; 0 at other levels).
+	PKRU() uint32
+	// Interrupt, from any goroutine, makes the thread's current or next
+	// Run return ExitInterrupted soon after; nothing else changes.
+	Interrupt()
+	// Exit ends the thread (level 3): it never runs again; a goroutine
+	// waiting for it gets ExitThreadExited. The last thread's exit does
+	// not close the guest. Levels 1 and 2 return ErrOneThread.
+	Exit() error
+}
+
+// Port is where the exits of level 3 threads that the host resumed with
+// Resume wait to be served: one goroutine, or several, take them with
+// Next and answer each through Exit.Thread. A port may serve the threads
+// of many guests (Config.Port).
+type Port interface {
+	// Next waits for the next exit of any thread served by the port.
+	// After Close it returns ErrClosed.
+	Next() (Exit, error)
+	// Close wakes every goroutine in Next; the guests keep their threads,
+	// whose exits wait for no one.
+	Close() error
+}
+
+// Errors of the host API.
+var (
+	// ErrClosed is returned by the methods of a closed guest or port.
+	ErrClosed = errors.New("sandbox: guest is closed")
+	// ErrRunning is returned by Run and Close while another goroutine runs
+	// the thread, and by the register methods of a running thread.
+	ErrRunning = errors.New("sandbox: the thread is running")
+	// ErrOneThread: levels 1 and 2 have exactly one thread.
+	ErrOneThread = errors.New("sandbox: a level 1 or 2 guest has exactly one thread")
+	// ErrNoPort: the thread has no port to take its exits (Resume at
+	// levels 1 and 2).
+	ErrNoPort = errors.New("sandbox: the thread's exits have no port: use Run")
+	// ErrThreadLimit: the guest has Config.MaxThreads threads.
+	ErrThreadLimit = errors.New("sandbox: the guest is at its thread limit")
+	// ErrExited: the thread has exited.
+	ErrExited = errors.New("sandbox: the thread has exited")
+)
+
+// Backend is a level's implementation, registered by its package
+// (sandbox/ring for levels 1 and 2, sandbox/process for level 3) the way
+// gVisor registers platforms: with what it needs from the CPU.
+type Backend struct {
+	// Requires names the CPU features the level needs, for people.
+	Requires string
+	// Available says why this CPU cannot run the level, or nil.
+	Available func() error
+	// New creates a guest.
+	New func(cfg Config) (Guest, error)
+	// NewPort creates a port (levels whose threads run on their own).
+	NewPort func() (Port, error)
+}
+
+var backends [Level4 + 1]*Backend
+
+// Register installs the backend of level l; a level registers once.
+func Register(l Level, b *Backend) {
+	if l < Level1 || l > Level4 || backends[l] != nil {
+		panic(fmt.Sprintf("sandbox: bad or repeated registration of %v", l))
+	}
+	backends[l] = b
+}
+
+// LevelInfo describes a level on this machine.
+type LevelInfo struct {
+	Level    Level
+	Requires string
+	// Err says why the level cannot run here (nil: it can).
+	Err error
+}
+
+// Levels describes every level: what it requires and whether this CPU
+// has it.
+func Levels() []LevelInfo {
+	var out []LevelInfo
+	for l := Level1; l <= Level4; l++ {
+		out = append(out, LevelInfo{Level: l, Requires: requires(l), Err: Available(l)})
+	}
+	return out
+}
+
+func requires(l Level) string {
+	if b := backends[l]; b != nil {
+		return b.Requires
+	}
+	return "not built yet"
+}
+
+// Available reports why this machine cannot run guests at level l, or nil.
+func Available(l Level) error {
+	if l < Level1 || l > Level4 {
+		return fmt.Errorf("sandbox: no such level %d", int(l))
+	}
+	b := backends[l]
+	if b == nil {
+		return fmt.Errorf("sandbox: %v is not implemented yet", l)
+	}
+	if b.Available != nil {
+		return b.Available()
+	}
+	return nil
+}
 
 // New creates a guest at cfg.Level.
 func New(cfg Config) (Guest, error) {
-	switch cfg.Level {
-	case Level1, Level2:
-		return newRingGuest(cfg)
-	case Level3:
-		return nil, errors.New("sandbox: level 3 (separate address spaces) is not implemented yet")
-	case Level4:
-		return nil, errors.New("sandbox: level 4 (virtual machines) is not implemented yet")
+	if err := Available(cfg.Level); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("sandbox: no such level %d", int(cfg.Level))
+	return backends[cfg.Level].New(cfg)
+}
+
+// NewPort creates a port for guests at level l.
+func NewPort(l Level) (Port, error) {
+	if err := Available(l); err != nil {
+		return nil, err
+	}
+	if backends[l].NewPort == nil {
+		return nil, fmt.Errorf("sandbox: %v has no ports: its threads run inside Run", l)
+	}
+	return backends[l].NewPort()
 }

@@ -95,11 +95,11 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	r := g.Regs()
+	r := g.Main().Regs()
 	r.R12, r.R14 = uint64(n), buf
-	t.Require("SetRegs", g.SetRegs(r))
+	t.Require("SetRegs", g.Main().SetRegs(r))
 	for {
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		if err != nil || e.Kind == sandbox.ExitFault || e.Kind == sandbox.ExitKilled {
 			t.Fatalf("bench guest: %v %v", e, err)
 		}
@@ -107,7 +107,7 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 			if e.Syscall.Nr == abi.SysExit {
 				break
 			}
-			g.SetReturn(0)
+			g.Main().SetReturn(0)
 		}
 	}
 	raw := make([]byte, n*8)

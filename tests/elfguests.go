@@ -257,10 +257,10 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 			return err
 		}
 		defer barrier.Close()
-		if err := barrier.SetRegs(sandbox.Regs{RIP: regionAddr(barrier, 0)}); err != nil {
+		if err := barrier.Main().SetRegs(sandbox.Regs{RIP: regionAddr(barrier, 0)}); err != nil {
 			return err
 		}
-		if e, err := barrier.Run(); err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != abi.SysExit {
+		if e, err := barrier.Main().Run(); err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != abi.SysExit {
 			return fmt.Errorf("barrier: %v %v with %d of %d guests in ring 3 at once", e, err, counter(), guestsAtOnce)
 		}
 		spin, err := sandbox.New(sandbox.Config{Level: l, Group: group, Budget: 5 * time.Millisecond,
@@ -269,11 +269,11 @@ func testConcurrentGuests(t *T, l sandbox.Level) {
 			return err
 		}
 		defer spin.Close()
-		if err := spin.SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)}); err != nil {
+		if err := spin.Main().SetRegs(sandbox.Regs{RIP: regionAddr(spin, 0)}); err != nil {
 			return err
 		}
 		for i := 0; i < 2; i++ {
-			if e, err := spin.Run(); err != nil || e.Kind != sandbox.ExitBudget {
+			if e, err := spin.Main().Run(); err != nil || e.Kind != sandbox.ExitBudget {
 				return fmt.Errorf("spin: %v %v", e, err)
 			}
 		}

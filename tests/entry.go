@@ -11,6 +11,7 @@ import (
 	"beelzebox/cpu"
 	"beelzebox/kernel"
 	"beelzebox/sandbox"
+	"beelzebox/sandbox/ring"
 )
 
 // The entry suite: ring-3 state must never reach ring 0. Each test leaves
@@ -64,12 +65,12 @@ func testEntryFlagsInterrupt(t *T) {
 	g := mustGuest(t, sandbox.Level1, code(insStd, orFlags(cpu.FlagAC), insJmpSelf))
 	defer g.Close()
 	for i := 0; i < 3; i++ {
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		if err != nil || e.Kind != sandbox.ExitBudget {
 			t.Fatalf("run %d: %v %v, want budget", i, e, err)
 		}
 	}
-	if fl := g.Regs().RFLAGS; fl&(cpu.FlagDF|cpu.FlagAC) != cpu.FlagDF|cpu.FlagAC {
+	if fl := g.Main().Regs().RFLAGS; fl&(cpu.FlagDF|cpu.FlagAC) != cpu.FlagDF|cpu.FlagAC {
 		t.Fatalf("guest RFLAGS %#x lost its own DF and AC", fl)
 	}
 }
@@ -92,7 +93,7 @@ func testEntryFPState(t *T) {
 	if err := g.WriteMemory(textAddr(g), text); err != nil {
 		t.Fatalf("WriteMemory: %v", err)
 	}
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitSyscall {
 		t.Fatalf("exit = %v %v, want the system call", e, err)
 	}
@@ -115,7 +116,7 @@ func testEntryPKRUWriteDisable(t *T) {
 	}
 	for _, tail := range [][]byte{insUD2, code(movEAX(0x7fff), insSyscall), insJmpSelf} {
 		g := mustGuest(t, sandbox.Level1, code(movEAX(0xffffffff), insWrpkru, tail))
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		g.Close()
 		if err != nil || e.Kind == sandbox.ExitKilled {
 			t.Fatalf("guest % x: %v %v", tail, e, err)
@@ -132,14 +133,14 @@ func testEntryPKRUWriteDisable(t *T) {
 var tfSyscallCode = code(movEAX(0x7fff), orFlags(cpu.FlagTF), insSyscall, []byte{0x90, 0x90}, insUD2)
 
 func wantTFSyscall(t *T, g sandbox.Guest) {
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != 0x7fff {
 		t.Fatalf("first exit = %v %v, want system call 0x7fff", e, err)
 	}
-	after := g.Regs().RIP
+	after := g.Main().Regs().RIP
 	// SYSRETQ restores TF from R11: the guest stops with #DB right after
 	// SYSRETQ (QEMU) or after its next instruction (Bochs, as after POPF).
-	e, err = g.Run()
+	e, err = g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorDB || e.Fault.RIP != after && e.Fault.RIP != after+1 {
 		t.Fatalf("second exit = %v %v, want #DB at %#x or %#x", e, err, after, after+1)
 	}
@@ -168,9 +169,9 @@ func testEntryTFSyscallGuestFS(t *T) {
 	if err := g.WriteMemory(fake-2048, poison); err != nil {
 		t.Fatalf("WriteMemory: %v", err)
 	}
-	r := g.Regs()
+	r := g.Main().Regs()
 	r.FSBase = fake
-	if err := g.SetRegs(r); err != nil {
+	if err := g.Main().SetRegs(r); err != nil {
 		t.Fatalf("SetRegs: %v", err)
 	}
 	wantTFSyscall(t, g)
@@ -197,7 +198,7 @@ func testEntryNonCanonicalRIP(t *T) {
 	}
 	for i := 0; i < 3; i++ {
 		e := expectFault(t, g, cpu.VectorGP)
-		if rip := g.Regs().RIP; rip != e.Fault.RIP || !e.Fault.NotEntered {
+		if rip := g.Main().Regs().RIP; rip != e.Fault.RIP || !e.Fault.NotEntered {
 			t.Fatalf("resumed at RIP %#x: %v, want a #GP without entering", rip, e)
 		}
 	}
@@ -220,7 +221,7 @@ func testEntryNonCanonicalRSP(t *T) {
 func testEntrySetRegs(t *T) {
 	g := mustGuest(t, sandbox.Level1, insSyscall)
 	defer g.Close()
-	good := g.Regs()
+	good := g.Main().Regs()
 	for _, c := range []struct {
 		name string
 		set  func(*sandbox.Regs)
@@ -234,15 +235,15 @@ func testEntrySetRegs(t *T) {
 	} {
 		r := good
 		c.set(&r)
-		err := g.SetRegs(r)
+		err := g.Main().SetRegs(r)
 		if err == nil || !strings.Contains(err.Error(), c.name) {
 			t.Fatalf("SetRegs with a bad %s: err = %v, want an error naming %s", c.name, err, c.name)
 		}
-		if g.Regs() != good {
+		if g.Main().Regs() != good {
 			t.Fatalf("a refused SetRegs (%s) changed the registers", c.name)
 		}
 	}
-	if e, err := g.Run(); err != nil || e.Kind != sandbox.ExitSyscall {
+	if e, err := g.Main().Run(); err != nil || e.Kind != sandbox.ExitSyscall {
 		t.Fatalf("guest after refused SetRegs: %v %v", e, err)
 	}
 }
@@ -287,10 +288,10 @@ func testEntryPKRULeftBehind(t *T) {
 	g := mustGuest(t, sandbox.Level2, insUD2)
 	defer g.Close()
 	text := code(movEAX(0), insWrpkru, movEAX(0x7fff), insSyscall)
-	if err := sandbox.TestingWriteUnscanned(g, textAddr(g), text); err != nil {
+	if err := ring.TestingWriteUnscanned(g, textAddr(g), text); err != nil {
 		t.Fatalf("TestingWriteUnscanned: %v", err)
 	}
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitKilled || !strings.Contains(e.Reason, "pkru") {
 		t.Fatalf("exit = %v %v, want killed for the PKRU it left", e, err)
 	}

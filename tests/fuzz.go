@@ -385,7 +385,7 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 	}
 	h := &abi.Host{Guest: g}
 	for range c.exits {
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		if what := f.checkHost("after Run"); what != "" {
 			return what
 		}
@@ -394,7 +394,7 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 			return fmt.Sprintf("Run: %v", err)
 		}
 		if f.trace {
-			fmt.Printf("fuzz level%d case %d: exit %v, rip %#x rsp %#x\n", f.level, f.current.Load(), e, g.Regs().RIP, g.Regs().RSP)
+			fmt.Printf("fuzz level%d case %d: exit %v, rip %#x rsp %#x\n", f.level, f.current.Load(), e, g.Main().Regs().RIP, g.Main().Regs().RSP)
 		}
 		switch e.Kind {
 		case sandbox.ExitSyscall:
@@ -403,7 +403,7 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 			if done {
 				return ""
 			}
-			g.SetReturn(ret)
+			g.Main().SetReturn(ret)
 		case sandbox.ExitFault:
 			if e.Fault.Vector >= uint64(len(f.stats.faults)) {
 				return fmt.Sprintf("fault exit with vector %d", e.Fault.Vector)
@@ -432,7 +432,7 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 // load rewrites the guest for case c: its code, its stack, its registers,
 // and no regions but the text and the stack.
 func (f *fuzzer) load(g sandbox.Guest, c fuzzCase) string {
-	for _, a := range regionAddrs(g)[2:] {
+	for _, a := range g.RegionAddrs()[2:] {
 		if err := g.Unmap(a); err != nil {
 			return fmt.Sprintf("Unmap of a region the case mapped: %v", err)
 		}
@@ -452,7 +452,7 @@ func (f *fuzzer) load(g sandbox.Guest, c fuzzCase) string {
 	if err := g.WriteMemory(f.layout.stackLo, f.stack); err != nil {
 		return fmt.Sprintf("WriteMemory of the stack: %v", err)
 	}
-	if err := g.SetRegs(c.regs); err != nil {
+	if err := g.Main().SetRegs(c.regs); err != nil {
 		f.stats.refused++ // registers a guest may not start with
 		return ""
 	}

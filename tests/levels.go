@@ -283,10 +283,10 @@ func testGoroutinesDuringGuest(t *T, l sandbox.Level) {
 	overlap := make(chan [2]error)
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		_, errRun := g.Run()
+		_, errRun := g.Main().Run()
 		overlap <- [2]error{errRun, g.Close()}
 	}()
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	during := ticks.Load() - before
 	if errs := <-overlap; errs[0] != sandbox.ErrRunning || errs[1] != sandbox.ErrRunning {
 		t.Fatalf("Run and Close during a Run from another goroutine: %v, %v; want ErrRunning", errs[0], errs[1])
@@ -432,9 +432,9 @@ func testProtectRescans(t *T, _ sandbox.Level) {
 	if err := g.Protect(good, sandbox.Read|sandbox.Exec); err != nil {
 		t.Fatalf("Protect of clean code: %v", err)
 	}
-	regs := g.Regs()
+	regs := g.Main().Regs()
 	regs.RIP = good
-	t.Require("SetRegs", g.SetRegs(regs))
+	t.Require("SetRegs", g.Main().SetRegs(regs))
 	if r := serve(t, g); !r.Exited || r.Code != 5 {
 		t.Fatalf("code made executable did not run: %v", r)
 	}
@@ -462,7 +462,7 @@ func sharedGuest(t *T, s *sandbox.SharedRegion, writable bool, text []byte) sand
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Require("SetRegs", g.SetRegs(sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)}))
+	t.Require("SetRegs", g.Main().SetRegs(sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)}))
 	return g
 }
 
@@ -480,8 +480,8 @@ func testSharedRO(t *T, _ sandbox.Level) {
 	if r.Exited || !r.Exit.Fault.PK() || r.Exit.Fault.ErrorCode&cpu.PFWrite == 0 || r.Exit.Fault.CR2 != s.Addr()+8 {
 		t.Fatalf("%v, want a PK write fault at %#x", r, s.Addr()+8)
 	}
-	if g.Regs().RAX != 0x2121646572616873 { // "shared!!"
-		t.Fatalf("read %#x from the read-only share", g.Regs().RAX)
+	if g.Main().Regs().RAX != 0x2121646572616873 { // "shared!!"
+		t.Fatalf("read %#x from the read-only share", g.Main().Regs().RAX)
 	}
 }
 

@@ -240,7 +240,7 @@ func testGuestMmapsExhausted(t *T, l sandbox.Level) {
 	if !r.Exited {
 		t.Fatalf("guest: %v", r)
 	}
-	last := int64(g.Regs().R12)
+	last := int64(g.Main().Regs().R12)
 	fmt.Printf("%v: %d guest mmaps succeeded, then %d\n", l, r.Code, last)
 	if r.Code >= 2000 || last != -abi.ENOMEM {
 		t.Fatalf("%d mmaps, last result %d: want -ENOMEM before 2000", r.Code, last)
@@ -286,7 +286,7 @@ func testLockedThreads(t *T, l sandbox.Level) {
 				return
 			}
 			defer g.Close()
-			g.SetRegs(sandbox.Regs{RIP: textAddr(g)})
+			g.Main().SetRegs(sandbox.Regs{RIP: textAddr(g)})
 			if r, err := (&abi.Host{Guest: g}).Serve(); err != nil || !r.Exited || r.Code != 42 {
 				errs <- fmt.Errorf("guest: %v %v", r, err)
 			}
@@ -389,7 +389,7 @@ func testSharedKernelView(t *T, l sandbox.Level) {
 		t.Fatalf("%v", err)
 	}
 	defer g.Close()
-	g.SetRegs(sandbox.Regs{RIP: textAddr(g)})
+	g.Main().SetRegs(sandbox.Regs{RIP: textAddr(g)})
 	if r := serve(t, g); !r.Exited || r.Code != 0x2a {
 		t.Fatalf("guest read %v through the shared region, want exit(42)", r)
 	}

@@ -14,7 +14,7 @@ import (
 
 // Level 1 and level 2 guests in one address space. Protection keys do
 // not restrict instruction fetch, so level 1 code is held to the level 2
-// scan rules while a level 2 guest exists (sandbox/exec.go), and a level
+// scan rules while a level 2 guest exists (sandbox/ring/exec.go), and a level
 // 1 guest sees level 2 guests' memory (README, security notes).
 func init() {
 	Register("level2", "level1-wrpkru-code-refused", testLevel1GadgetRefused)
@@ -122,7 +122,7 @@ func testMemoryOpsRace(t *T) {
 				return
 			default:
 			}
-			if e, err := g.Run(); err == nil && e.Kind == sandbox.ExitBudget {
+			if e, err := g.Main().Run(); err == nil && e.Kind == sandbox.ExitBudget {
 				runs.Add(1)
 			}
 		}

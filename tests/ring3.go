@@ -77,7 +77,7 @@ func blobGuest(level sandbox.Level, text []byte, budget time.Duration) (sandbox.
 	}
 	// Regions at address 0 are placed in order: text first, stack after.
 	regs := sandbox.Regs{RIP: textAddr(g), RSP: stackTop(g)}
-	return g, g.SetRegs(regs)
+	return g, g.Main().SetRegs(regs)
 }
 
 // textAddr and stackTop find the placed regions by probing: the first
@@ -85,13 +85,7 @@ func blobGuest(level sandbox.Level, text []byte, budget time.Duration) (sandbox.
 func textAddr(g sandbox.Guest) uint64 { return regionAddr(g, 0) }
 func stackTop(g sandbox.Guest) uint64 { return regionAddr(g, 1) + 16384 }
 
-func regionAddr(g sandbox.Guest, i int) uint64 { return regionAddrs(g)[i] }
-
-// regionAddrs lists the start of each region of g in mapping order.
-func regionAddrs(g sandbox.Guest) []uint64 {
-	type regioned interface{ RegionAddrs() []uint64 }
-	return g.(regioned).RegionAddrs()
-}
+func regionAddr(g sandbox.Guest, i int) uint64 { return g.RegionAddrs()[i] }
 
 func mustGuest(t *T, level sandbox.Level, text []byte) sandbox.Guest {
 	g, err := blobGuest(level, text, 0)
@@ -102,7 +96,7 @@ func mustGuest(t *T, level sandbox.Level, text []byte) sandbox.Guest {
 }
 
 func expectFault(t *T, g sandbox.Guest, vector uint64) sandbox.Exit {
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -115,15 +109,15 @@ func expectFault(t *T, g sandbox.Guest, vector uint64) sandbox.Exit {
 func testRing3Syscall(t *T) {
 	g := mustGuest(t, sandbox.Level1, code(movEAX(42), movRDI(7), insSyscall, movEAX(43), insSyscall))
 	defer g.Close()
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != 42 || e.Syscall.Args[0] != 7 {
 		t.Fatalf("first exit = %v, %v", e, err)
 	}
-	if rip := g.Regs().RIP; rip != textAddr(g)+5+10+2 {
+	if rip := g.Main().Regs().RIP; rip != textAddr(g)+5+10+2 {
 		t.Fatalf("RIP after syscall = %#x", rip)
 	}
-	g.SetReturn(99)
-	e, err = g.Run()
+	g.Main().SetReturn(99)
+	e, err = g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != 43 {
 		t.Fatalf("second exit = %v, %v", e, err)
 	}
@@ -139,14 +133,14 @@ func testRing3Registers(t *T) {
 		[]byte{0x66, 0x48, 0x0f, 0x7e, 0xc0}, // movq rax, xmm0
 		insSyscall))
 	defer g.Close()
-	if e, err := g.Run(); err != nil || e.Kind != sandbox.ExitSyscall {
+	if e, err := g.Main().Run(); err != nil || e.Kind != sandbox.ExitSyscall {
 		t.Fatalf("exit = %v, %v", e, err)
 	}
-	if r := g.Regs(); r.R12 != v+1 {
+	if r := g.Main().Regs(); r.R12 != v+1 {
 		t.Fatalf("R12 = %#x", r.R12)
 	}
 	_ = fmt.Sprintf("%v %g", make([]float64, 64), 3.5) // host code using SSE
-	if e, err := g.Run(); err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != v {
+	if e, err := g.Main().Run(); err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != v {
 		t.Fatalf("xmm0 came back as %#x (exit %v, %v)", e.Syscall.Nr, e, err)
 	}
 }
@@ -172,7 +166,7 @@ func testRing3GP(t *T) {
 	}
 	for name, ins := range privileged {
 		g := mustGuest(t, sandbox.Level1, ins)
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		g.Close()
 		if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != 13 {
 			t.Fatalf("%s: exit %v, %v; want #GP", name, e, err)
@@ -211,7 +205,7 @@ func testRing3Loop(t *T) {
 	}
 	defer g.Close()
 	start := time.Now()
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitBudget {
 		t.Fatalf("exit = %v, %v; want budget", e, err)
 	}
@@ -219,7 +213,7 @@ func testRing3Loop(t *T) {
 		t.Fatalf("budget exit after only %v", d)
 	}
 	// It resumes where it was: still the loop.
-	if rip := g.Regs().RIP; rip != textAddr(g) {
+	if rip := g.Main().Regs().RIP; rip != textAddr(g) {
 		t.Fatalf("RIP = %#x", rip)
 	}
 }
@@ -236,7 +230,7 @@ func testRing3NoCompat(t *T) {
 		// push sel; lea rax, [rip]; push rax; retfq
 		g := mustGuest(t, sandbox.Level1, code([]byte{0x68}, le32(uint32(sel)), []byte{0x48, 0x8d, 0x05, 0, 0, 0, 0, 0x50, 0x48, 0xcb}))
 		top := stackTop(g)
-		e, err := g.Run()
+		e, err := g.Main().Run()
 		g.Close()
 		// QEMU TCG reads the far-return frame off the guest's stack with
 		// supervisor rights, which SMAP refuses: a #PF at the stack
@@ -285,14 +279,14 @@ func testRing3SegmentBases(t *T) {
 	defer g.Close()
 	data := stackTop(g) - 4096
 	t.Require("WriteMemory", g.WriteMemory(data, code(le64(0), le64(0xf5f5), le64(0x6565))))
-	r := g.Regs()
+	r := g.Main().Regs()
 	r.FSBase, r.GSBase = data, data
-	t.Require("SetRegs", g.SetRegs(r))
-	e, err := g.Run()
+	t.Require("SetRegs", g.Main().SetRegs(r))
+	e, err := g.Main().Run()
 	if err != nil || e.Kind != sandbox.ExitSyscall {
 		t.Fatalf("%v %v", e, err)
 	}
-	if r := g.Regs(); r.RAX != 0xf5f5 || r.RBX != 0x6565 || r.FSBase != data || r.GSBase != data {
+	if r := g.Main().Regs(); r.RAX != 0xf5f5 || r.RBX != 0x6565 || r.FSBase != data || r.GSBase != data {
 		t.Fatalf("rax %#x rbx %#x fs %#x gs %#x", r.RAX, r.RBX, r.FSBase, r.GSBase)
 	}
 }
@@ -307,7 +301,7 @@ func testRing3XM(t *T) {
 		[]byte{0xf3, 0x0f, 0x5e, 0xc8}, // divss xmm1, xmm0
 		insSyscall))
 	defer g.Close()
-	e, err := g.Run()
+	e, err := g.Main().Run()
 	if err == nil && e.Kind == sandbox.ExitSyscall {
 		// Every SSE CPU raises #XM here; QEMU TCG does not model SIMD
 		// floating-point exceptions, and its manifests expect this FAIL.

@@ -8,7 +8,7 @@
 //	228     clock_gettime(0|1, *timespec)     0 | -EINVAL | -EFAULT
 //	9       mmap(0, len, prot)                address | -EINVAL | -ENOMEM | -EACCES
 //	11      munmap(addr, len)                 0 | -EINVAL
-//	0x1000  pkru()                            the guest's PKRU at the call
+//	0x1000  pkru()                            the thread's PKRU at the call
 //	other                                     -ENOSYS
 //
 // Every pointer and size a guest passes is checked against its memory by
@@ -52,11 +52,7 @@ const (
 
 var boot = time.Now()
 
-// PKRUReader is implemented by guests that can report the PKRU value they
-// had at their last exit (levels 1 and 2 on a CPU with PKU).
-type PKRUReader interface{ PKRU() uint32 }
-
-// Host serves the default ABI to one guest.
+// Host serves the default ABI to one guest's main thread (Guest.Main).
 type Host struct {
 	Guest sandbox.Guest
 	// Out receives what the guest writes, as whole lines that start with
@@ -86,8 +82,9 @@ func (r Result) String() string {
 // system call (a fault, an expired budget, a kill).
 func (h *Host) Serve() (Result, error) {
 	defer h.Flush()
+	t := h.Guest.Main()
 	for {
-		e, err := h.Guest.Run()
+		e, err := t.Run()
 		if err != nil {
 			return Result{}, err
 		}
@@ -99,7 +96,7 @@ func (h *Host) Serve() (Result, error) {
 		if done {
 			return Result{Exited: true, Code: code}, nil
 		}
-		h.Guest.SetReturn(ret)
+		t.SetReturn(ret)
 	}
 }
 
@@ -161,10 +158,7 @@ func (h *Host) Handle(sc sandbox.Syscall) (ret uint64, done bool, code int) {
 		}
 		return 0, false, 0
 	case SysPKRU:
-		var v uint32
-		if r, ok := h.Guest.(PKRUReader); ok {
-			v = r.PKRU()
-		}
+		v := h.Guest.Main().PKRU()
 		if h.Out != nil {
 			h.Flush()
 			fmt.Fprintf(h.Out, "%spkru=%#08x\n", GuestPrefix, v)
@@ -177,16 +171,9 @@ func (h *Host) Handle(sc sandbox.Syscall) (ret uint64, done bool, code int) {
 // writable reports whether the guest itself may write [addr, addr+n): the
 // host must not write where the guest could not (its code, for one).
 func (h *Host) writable(addr uint64, n int) bool {
-	type permer interface {
-		PermAt(addr uint64) (sandbox.Perm, bool)
-	}
-	p, ok := h.Guest.(permer)
-	if !ok {
-		return true
-	}
 	// One look per page: off steps to each page boundary inside the range.
 	for off := uint64(0); off < uint64(n); off += 4096 - (addr+off)%4096 {
-		perm, mapped := p.PermAt(addr + off)
+		perm, mapped := h.Guest.PermAt(addr + off)
 		if !mapped || perm&sandbox.Write == 0 {
 			return false
 		}

@@ -1,9 +1,11 @@
-package sandbox
+package ring
 
 import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"beelzebox/sandbox"
 )
 
 // Executable memory. Protection keys restrict data accesses, never
@@ -21,7 +23,7 @@ import (
 //     fails the scan; the error names the region.
 //
 // Executable regions of different guests are at least a guard page apart
-// (space.go), so no instruction spans two guests and each guest's code is
+// (package space), so no instruction spans two guests and each guest's code is
 // scanned with its own neighbours alone. The host's own code is not user
 // memory (the kernel image is supervisor-only), and shared regions are
 // never executable.
@@ -34,28 +36,28 @@ import (
 // cannot change it either. Lock order: a guest's mu, then code.
 var code struct {
 	sync.Mutex
-	level2 int                     // open level 2 guests
-	guests map[*ringGuest]struct{} // guests with executable regions
+	level2 int                 // open level 2 guests
+	guests map[*guest]struct{} // guests with executable regions
 }
 
 // mustScan reports whether g's code must pass the scan before it becomes
 // executable. code must be locked.
-func (g *ringGuest) mustScan() bool { return g.level == Level2 || code.level2 > 0 }
+func (g *guest) mustScan() bool { return g.level == sandbox.Level2 || code.level2 > 0 }
 
 // addCode records r as executable code of g; removeCode forgets it. code
 // must be locked.
-func (g *ringGuest) addCode(r *region) {
-	at := sort.Search(len(g.code), func(i int) bool { return g.code[i].addr > r.addr })
+func (g *guest) addCode(r *region) {
+	at := sort.Search(len(g.code), func(i int) bool { return g.code[i].Addr > r.Addr })
 	g.code = append(g.code, nil)
 	copy(g.code[at+1:], g.code[at:])
 	g.code[at] = r
 	if code.guests == nil {
-		code.guests = map[*ringGuest]struct{}{}
+		code.guests = map[*guest]struct{}{}
 	}
 	code.guests[g] = struct{}{}
 }
 
-func (g *ringGuest) removeCode(r *region) {
+func (g *guest) removeCode(r *region) {
 	for i, c := range g.code {
 		if c == r {
 			g.code = append(g.code[:i], g.code[i+1:]...)
@@ -69,9 +71,9 @@ func (g *ringGuest) removeCode(r *region) {
 
 // codeAt returns g's executable region holding a, or nil. code must be
 // locked.
-func (g *ringGuest) codeAt(a uint64) *region {
+func (g *guest) codeAt(a uint64) *region {
 	for _, r := range g.code {
-		if a >= r.addr && a < r.end() {
+		if a >= r.Addr && a < r.End() {
 			return r
 		}
 	}
@@ -85,15 +87,15 @@ func registerLevel2() error {
 	code.Lock()
 	defer code.Unlock()
 	for o := range code.guests {
-		if o.level == Level2 {
+		if o.level == sandbox.Level2 {
 			continue
 		}
 		for _, r := range o.code {
 			if r.scanned {
 				continue
 			}
-			if err := o.scan(r, r.addr, r.end(), 0, nil); err != nil {
-				return fmt.Errorf("sandbox: level 2 refused: level 1 code at [%#x, %#x) (region %q) fails the level 2 scan, and protection keys do not stop a level 2 guest from executing it: %w", r.addr, r.end(), r.name, err)
+			if err := o.scan(r, r.Addr, r.End(), 0, nil); err != nil {
+				return fmt.Errorf("sandbox: level 2 refused: level 1 code at [%#x, %#x) (region %q) fails the level 2 scan, and protection keys do not stop a level 2 guest from executing it: %w", r.Addr, r.End(), r.Name, err)
 			}
 			r.scanned = true
 		}

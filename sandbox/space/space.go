@@ -1,4 +1,20 @@
-package sandbox
+// Package space is the guest zones of the kernel's address space, which
+// the sandbox's levels 1 and 2 and its shared regions live in: who owns
+// which range (the owner record), and the frames behind user pages. It
+// is for the sandbox and its backends; hosts use package sandbox.
+//
+// mm owns every zone of the address space wholesale (mm/zones.go) and
+// gives the guest zones (the low guest area below the kernel image and
+// the guest window) to the sandbox, which divides them here between
+// owners: each guest and each shared region. A placement is refused, with
+// the range and its owner named, when it
+//   - reaches outside the guest zones (the kernel, the Go runtime),
+//   - lies in a 1 GiB slot of the guest window another owner holds (a
+//     free slot becomes the placing owner's),
+//   - overlaps any region, or comes within a page of a region of another
+//     owner: an unmapped guard page separates owners, so no instruction
+//     can span the memory of two guests.
+package space
 
 import (
 	"errors"
@@ -9,48 +25,38 @@ import (
 	"beelzebox/mm"
 )
 
-// The sandbox's part of the owner record. mm owns every zone of the
-// address space wholesale (mm/zones.go) and gives the guest zones (the
-// low guest area below the kernel image and the guest window) to the
-// sandbox, which divides them here between owners: each guest and each
-// shared region. A placement is refused, with the range and its owner
-// named, when it
-//   - reaches outside the guest zones (the kernel, the Go runtime),
-//   - lies in a 1 GiB slot of the guest window another owner holds (a
-//     free slot becomes the placing owner's),
-//   - overlaps any region, or comes within a page of a region of another
-//     owner: an unmapped guard page separates owners, so no instruction
-//     can span the memory of two guests.
+// SlotSize is the unit in which the guest window is handed out.
+const SlotSize = 1 << 30
 
-// slotSize is the unit in which the guest window is handed out.
-const slotSize = 1 << 30
-
-// owner is a guest or a shared region.
-type owner struct{ name string }
+// Owner is a guest or a shared region.
+type Owner struct{ name string }
 
 var ownerSerial struct {
 	sync.Mutex
 	n int
 }
 
-// newOwner returns an owner named for error messages ("guest 3").
-func newOwner(kind string) *owner {
+// NewOwner returns an owner named for error messages ("guest 3").
+func NewOwner(kind string) *Owner {
 	ownerSerial.Lock()
 	defer ownerSerial.Unlock()
 	ownerSerial.n++
-	return &owner{name: fmt.Sprintf("%s %d", kind, ownerSerial.n)}
+	return &Owner{name: fmt.Sprintf("%s %d", kind, ownerSerial.n)}
 }
+
+// NamedOwner returns an owner with the name given ("shared region "x"").
+func NamedOwner(name string) *Owner { return &Owner{name: name} }
 
 // placement is a region recorded in the space.
 type placement struct {
 	start, end uint64
 	name       string
-	owner      *owner
+	owner      *Owner
 }
 
 var space struct {
 	sync.Mutex
-	slots  [(mm.GuestWindowHi - mm.GuestWindowLo) / slotSize]*owner // nil: free
+	slots  [(mm.GuestWindowHi - mm.GuestWindowLo) / SlotSize]*Owner // nil: free
 	placed []placement                                              // sorted by start
 }
 
@@ -60,14 +66,14 @@ func slotIndexes(start, end uint64) (first, last int, ok bool) {
 	if start < mm.GuestWindowLo || end > mm.GuestWindowHi {
 		return 0, 0, false
 	}
-	return int((start - mm.GuestWindowLo) / slotSize), int((end - 1 - mm.GuestWindowLo) / slotSize), true
+	return int((start - mm.GuestWindowLo) / SlotSize), int((end - 1 - mm.GuestWindowLo) / SlotSize), true
 }
 
-func slotBase(i int) uint64 { return mm.GuestWindowLo + uint64(i)*slotSize }
+func slotBase(i int) uint64 { return mm.GuestWindowLo + uint64(i)*SlotSize }
 
-// claim records [start, end) as region name of o, or says why it cannot
+// Claim records [start, end) as region name of o, or says why it cannot
 // be placed there.
-func claim(o *owner, name string, start, end uint64) error {
+func Claim(o *Owner, name string, start, end uint64) error {
 	space.Lock()
 	defer space.Unlock()
 	what := fmt.Sprintf("sandbox: region %q [%#x, %#x)", name, start, end)
@@ -78,7 +84,7 @@ func claim(o *owner, name string, start, end uint64) error {
 	if inWindow {
 		for i := first; i <= last; i++ {
 			if s := space.slots[i]; s != nil && s != o {
-				return fmt.Errorf("%s collides with the slot [%#x, %#x) of %s", what, slotBase(i), slotBase(i)+slotSize, s.name)
+				return fmt.Errorf("%s collides with the slot [%#x, %#x) of %s", what, slotBase(i), slotBase(i)+SlotSize, s.name)
 			}
 		}
 	}
@@ -106,9 +112,9 @@ func claim(o *owner, name string, start, end uint64) error {
 	return nil
 }
 
-// unclaim forgets the region that starts at start. Its slots stay with
-// the owner until giveSlots.
-func unclaim(start uint64) {
+// Unclaim forgets the region that starts at start. Its slots stay with
+// the owner until GiveSlots.
+func Unclaim(start uint64) {
 	space.Lock()
 	defer space.Unlock()
 	at := sort.Search(len(space.placed), func(i int) bool { return space.placed[i].start >= start })
@@ -120,8 +126,8 @@ func unclaim(start uint64) {
 // errWindowFull is the error of the owner that finds no free slot.
 var errWindowFull = errors.New("sandbox: guest address window is full")
 
-// takeSlot gives o a free slot and returns its base.
-func takeSlot(o *owner) (uint64, error) {
+// TakeSlot gives o a free slot and returns its base.
+func TakeSlot(o *Owner) (uint64, error) {
 	space.Lock()
 	defer space.Unlock()
 	for i, s := range space.slots {
@@ -133,8 +139,8 @@ func takeSlot(o *owner) (uint64, error) {
 	return 0, errWindowFull
 }
 
-// giveSlots frees every slot o holds.
-func giveSlots(o *owner) {
+// GiveSlots frees every slot o holds.
+func GiveSlots(o *Owner) {
 	space.Lock()
 	defer space.Unlock()
 	for i, s := range space.slots {

@@ -1,6 +1,10 @@
-package sandbox
+package ring
 
-import "errors"
+import (
+	"errors"
+
+	"beelzebox/sandbox"
+)
 
 // TestingWriteUnscanned writes b into a guest's memory at addr without the
 // level 2 code scan. It exists for the kernel's test suites alone: the
@@ -8,15 +12,15 @@ import "errors"
 // prove the defence behind it, the PKRU check at every exit (a guest that
 // leaves a PKRU other than its own is killed). A host has no use for it:
 // the code it places is what level 2 exists to refuse.
-func TestingWriteUnscanned(g Guest, addr uint64, b []byte) error {
-	rg, ok := g.(*ringGuest)
+func TestingWriteUnscanned(g sandbox.Guest, addr uint64, b []byte) error {
+	rg, ok := g.(*guest)
 	if !ok {
 		return errors.New("sandbox: TestingWriteUnscanned: not a level 1 or 2 guest")
 	}
 	rg.mu.Lock()
 	defer rg.mu.Unlock()
 	if rg.closed {
-		return ErrClosed
+		return sandbox.ErrClosed
 	}
 	if err := rg.rangeRegions(addr, len(b), func(*region, uint64, int, int) {}); err != nil {
 		return err
@@ -25,6 +29,6 @@ func TestingWriteUnscanned(g Guest, addr uint64, b []byte) error {
 	defer code.Unlock()
 	return rg.rangeRegions(addr, len(b), func(r *region, a uint64, lo, hi int) {
 		r.scanned = false
-		r.copyIn(a, b[lo:hi])
+		r.CopyIn(a, b[lo:hi])
 	})
 }

@@ -1,0 +1,223 @@
+package ring
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"beelzebox/cpu"
+	"beelzebox/sandbox"
+	"beelzebox/syscall"
+)
+
+// thread is the one thread of a level 1 or 2 guest: the goroutine that
+// calls Run becomes it, through the Run system call (run.go), until the
+// guest's next exit.
+type thread struct {
+	g      *guest
+	rs     *runState // in kernel memory, see newGuest; nil once closed
+	budget time.Duration
+	// state says who has the saved state (idle, inRun, held): Run and
+	// Close must not overlap (Close frees the state the kernel is running
+	// from), two Runs would enter one context twice, and Regs must not
+	// see a state half written by an exit.
+	state atomic.Int32
+}
+
+// Values of thread.state.
+const (
+	idle  = iota
+	inRun // a Run is in the kernel: others are refused
+	held  // a short hold by another method (Regs, Close, ...): others wait
+)
+
+// claim takes the saved state for a Run (as inRun) or another method (as
+// held). It fails while a Run has it; a hold is short, and waited out.
+func (t *thread) claim(as int32) bool {
+	for !t.state.CompareAndSwap(idle, as) {
+		if t.state.Load() == inRun {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
+}
+
+func (t *thread) unclaim() { t.state.Store(idle) }
+
+// runState is what the Run system call works on. The handler writes only
+// integers into it (handler code must not store pointers).
+type runState struct {
+	ctx        cpu.UserContext
+	budgetLeft int64  // ns of CPU time left for this Run
+	checkPKRU  uint64 // level 2: the exit PKRU must equal ctx.PKRU
+	// interrupt is set by Interrupt and cleared by the Run that returns
+	// ExitInterrupted for it.
+	interrupt atomic.Uint32
+	// stop says why the run stopped when ctx's vector does not (stopBy*),
+	// 0 when it does.
+	stop uint64
+}
+
+// Values of runState.stop.
+const (
+	stopByVector    = iota
+	stopKilled      // the exit PKRU was not the guest's
+	stopNotEntered  // the state was not loadable (EntryValid): a #GP
+	stopInterrupted // Interrupt
+)
+
+func (t *thread) Guest() sandbox.Guest { return t.g }
+
+// ID is 1: the guest's only thread is its main thread.
+func (t *thread) ID() int { return 1 }
+
+// Run enters the guest through the Run system call and decodes the exit.
+func (t *thread) Run() (e sandbox.Exit, err error) {
+	if !t.claim(inRun) {
+		return sandbox.Exit{}, sandbox.ErrRunning
+	}
+	if t.g.closed {
+		t.unclaim()
+		return sandbox.Exit{}, sandbox.ErrClosed
+	}
+	rs := t.rs
+	rs.budgetLeft = int64(t.budget)
+	syscall.Private(syscall.CallRun, uintptr(unsafe.Pointer(rs)), 0, 0)
+	e.Thread = t
+	f := &rs.ctx.Regs
+	switch {
+	case rs.stop != stopByVector:
+		t.decodeStop(&e)
+	case f.Vector == cpu.VectorSyscall:
+		e.Kind = sandbox.ExitSyscall
+		e.Syscall = sandbox.Syscall{Nr: f.AX, Args: [6]uint64{f.DI, f.SI, f.DX, f.R10, f.R8, f.R9}}
+	case f.Vector >= 32:
+		e.Kind = sandbox.ExitBudget
+	default:
+		e.Kind = sandbox.ExitFault
+		e.Fault = sandbox.Fault{Vector: f.Vector, ErrorCode: f.ErrorCode, CR2: rs.ctx.CR2, RIP: f.RIP}
+	}
+	t.unclaim() // not deferred: this is the level 1 round trip's path
+	return e, nil
+}
+
+// decodeStop fills e for the stops that the vector does not tell.
+func (t *thread) decodeStop(e *sandbox.Exit) {
+	rs := t.rs
+	switch rs.stop {
+	case stopKilled:
+		e.Kind = sandbox.ExitKilled
+		e.Reason = fmt.Sprintf("pkru tampered: the guest left PKRU %#08x, its PKRU is %#08x", rs.ctx.ExitPKRU, rs.ctx.PKRU)
+	case stopNotEntered:
+		e.Kind = sandbox.ExitFault
+		e.Fault = sandbox.Fault{Vector: rs.ctx.Regs.Vector, ErrorCode: rs.ctx.Regs.ErrorCode, RIP: rs.ctx.Regs.RIP, NotEntered: true}
+	case stopInterrupted:
+		e.Kind = sandbox.ExitInterrupted
+	}
+}
+
+// Resume: the thread runs only inside Run, there is no port.
+func (t *thread) Resume() error { return sandbox.ErrNoPort }
+
+// Exit: the guest's one thread ends with the guest (Close).
+func (t *thread) Exit() error { return sandbox.ErrOneThread }
+
+// Interrupt makes the current or next Run return ExitInterrupted. The
+// flag is in the run state, which the Run system call checks before it
+// enters the guest and after every interrupt that stops the guest. On
+// this uniprocessor kernel, a goroutine that calls Interrupt runs while
+// the guest does not: the guest was stopped by an interrupt and sees the
+// flag when its thread is scheduled again. On several CPUs, an IPI to the
+// CPU running the guest would be all that is missing.
+func (t *thread) Interrupt() {
+	t.g.mu.Lock() // Close frees the run state
+	defer t.g.mu.Unlock()
+	if !t.g.closed {
+		t.rs.interrupt.Store(1)
+	}
+}
+
+// hold gives the caller the stopped thread's saved state so that no Run
+// or Close overlaps; unclaim gives it back. It fails while the thread runs
+// and once the guest is closed.
+func (t *thread) hold() error {
+	if !t.claim(held) {
+		return sandbox.ErrRunning
+	}
+	if t.g.closed {
+		t.unclaim()
+		return sandbox.ErrClosed
+	}
+	return nil
+}
+
+// Regs is the register state of the stopped thread (running or closed:
+// the zero Regs).
+func (t *thread) Regs() sandbox.Regs {
+	if t.hold() != nil {
+		return sandbox.Regs{}
+	}
+	defer t.unclaim()
+	f := &t.rs.ctx.Regs
+	return sandbox.Regs{
+		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
+		R8: f.R8, R9: f.R9, R10: f.R10, R11: f.R11, R12: f.R12, R13: f.R13, R14: f.R14, R15: f.R15,
+		RIP: f.RIP, RFLAGS: f.RFLAGS, FSBase: t.rs.ctx.FSBase, GSBase: t.rs.ctx.GSBase,
+	}
+}
+
+// SetRegs replaces the register state. RFLAGS keeps only the flags ring 3
+// may hold (IF is always set, IOPL 0); RIP and the segment bases must be
+// canonical lower-half addresses, RSP canonical. A refused state changes
+// nothing.
+func (t *thread) SetRegs(r sandbox.Regs) error {
+	for _, c := range []struct {
+		name string
+		v    uint64
+		ok   bool
+	}{
+		{"RIP", r.RIP, cpu.ValidUserRIP(r.RIP)},
+		{"RSP", r.RSP, cpu.Canonical(r.RSP)},
+		{"FS base", r.FSBase, cpu.ValidUserRIP(r.FSBase)},
+		{"GS base", r.GSBase, cpu.ValidUserRIP(r.GSBase)},
+	} {
+		if !c.ok {
+			return fmt.Errorf("sandbox: %s %#x is not a canonical lower-half address", c.name, c.v)
+		}
+	}
+	if err := t.hold(); err != nil {
+		return err
+	}
+	defer t.unclaim()
+	f := &t.rs.ctx.Regs
+	*f = cpu.Frame{
+		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.RIP, RFLAGS: cpu.SanitizeUserFlags(r.RFLAGS),
+		CS: cpu.SelUserCode, SS: cpu.SelUserData,
+	}
+	t.rs.ctx.FSBase, t.rs.ctx.GSBase = r.FSBase, r.GSBase
+	return nil
+}
+
+// SetReturn sets RAX of the stopped thread. It is on the level 1 round
+// trip's path, so it does not hold the thread: the host that serves the
+// thread calls it between Runs.
+func (t *thread) SetReturn(v uint64) {
+	if !t.g.closed {
+		t.rs.ctx.Regs.AX = v
+	}
+}
+
+// PKRU is the value of PKRU the thread had when it last stopped (0
+// without PKU, while it runs and once the guest is closed).
+func (t *thread) PKRU() uint32 {
+	if t.hold() != nil {
+		return 0
+	}
+	defer t.unclaim()
+	return t.rs.ctx.ExitPKRU
+}
