@@ -21,6 +21,7 @@ import (
 	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
 	"beelzebox/cpu"
 	"beelzebox/kernel"
+	_ "beelzebox/sandbox/process"
 	_ "beelzebox/sandbox/ring" // levels 1 and 2
 	"beelzebox/tests"
 )

@@ -122,6 +122,10 @@ type SharedRegion struct {
 	users          int // guests created with access to it and not closed yet
 }
 
+// Frames returns a copy of the region's physical frames, one per page
+// (for backends that map the region into address spaces of their own).
+func (s *SharedRegion) Frames() []uint64 { return append([]uint64(nil), s.pages.Frames()...) }
+
 // Use records a guest that is given access (for backends, at guest
 // creation); it fails once the region is closed. The region cannot close
 // until every guest that uses it calls Unuse.

@@ -48,6 +48,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"beelzebox/cpu"
+	"beelzebox/kernel"
 )
 
 // Level is how a guest is isolated.
@@ -131,6 +134,7 @@ type Config struct {
 	// Port, at level 3, takes the exits of the guest's threads that the
 	// host resumed with Resume. Nil: the guest has none, and its threads
 	// run only inside Run.
+	Port Port
 }
 
 // Defaults of Config.
@@ -188,10 +192,8 @@ type Syscall struct {
 }
 
 // NullSyscall is the one system call the kernel answers itself, at every
-// ring-3 level, without waking the host: it returns 0. It is the bare
-// SYSCALL/SYSRET round trip through the kernel's entry and exit path that
-// the transition benchmarks compare the levels with.
-const NullSyscall = 0x7fff_0000
+// ring-3 level, without waking the host: it returns 0 (kernel.NullSyscall).
+const NullSyscall = kernel.NullSyscall
 
 // Fault is an exception in the guest.
 type Fault struct {
@@ -428,4 +430,25 @@ func NewPort(l Level) (Port, error) {
 		return nil, fmt.Errorf("sandbox: %v has no ports: its threads run inside Run", l)
 	}
 	return backends[l].NewPort()
+}
+
+// CheckRegs reports why a thread could not be given r, for backends: RIP
+// and the segment bases must be canonical lower-half addresses and RSP
+// canonical, so that entering the thread cannot fault in ring 0.
+func CheckRegs(r Regs) error {
+	for _, c := range []struct {
+		name string
+		v    uint64
+		ok   bool
+	}{
+		{"RIP", r.RIP, cpu.ValidUserRIP(r.RIP)},
+		{"RSP", r.RSP, cpu.Canonical(r.RSP)},
+		{"FS base", r.FSBase, cpu.ValidUserRIP(r.FSBase)},
+		{"GS base", r.GSBase, cpu.ValidUserRIP(r.GSBase)},
+	} {
+		if !c.ok {
+			return fmt.Errorf("sandbox: %s %#x is not a canonical lower-half address", c.name, c.v)
+		}
+	}
+	return nil
 }

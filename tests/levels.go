@@ -59,7 +59,7 @@ func init() {
 }
 
 // ringLevels are the levels the level suites run at.
-var ringLevels = []sandbox.Level{sandbox.Level1, sandbox.Level2}
+var ringLevels = []sandbox.Level{sandbox.Level1, sandbox.Level2, sandbox.Level3}
 
 // levelRegistrar returns a function that registers tests of the suite of
 // level l ("level1", "level2"). At level 2 they SKIP on a CPU without PKU.

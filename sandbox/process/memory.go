@@ -162,14 +162,16 @@ func (g *guest) mapLocked(r sandbox.Region, frames []uint64) (uint64, error) {
 			return 0, err
 		}
 	} else if !commit(size / mm.PageSize) {
-		return 0, fmt.Errorf("sandbox: out of memory for region %q (%d KiB)", r.Name, size>>10)
+		return 0, fmt.Errorf("sandbox: out of memory for region %q (%d KiB; %d pages committed, %d free)", r.Name, size>>10, committed, mm.Phys.FreeCount())
 	}
 	g.used += reg.cost
 	at := sort.Search(len(g.regions), func(i int) bool { return g.regions[i].addr > addr })
 	g.regions = append(g.regions, nil)
 	copy(g.regions[at+1:], g.regions[at:])
 	g.regions[at] = reg
-	g.order = append(g.order, addr)
+	if !reg.shared { // shared regions are the host's, as at levels 1 and 2
+		g.order = append(g.order, addr)
+	}
 	if len(r.Data) > 0 {
 		if err := g.copy(addr, r.Data, true); err != nil {
 			g.unmapLocked(reg)
@@ -225,12 +227,12 @@ func (g *guest) back(r *region, i int) bool {
 		if !got {
 			return
 		}
-		committed--
 		clear((*[mm.PageSize]byte)(unsafe.Pointer(mm.PhysAddr(pa)))[:])
 		if r.perm != 0 && g.space.Map(uintptr(r.addr)+uintptr(i)*mm.PageSize, pa, pteFlags(r.perm)) != nil {
 			mm.Phys.Free(pa)
 			return
 		}
+		committed--
 		r.frames[i] = pa
 		ok = true
 	})
@@ -395,9 +397,6 @@ func (g *guest) Protect(addr uint64, p sandbox.Perm) error {
 	syscall.InKernel(func() {
 		for i, pa := range r.frames {
 			if pa == 0 {
-				if !r.shared {
-					committed-- // never backed
-				}
 				continue
 			}
 			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
