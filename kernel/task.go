@@ -281,7 +281,11 @@ func taskMain(arg uintptr) {
 			Block(0, 0)
 			continue
 		}
-		post(tk, runTask(tk))
+		ev := runTask(tk)
+		if tk.kill != 0 {
+			break // nothing to post: the host that killed it reaps it
+		}
+		post(tk, ev)
 	}
 	tk.State = TaskExited
 	tk.Event = EventExited

@@ -239,22 +239,26 @@ func (g *guest) NewThread(r sandbox.Regs) (sandbox.Thread, error) {
 	t.tk.Ctx.Xsave = area
 	t.tk.Space = uintptr(unsafe.Pointer(g.space))
 	t.tk.Budget = g.budget
-	if g.port != nil {
-		t.tk.Port = uintptr(unsafe.Pointer(g.port.rec()))
-	}
 	if err := t.setRegs(r); err != nil {
 		rec.free()
 		return nil, err
 	}
+	if g.port != nil {
+		if !g.port.attach(t) {
+			rec.free()
+			return nil, sandbox.ErrClosed
+		}
+		t.tk.Port = uintptr(unsafe.Pointer(g.port.rec()))
+	}
 	if call(opStart, t.tk, nil) != 0 {
+		if g.port != nil {
+			g.port.detach(t)
+		}
 		rec.free()
 		return nil, errors.New("sandbox: out of memory for a thread's kernel stack")
 	}
 	g.used += threadCost
 	g.threads = append(g.threads, t)
-	if g.port != nil {
-		g.port.attach(t)
-	}
 	return t, nil
 }
 
@@ -494,12 +498,26 @@ func (t *thread) Exit() error {
 }
 
 // port is a level 3 Port: a kernel.Port record and the threads it serves.
+// The record goes once the port is closed and serves no thread: until
+// then a thread may still post to it.
 type port struct {
 	r  kernelRecord
 	mu sync.Mutex
 	// byTask maps a task record's address to its thread.
 	byTask map[uintptr]*thread
-	closed bool
+	// waiting counts the goroutines in Next, in or on their way to the
+	// kernel's wait on the record.
+	waiting int
+	closed  bool
+}
+
+// freeIfUnused frees the record of a closed port that nothing refers to
+// any more. p.mu is held.
+func (p *port) freeIfUnused() {
+	if p.closed && len(p.byTask) == 0 && p.waiting == 0 && p.r.lo != 0 {
+		p.r.free()
+		p.r = kernelRecord{}
+	}
 }
 
 func newPort() (sandbox.Port, error) {
@@ -512,22 +530,40 @@ func newPort() (sandbox.Port, error) {
 
 func (p *port) rec() *kernel.Port { return (*kernel.Port)(unsafe.Pointer(p.r.lo)) }
 
-func (p *port) attach(t *thread) {
+// attach makes p serve t; false once p is closed.
+func (p *port) attach(t *thread) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
 	p.byTask[uintptr(unsafe.Pointer(t.tk))] = t
-	p.mu.Unlock()
+	return true
 }
 
+// detach stops serving t, whose task can no longer post.
 func (p *port) detach(t *thread) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	delete(p.byTask, uintptr(unsafe.Pointer(t.tk)))
-	p.mu.Unlock()
+	p.freeIfUnused()
 }
 
 // Next waits for the next exit of a thread served by the port.
 func (p *port) Next() (sandbox.Exit, error) {
 	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return sandbox.Exit{}, sandbox.ErrClosed
+		}
+		p.waiting++
+		p.mu.Unlock()
 		a := call(opPortWait, nil, p.rec())
+		p.mu.Lock()
+		p.waiting--
+		p.freeIfUnused()
+		p.mu.Unlock()
 		if a == kernel.TaskErrClosed {
 			return sandbox.Exit{}, sandbox.ErrClosed
 		}
@@ -563,5 +599,6 @@ func (p *port) Close() error {
 	}
 	p.closed = true
 	call(opPortClose, nil, p.rec())
+	p.freeIfUnused()
 	return nil
 }
