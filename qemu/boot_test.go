@@ -32,7 +32,7 @@ func TestTables(t *testing.T) {
 		t.Fatalf("no boot %q in the tables", name)
 		return Boot{}
 	}
-	if b := byName("qemu-nopku"); b.Expect != ExpectPass || b.CPU != "max,-pku" || b.CommandLine() != "suites=level1,level2" {
+	if b := byName("qemu-nopku"); b.Expect != ExpectPass || b.CPU != "max,-pku" || b.CommandLine() != "suites=level1,level2,levels" {
 		t.Errorf("qemu-nopku = %+v", b)
 	}
 	if b := byName("qemu-kfault"); b.Expect != ExpectFail || !strings.Contains(b.CommandLine(), "test=kfault") {

@@ -41,7 +41,7 @@ var testTable = []Boot{
 		Name:   "qemu-nopku",
 		Emu:    QEMU,
 		CPU:    "max,-pku",
-		Suites: "level1,level2",
+		Suites: "level1,level2,levels",
 	},
 	{
 		// No local APIC in CPUID: the kernel must fall back to the PIT

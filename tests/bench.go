@@ -95,11 +95,12 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	r := g.Main().Regs()
+	th := g.Main()
+	r := th.Regs()
 	r.R12, r.R14 = uint64(n), buf
-	t.Require("SetRegs", g.Main().SetRegs(r))
+	t.Require("SetRegs", th.SetRegs(r))
 	for {
-		e, err := g.Main().Run()
+		e, err := th.Run()
 		if err != nil || e.Kind == sandbox.ExitFault || e.Kind == sandbox.ExitKilled {
 			t.Fatalf("bench guest: %v %v", e, err)
 		}
@@ -107,7 +108,7 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 			if e.Syscall.Nr == abi.SysExit {
 				break
 			}
-			g.Main().SetReturn(0)
+			th.SetReturn(0)
 		}
 	}
 	raw := make([]byte, n*8)

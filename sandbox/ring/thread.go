@@ -76,7 +76,9 @@ func (t *thread) ID() int { return 1 }
 
 // Run enters the guest through the Run system call and decodes the exit.
 func (t *thread) Run() (e sandbox.Exit, err error) {
-	if !t.claim(inRun) {
+	// The CAS first, inline: claim is a call, and this is the level 1
+	// round trip's path.
+	if !t.state.CompareAndSwap(idle, inRun) && !t.claim(inRun) {
 		return sandbox.Exit{}, sandbox.ErrRunning
 	}
 	if t.g.closed {
@@ -92,8 +94,11 @@ func (t *thread) Run() (e sandbox.Exit, err error) {
 	case rs.stop != stopByVector:
 		t.decodeStop(&e)
 	case f.Vector == cpu.VectorSyscall:
+		// Field by field: a composite literal is built aside and copied.
 		e.Kind = sandbox.ExitSyscall
-		e.Syscall = sandbox.Syscall{Nr: f.AX, Args: [6]uint64{f.DI, f.SI, f.DX, f.R10, f.R8, f.R9}}
+		e.Syscall.Nr = f.AX
+		a := &e.Syscall.Args
+		a[0], a[1], a[2], a[3], a[4], a[5] = f.DI, f.SI, f.DX, f.R10, f.R8, f.R9
 	case f.Vector >= 32:
 		e.Kind = sandbox.ExitBudget
 	default:
