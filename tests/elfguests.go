@@ -86,6 +86,14 @@ func testELFReadHost(t *T, l sandbox.Level) {
 		}
 		return
 	}
+	if l == sandbox.Level3 {
+		// Its own address space does not map the host's region: the
+		// address is unmapped there, or the guest's own memory.
+		if r.Exited && r.Code == 0x5a || !r.Exited && r.Exit.Fault.Vector != cpu.VectorPF || host.Bytes()[0] != 0x5a {
+			t.Fatalf("level 3: %v, host byte %#x; want the guest's own memory or a page fault at %#x, and the host untouched", r, host.Bytes()[0], host.Addr())
+		}
+		return
+	}
 	if r.Exited || !r.Exit.Fault.PK() || host.Bytes()[0] != 0x5a {
 		t.Fatalf("level 2: %v, host byte %#x; want a PK fault and the host untouched", r, host.Bytes()[0])
 	}
@@ -99,30 +107,31 @@ func testELFJit(t *T, l sandbox.Level) {
 }
 
 // testELFRefusedAt2: a guest whose code holds insn loads and runs at level
-// 1 (nothing protects anything there) and is refused at level 2 with an
-// error that names the instruction and where it is.
+// 1 (nothing protects anything there) and level 3 (its own address space
+// protects everything, keys play no part), and is refused at level 2 with
+// an error that names the instruction and where it is.
 func testELFRefusedAt2(t *T, l sandbox.Level, name, insn string) {
 	file, err := guestFile(name)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	g, err := sandbox.NewELF(l, file, sandbox.ELFOptions{})
-	if l == sandbox.Level1 {
+	if l != sandbox.Level2 {
 		if err != nil {
-			t.Fatalf("level 1 refused %s: %v", name, err)
+			t.Fatalf("%v refused %s: %v", l, name, err)
 		}
 		defer g.Close()
 		r := serve(t, g)
 		if name == "wrpkru" {
-			// Level 1 runs with CR4.PKE clear: WRPKRU is an invalid
-			// opcode there, with or without PKU.
+			// Levels 1 and 3 run with CR4.PKE clear: WRPKRU is an
+			// invalid opcode there, with or without PKU.
 			if r.Exited || r.Exit.Fault.Vector != cpu.VectorUD {
-				t.Fatalf("%s at level 1: %v, want #UD", name, r)
+				t.Fatalf("%s at %v: %v, want #UD", name, l, r)
 			}
 			return
 		}
 		if !r.Exited || r.Code != 0 {
-			t.Fatalf("%s at level 1: %v", name, r)
+			t.Fatalf("%s at %v: %v", name, l, r)
 		}
 		return
 	}
@@ -144,6 +153,17 @@ func testELFTwice(t *T, l sandbox.Level) {
 	file, err := guestFile("hello")
 	t.Require("hello", err)
 	b, err := sandbox.NewELF(l, file, sandbox.ELFOptions{})
+	if l == sandbox.Level3 {
+		// Each in its own address space: both at 0x400000, both run.
+		t.Require("second guest at 0x400000", err)
+		defer b.Close()
+		for _, g := range []sandbox.Guest{a, b} {
+			if r := serve(t, g); !r.Exited || r.Code != 0 {
+				t.Fatalf("hello at 0x400000: %v", r)
+			}
+		}
+		return
+	}
 	if err == nil {
 		b.Close()
 		t.Fatalf("second guest at 0x400000 loaded")

@@ -23,11 +23,13 @@ import (
 func init() {
 	for _, l := range ringLevels {
 		reg := levelRegistrar(l)
-		reg("region-in-runtime-window-refused", testRuntimeWindowRefused)
-		reg("region-over-kernel-refused", testKernelRangesRefused)
-		reg("other-guest-slot-refused", testOtherSlotRefused)
-		reg("guard-page-between-guests", testGuardBetweenGuests)
-		reg("elf-segment-in-runtime-refused", testELFSegmentInRuntime)
+		if l != sandbox.Level3 { // placement in the address space levels 1 and 2 share
+			reg("region-in-runtime-window-refused", testRuntimeWindowRefused)
+			reg("region-over-kernel-refused", testKernelRangesRefused)
+			reg("other-guest-slot-refused", testOtherSlotRefused)
+			reg("guard-page-between-guests", testGuardBetweenGuests)
+			reg("elf-segment-in-runtime-refused", testELFSegmentInRuntime)
+		}
 		reg("elf-far-apart-segments", testELFFarSegments)
 		reg("elf-over-limit-refused", testELFOverLimit)
 		reg("guest-mmaps-exhausted-cleanly", testGuestMmapsExhausted)
