@@ -313,3 +313,6 @@ func KernelReturnPC() uintptr
 func TrapXsaveArea(f *Frame) uintptr {
 	return (uintptr(unsafe.Pointer(f)) - XsaveSize) &^ 63
 }
+
+// KernelCR3 is the value the kernel's CR3 is loaded with.
+func KernelCR3() uint64 { return entry.percpu.kernelCR3 }

@@ -44,12 +44,13 @@ TEXT ·threadTrampolinePC(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
-// handlerTrampoline starts a handler thread (spawnHandler): R15 holds its
-// argument. The call goes through handlerThreadMain's ABI0 wrapper, which
-// takes g (kernelG) from the TLS block and zeroes X15.
+// handlerTrampoline starts a handler thread (spawnHandler): R15 and R14
+// hold its arguments. The call goes through handlerThreadMain's ABI0
+// wrapper, which takes g (kernelG) from the TLS block and zeroes X15.
 TEXT ·handlerTrampoline(SB),NOSPLIT|NOFRAME,$0
 	SUBQ	$16, SP
 	MOVQ	R15, 0(SP)
+	MOVQ	R14, 8(SP)
 	CALL	·handlerThreadMain(SB)
 	BYTE	$0xcc	// INT3: handlerThreadMain does not return
 

@@ -99,14 +99,12 @@ const (
 	TaskErrClosed      = -9  // the port is closed
 )
 
-func init() { HandlerMain = taskMain }
-
 func taskOf(a uintptr) *Task { return (*Task)(unsafe.Pointer(a)) }
 
 // TaskStart creates the kernel thread of the stopped task tk.
 func TaskStart(tk *Task) int64 {
 	tk.State = TaskStopped
-	t := spawnHandler(uintptr(unsafe.Pointer(tk)))
+	t := spawnHandler(bodyTask, uintptr(unsafe.Pointer(tk)))
 	if t == nil {
 		tk.State = TaskExited
 		return TaskErrNoMemory

@@ -185,22 +185,22 @@ func Spawn(f *cpu.Frame, fs uint64) *Thread {
 	return t
 }
 
-// spawnHandler creates a thread that runs handlerThreadMain(arg) in
+// spawnHandler creates a thread that runs handlerBodies[body](arg) in
 // handler context (interrupts disabled, kernelG in its TLS, on a kernel
 // stack of handlerStackSize bytes) and never returns to Go runtime code:
 // the kernel side of a guest thread (task.go). It starts runnable.
-func spawnHandler(arg uintptr) *Thread {
+func spawnHandler(body int, arg uintptr) *Thread {
 	t := newThread(handlerStackSize)
 	if t == nil {
 		return nil
 	}
 	// What swtch pops, then threadTrampoline's jump: R12 is the stack
-	// handlerTrampoline starts on, R15 its argument.
+	// handlerTrampoline starts on, R15 and R14 its arguments.
 	top := t.stackHi &^ 15
 	sp := top - 8*8
 	*(*[8]uintptr)(unsafe.Pointer(sp)) = [8]uintptr{
 		arg,                   // R15
-		0,                     // R14
+		uintptr(body),         // R14
 		handlerTrampolinePC(), // R13
 		top,                   // R12
 		0, 0,                  // BX, BP
@@ -214,14 +214,20 @@ func spawnHandler(arg uintptr) *Thread {
 }
 
 // handlerThreadMain is where a handler thread starts (from
-// handlerTrampoline); the thread ends when HandlerMain returns.
-func handlerThreadMain(arg uintptr) {
-	HandlerMain(arg)
+// handlerTrampoline); the thread ends when its body returns.
+func handlerThreadMain(arg, body uintptr) {
+	handlerBodies[body](arg)
 	ExitThread()
 }
 
-// HandlerMain is the body of handler threads: the guest-thread loop.
-var HandlerMain func(arg uintptr)
+// The bodies of handler threads. An index, not a func value, goes into
+// the new thread's stack: handler code stores no pointers.
+const (
+	bodyTask = iota
+	bodySwitchPartner
+)
+
+var handlerBodies = [...]func(arg uintptr){bodyTask: taskMain, bodySwitchPartner: switchPartner}
 
 // switchTo makes next the running thread. The caller has set current's
 // state (runnable, blocked or dead).
