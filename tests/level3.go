@@ -524,9 +524,10 @@ func testL3PCID(t *T) {
 		t.Skip("pcid", "(CPUID.1:ECX.PCID) is missing: spaces switch with a CR3 reload that flushes the TLB")
 	}
 	before := mm.PCIDsInUse()
-	a := l3Guest(t, insSyscall, sandbox.Config{})
+	loop := code(insSyscall, []byte{0xeb, 0xfc}) // syscall; jmp back
+	a := l3Guest(t, loop, sandbox.Config{})
 	defer a.Close()
-	b := l3Guest(t, insSyscall, sandbox.Config{})
+	b := l3Guest(t, loop, sandbox.Config{})
 	defer b.Close()
 	if n := mm.PCIDsInUse() - before; n != 2 {
 		t.Fatalf("two guests hold %d PCIDs", n)
