@@ -103,8 +103,8 @@ func (t *Thread) OnAltStack(sp uint64) bool {
 func Signal(t *Thread, sig int) {
 	t.sig.pending |= sigBit(sig)
 	if t.State == StateBlocked && t.sig.deliverable() {
-		t.State = StateRunnable
 		t.wakeWhy = WokenBySignal
+		makeRunnable(t)
 	}
 }
 

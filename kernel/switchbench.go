@@ -34,7 +34,7 @@ func SwitchBench(samples []uint64, withCR3 bool) bool {
 		return false
 	}
 	b.partner = uintptr(unsafe.Pointer(p))
-	Block(0, 0) // the partner runs first and blocks
+	park() // the partner runs first and hands the CPU back
 	for i := range samples {
 		t0 := cpu.RdtscOrdered()
 		handOff(b.partner)
@@ -53,7 +53,15 @@ func handOff(to uintptr) {
 		cpu.SetCR3(switchBench.cr3)
 	}
 	Unblock((*Thread)(unsafe.Pointer(to)))
-	Block(0, 0)
+	park()
+}
+
+// park blocks the running thread until Unblock, whatever signals are
+// pending: the calling thread is a Go thread inside one long system call,
+// which the runtime may have signalled to preempt it.
+func park() {
+	cur().State = StateBlocked
+	schedule()
 }
 
 func switchPartner(uintptr) {

@@ -20,6 +20,13 @@ import (
 //     context (cpu/entry_amd64.s), and switchTo's callee-saved registers.
 //   - cur() is the running thread; percpu (cpu package) always describes
 //     current's kernel stack and TLS.
+//   - A thread is in the run queue exactly while it is StateRunnable:
+//     every change to runnable goes through makeRunnable, and pick takes
+//     threads off in FIFO order (round robin).
+//   - sleepUntil is at or before the earliest deadline of a blocked
+//     thread (it may be earlier: a sleeper woken early leaves it behind),
+//     so the scan for expired sleepers runs only when it has come.
+//   - dead counts the dead threads whose stacks reapDead has not freed.
 
 const (
 	kstackSize = 64 << 10
@@ -57,6 +64,7 @@ type Thread struct {
 	stackHi uintptr
 	FSBase  uint64
 
+	runNext  uintptr // the next thread in the run queue (a *Thread), while runnable
 	waitKey  uintptr // what a blocked thread waits for (0: only its deadline)
 	deadline int64   // wake-up time for a blocked thread, 0 = none
 	wakeWhy  WakeReason
@@ -94,7 +102,28 @@ var (
 	nextTID int32 = 1
 	// Switches counts thread switches.
 	Switches uint64
+	// runHead and runTail are the run queue (addresses of records).
+	runHead, runTail uintptr
+	// sleepUntil: see the invariants; 0 when no thread sleeps.
+	sleepUntil int64
+	dead       int
 )
+
+// makeRunnable puts t, which must not be runnable already, at the end of
+// the run queue.
+//
+//go:nosplit
+func makeRunnable(t *Thread) {
+	t.State = StateRunnable
+	t.runNext = 0
+	a := uintptr(unsafe.Pointer(t))
+	if runTail != 0 {
+		(*Thread)(unsafe.Pointer(runTail)).runNext = a
+	} else {
+		runHead = a
+	}
+	runTail = a
+}
 
 // thread returns record i of the table.
 func thread(i int) *Thread {
@@ -181,7 +210,7 @@ func Spawn(f *cpu.Frame, fs uint64) *Thread {
 	}
 	t.ksp = sp
 	t.FSBase = fs
-	t.State = StateRunnable
+	makeRunnable(t)
 	return t
 }
 
@@ -209,7 +238,7 @@ func spawnHandler(body int, arg uintptr) *Thread {
 	}
 	t.ksp = sp
 	t.FSBase = uint64(cpu.HandlerTLS())
-	t.State = StateRunnable
+	makeRunnable(t)
 	return t
 }
 
@@ -253,33 +282,50 @@ func switchTo(next *Thread, now int64) {
 // reapDead frees the stacks of threads that exited; a thread cannot free
 // the stack it is running on, so this runs after a switch.
 func reapDead() {
-	for i := 0; i < live; i++ {
+	for i := 0; i < live && dead > 0; i++ {
 		t := thread(i)
 		if t.State == StateDead && t != cur() {
 			mm.FreeKernel(t.stackLo, t.stackHi)
 			t.State = StateFree
+			dead--
 		}
 	}
 }
 
-// pick wakes blocked threads whose deadline passed and returns the next
-// runnable thread after the running one in round-robin order, or nil.
+// pick wakes blocked threads whose deadline passed and takes the next
+// runnable thread off the run queue, or returns nil.
 func pick(now int64) *Thread {
+	if sleepUntil != 0 && now >= sleepUntil {
+		wakeSleepers(now)
+	}
+	if runHead == 0 {
+		return nil
+	}
+	t := (*Thread)(unsafe.Pointer(runHead))
+	runHead = t.runNext
+	if runHead == 0 {
+		runTail = 0
+	}
+	t.runNext = 0
+	return t
+}
+
+// wakeSleepers makes the blocked threads whose deadline passed runnable
+// and sets sleepUntil to the earliest deadline left.
+func wakeSleepers(now int64) {
+	sleepUntil = 0
 	for i := 0; i < live; i++ {
 		t := thread(i)
-		if t.State == StateBlocked && t.deadline != 0 && now >= t.deadline {
-			t.State = StateRunnable
+		if t.State != StateBlocked || t.deadline == 0 {
+			continue
+		}
+		if now >= t.deadline {
 			t.wakeWhy = WokenByTimeout
+			makeRunnable(t)
+		} else if sleepUntil == 0 || t.deadline < sleepUntil {
+			sleepUntil = t.deadline
 		}
 	}
-	start := int(cur().index)
-	for k := 1; k <= live; k++ {
-		t := thread((start + k) % live)
-		if t.State == StateRunnable {
-			return t
-		}
-	}
-	return nil
 }
 
 // schedule runs another thread, or idles until one is runnable. The caller
@@ -301,16 +347,8 @@ func schedule() {
 	}
 }
 
-func earliestDeadline() int64 {
-	var d int64
-	for i := 0; i < live; i++ {
-		t := thread(i)
-		if t.State == StateBlocked && t.deadline != 0 && (d == 0 || t.deadline < d) {
-			d = t.deadline
-		}
-	}
-	return d
-}
+// earliestDeadline is when the next sleeper may have to wake (0: none).
+func earliestDeadline() int64 { return sleepUntil }
 
 // armNext programs the timer for the next event: the end of the running
 // thread's slice, the earliest sleeper, or a guest deadline.
@@ -327,7 +365,7 @@ func armNext(now int64) {
 
 // Yield lets other runnable threads run.
 func Yield() {
-	cur().State = StateRunnable
+	makeRunnable(cur())
 	schedule()
 }
 
@@ -341,6 +379,9 @@ func Block(key uintptr, deadline int64) WakeReason {
 	t.State = StateBlocked
 	t.waitKey = key
 	t.deadline = deadline
+	if deadline != 0 && (sleepUntil == 0 || deadline < sleepUntil) {
+		sleepUntil = deadline
+	}
 	t.wakeWhy = WokenByEvent
 	schedule()
 	t.waitKey = 0
@@ -354,8 +395,8 @@ func Block(key uintptr, deadline int64) WakeReason {
 //go:nosplit
 func Unblock(t *Thread) {
 	if t.State == StateBlocked {
-		t.State = StateRunnable
 		t.wakeWhy = WokenByEvent
+		makeRunnable(t)
 	}
 }
 
@@ -371,8 +412,8 @@ func Wake(key uintptr, n int) int {
 		}
 		t := thread(i)
 		if t.State == StateBlocked && t.waitKey == key && key != 0 {
-			t.State = StateRunnable
 			t.wakeWhy = WokenByEvent
+			makeRunnable(t)
 			woken++
 		}
 	}
@@ -382,6 +423,7 @@ func Wake(key uintptr, n int) int {
 // ExitThread ends the running thread.
 func ExitThread() {
 	cur().State = StateDead
+	dead++
 	schedule()
 	Panic("a dead thread was scheduled")
 }
@@ -392,7 +434,7 @@ func ExitThread() {
 func PreemptIfDue() {
 	now := Nanotime()
 	if now >= cur().sliceEnd {
-		cur().State = StateRunnable
+		makeRunnable(cur())
 		schedule()
 		return
 	}
