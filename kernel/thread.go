@@ -20,9 +20,13 @@ import (
 //     context (cpu/entry_amd64.s), and switchTo's callee-saved registers.
 //   - cur() is the running thread; percpu (cpu package) always describes
 //     current's kernel stack and TLS.
-//   - A thread is in the run queue exactly while it is StateRunnable:
-//     every change to runnable goes through makeRunnable, and pick takes
-//     threads off in FIFO order (round robin).
+//   - A thread is in the run list exactly while it is StateRunnable:
+//     every change to runnable goes through makeRunnable. pick takes the
+//     runnable thread that follows the running one in table order, round
+//     robin: every runnable thread gets a turn before any gets a second,
+//     and a thread woken while another ran gets its turn in its place in
+//     the rotation (not behind a CPU-bound thread's next slice, as in a
+//     FIFO). The list holds the runnable threads only, usually a few.
 //   - sleepUntil is at or before the earliest deadline of a blocked
 //     thread (it may be earlier: a sleeper woken early leaves it behind),
 //     so the scan for expired sleepers runs only when it has come.
@@ -102,27 +106,22 @@ var (
 	nextTID int32 = 1
 	// Switches counts thread switches.
 	Switches uint64
-	// runHead and runTail are the run queue (addresses of records).
-	runHead, runTail uintptr
+	// runList is the first runnable thread (the address of its record);
+	// the others follow through runNext, in no order.
+	runList uintptr
 	// sleepUntil: see the invariants; 0 when no thread sleeps.
 	sleepUntil int64
 	dead       int
 )
 
-// makeRunnable puts t, which must not be runnable already, at the end of
-// the run queue.
+// makeRunnable puts t, which must not be runnable already, on the run
+// list.
 //
 //go:nosplit
 func makeRunnable(t *Thread) {
 	t.State = StateRunnable
-	t.runNext = 0
-	a := uintptr(unsafe.Pointer(t))
-	if runTail != 0 {
-		(*Thread)(unsafe.Pointer(runTail)).runNext = a
-	} else {
-		runHead = a
-	}
-	runTail = a
+	t.runNext = runList
+	runList = uintptr(unsafe.Pointer(t))
 }
 
 // thread returns record i of the table.
@@ -292,20 +291,31 @@ func reapDead() {
 	}
 }
 
-// pick wakes blocked threads whose deadline passed and takes the next
-// runnable thread off the run queue, or returns nil.
+// pick wakes blocked threads whose deadline passed and takes the runnable
+// thread that comes first after the running one in table order off the
+// run list, or returns nil.
 func pick(now int64) *Thread {
 	if sleepUntil != 0 && now >= sleepUntil {
 		wakeSleepers(now)
 	}
-	if runHead == 0 {
+	start := int(cur().index)
+	var best, bestPrev *uintptr
+	bestDist := live + 1
+	for link := &runList; *link != 0; {
+		t := (*Thread)(unsafe.Pointer(*link))
+		// Distance in the rotation from the running thread: 1 for the
+		// next index, live for the running thread itself.
+		d := (int(t.index)-start+live-1)%live + 1
+		if d < bestDist {
+			best, bestPrev, bestDist = link, link, d
+		}
+		link = &t.runNext
+	}
+	if best == nil {
 		return nil
 	}
-	t := (*Thread)(unsafe.Pointer(runHead))
-	runHead = t.runNext
-	if runHead == 0 {
-		runTail = 0
-	}
+	t := (*Thread)(unsafe.Pointer(*bestPrev))
+	*bestPrev = t.runNext
 	t.runNext = 0
 	return t
 }
@@ -429,10 +439,15 @@ func ExitThread() {
 }
 
 // PreemptIfDue switches away from the running thread if its slice ended
-// and another thread can run. Handler code at the top level of an entry
-// (not nested) calls it: the timer handler and the sandbox's Run loop.
+// and another thread can run. Sleepers whose deadline came become
+// runnable (they run in their turn), so the timer is not re-armed for a
+// deadline that has passed. Handler code at the top level of an entry
+// (not nested) calls it: the timer handler and the sandbox's run loops.
 func PreemptIfDue() {
 	now := Nanotime()
+	if sleepUntil != 0 && now >= sleepUntil {
+		wakeSleepers(now)
+	}
 	if now >= cur().sliceEnd {
 		makeRunnable(cur())
 		schedule()

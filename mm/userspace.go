@@ -88,8 +88,9 @@ func NewUserSpace() *UserSpace {
 }
 
 // Init builds the space: a root, the entry pages and a PCID. On failure
-// nothing is left allocated.
-func (s *UserSpace) Init() error {
+// nothing is left allocated. It returns an Error, not an error: handler
+// code must not store the interface (a pointer) anywhere.
+func (s *UserSpace) Init() Error {
 	root, ok := Tables.NewTable()
 	if !ok {
 		return ErrNoMemory
@@ -114,11 +115,11 @@ func (s *UserSpace) Init() error {
 			}
 			if err := s.Map(va, pa, m.flags); err != nil {
 				s.Destroy()
-				return err
+				return err.(Error)
 			}
 		}
 	}
-	return nil
+	return 0
 }
 
 // EntryPage reports whether va is in one of the entry pages, which a

@@ -194,23 +194,23 @@ func pageTableCost(addr, size uint64) uint64 {
 
 // backAll maps every page of a shared region to its frame.
 func (g *guest) backAll(r *region) error {
-	var err error
+	var failed mm.Error // not an error: handler code stores no interfaces
 	syscall.InKernel(func() {
 		for i, pa := range r.frames {
 			if e := g.space.Map(uintptr(r.addr)+uintptr(i)*mm.PageSize, pa, pteFlags(r.perm)); e != nil {
-				err = e
+				failed = e.(mm.Error)
 				break
 			}
 		}
-		if err != nil {
+		if failed != 0 {
 			for i := range r.frames {
 				g.space.Unmap(uintptr(r.addr) + uintptr(i)*mm.PageSize)
 			}
 			g.space.Prune(uintptr(r.addr), uintptr(r.end()))
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("sandbox: region %q: %v", r.name, err)
+	if failed != 0 {
+		return fmt.Errorf("sandbox: region %q: %v", r.name, failed)
 	}
 	return nil
 }

@@ -156,16 +156,16 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 		return nil, fmt.Errorf("sandbox: the guest's address space does not fit its memory limit of %d KiB", g.limit>>10)
 	}
 	g.space = mm.NewUserSpace()
-	var err error
+	var failed mm.Error // not an error: handler code stores no interfaces
 	syscall.InKernel(func() {
 		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+g.used {
-			err = mm.ErrNoMemory
+			failed = mm.ErrNoMemory
 			return
 		}
-		err = g.space.Init()
+		failed = g.space.Init()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: cannot build the guest's address space: %v", err)
+	if failed != 0 {
+		return nil, fmt.Errorf("sandbox: cannot build the guest's address space: %v", failed)
 	}
 	for i, sh := range cfg.Shared {
 		if err := sh.Region.Use(); err != nil {
