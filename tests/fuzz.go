@@ -23,8 +23,7 @@ import (
 
 // The fuzz suite runs random guests at every level of ringLevels (not
 // part of "all": `make fuzz` and its short boot in `make test` name it).
-// Each case is
-// random bytes or a template from fuzz_templates.go, generated from the
+// Each case is random bytes or a template from fuzz_templates.go, generated from the
 // seed, the level and the case number alone, so any case can be replayed
 // by itself. A case runs in a guest that is reused for fuzzGuestReuse
 // cases (its code, stack and registers rewritten, regions the case mapped
