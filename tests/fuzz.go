@@ -52,6 +52,9 @@ import (
 //	fuzz.cases=N       cases per level (default 100000)
 //	fuzz.seed=S        the seed (default: drawn at boot, and printed)
 //	fuzz.case=K        run case K alone at each level, tracing every exit
+//	fuzz.first=K       start the run at case K (a multiple of 500 starts
+//	                   a batch, with a fresh guest, as the full run did):
+//	                   to replay a case in the state its batch left
 //	fuzz.code=HEX      with fuzz.case: run these bytes instead of the case's
 //	                   code (its registers and stack stay): to minimise a
 //	                   reproducer
@@ -78,6 +81,7 @@ func init() {
 // fuzzSettings are the fuzz.* words of the kernel command line.
 var fuzzSettings = struct {
 	cases     int
+	first     int // the first case of a run (cases below it are skipped)
 	seed      uint64
 	seedGiven bool
 	only      int    // the case to run alone, or -1
@@ -90,14 +94,17 @@ var fuzzSettings = struct {
 // SetFuzzOption applies the kernel command-line word fuzz.<key>=<value>.
 func SetFuzzOption(key, value string) error {
 	switch key {
-	case "cases", "case":
+	case "cases", "case", "first":
 		n, err := strconv.Atoi(value)
 		if err != nil || n < 0 || (key == "cases" && n == 0) {
 			return fmt.Errorf("fuzz.%s=%q: want a number of cases", key, value)
 		}
-		if key == "cases" {
+		switch key {
+		case "cases":
 			fuzzSettings.cases = n
-		} else {
+		case "first":
+			fuzzSettings.first = n
+		default:
 			fuzzSettings.only = n
 		}
 	case "seed":
@@ -131,7 +138,7 @@ func SetFuzzOption(key, value string) error {
 			fuzzSettings.levels[sandbox.Level(n)] = true
 		}
 	default:
-		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude, fuzz.levels)", key)
+		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.first, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude, fuzz.levels)", key)
 	}
 	return nil
 }
@@ -240,7 +247,7 @@ func runFuzz(t *T, l sandbox.Level) {
 	}
 	baseline, pcids := measureGuestFootprint(), mm.PCIDsInUse()
 	start := time.Now()
-	for lo := 0; lo < fuzzSettings.cases; lo += fuzzBatch {
+	for lo := fuzzSettings.first; lo < fuzzSettings.cases; lo += fuzzBatch {
 		hi := min(lo+fuzzBatch, fuzzSettings.cases)
 		f.runCases(lo, hi)
 		f.closeGuest()
@@ -250,7 +257,7 @@ func runFuzz(t *T, l sandbox.Level) {
 		// batch.
 		fmt.Printf("fuzz level%d: cases %d-%d done, %d kernel faults so far\n", l, lo, hi-1, f.findings)
 	}
-	f.report(fuzzSettings.cases, time.Since(start))
+	f.report(max(0, fuzzSettings.cases-fuzzSettings.first), time.Since(start))
 }
 
 // report prints the coverage and the level's last line, and fails the
@@ -423,6 +430,7 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 	if f.trace {
 		fmt.Printf("fuzz level%d case %d (%s): code % x\n", f.level, f.current.Load(), c.template, c.body)
 		fmt.Printf("fuzz level%d case %d: regs %+v\n", f.level, f.current.Load(), c.regs)
+		fmt.Printf("fuzz level%d case %d: extra threads %+v, close %d, interrupt %v\n", f.level, f.current.Load(), c.threads, c.close, c.interrupt)
 	}
 	x, what := f.startThreads(g, c)
 	if c.close == closeAtStart {
