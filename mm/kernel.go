@@ -19,7 +19,9 @@ import (
 //	                                  views of guest frames), guard pages between
 //
 // zones.go keeps this as the owner record every placement is checked
-// against.
+// against. A level 3 guest's address space (userspace.go) is another
+// tree: its own pages anywhere in the lower half, and of the kernel only
+// the entry pages (cpu.EntryPages), at their addresses here.
 const (
 	PhysBase       = 0xffff_8000_0000_0000
 	StackBase      = 0xffff_c000_0000_0000

@@ -13,7 +13,13 @@
 //	         guest's executable memory passes the code scan
 //	         (sandbox/ring).
 //	         Refused on CPUs exposed to Meltdown.
-//	Level 3  separate address spaces (not built yet).
+//	Level 3  a guest is a process: an address space of its own that maps
+//	         none of the kernel but the entry pages (supervisor-only), so
+//	         any lower-half address but those is the guest's to use, and
+//	         threads that are kernel threads of their own, preemptively
+//	         scheduled beside the host's. A thread's system call stops it
+//	         for the host goroutine in its Run, or for a Port where one
+//	         goroutine serves many threads of many guests (sandbox/process).
 //	Level 4  VMX virtual machines (not built yet).
 //
 // The host is ordinary Go code. A typical host loop implements the
