@@ -312,33 +312,32 @@ type thread struct {
 	tk  *kernel.Task
 	// runMu is held by Run: one Run at a time.
 	runMu sync.Mutex
-	// refMu guards refs, the goroutines using tk, and exited, set once
-	// the thread is gone: the record is freed when both say so, by
-	// whoever comes last (a Run or Next may be between its system call
-	// and its use of the record when Close ends the thread).
-	refMu  sync.Mutex
-	refs   int
-	exited bool
+	// uses counts the goroutines using tk, and holds exitedBit once the
+	// thread is gone: the record is freed when both say so, by whoever
+	// comes last (a Run or Next may be between its system call and its
+	// use of the record when Close ends the thread). An atomic word, not
+	// a lock: it is taken twice on every round trip.
+	uses atomic.Int64
 }
+
+const exitedBit = 1 << 62
 
 // acquire takes a reference on the record; false if the thread exited.
 func (t *thread) acquire() bool {
-	t.refMu.Lock()
-	defer t.refMu.Unlock()
-	if t.exited {
-		return false
+	for {
+		v := t.uses.Load()
+		if v&exitedBit != 0 {
+			return false
+		}
+		if t.uses.CompareAndSwap(v, v+1) {
+			return true
+		}
 	}
-	t.refs++
-	return true
 }
 
 // release drops a reference, freeing the record after the thread exited.
 func (t *thread) release() {
-	t.refMu.Lock()
-	t.refs--
-	last := t.exited && t.refs == 0
-	t.refMu.Unlock()
-	if last {
+	if t.uses.Add(-1) == exitedBit {
 		t.rec.free()
 	}
 }
@@ -346,11 +345,7 @@ func (t *thread) release() {
 // markExited records that the thread is gone (its kernel thread has
 // ended) and frees the record unless a goroutine still uses it.
 func (t *thread) markExited() {
-	t.refMu.Lock()
-	t.exited = true
-	last := t.refs == 0
-	t.refMu.Unlock()
-	if last {
+	if t.uses.Or(exitedBit) == 0 {
 		t.rec.free()
 	}
 }
