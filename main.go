@@ -8,6 +8,8 @@
 //	                bench and demo), print the summary line and power off
 //	demo            run the demo (default when no suites are named)
 //	console=e9      console on port 0xE9 instead of COM1 (handled at boot)
+//	nopcid          do not use PCIDs even where the CPU has them (handled
+//	                at boot): guest address spaces switch by CR3 reloads
 //	test=kfault     deliberately fault in Go code (an expected-failure run)
 //	test=hfault     deliberately fault inside a system-call handler
 //	fuzz.<key>=<v>  guest fuzzer settings (suites=fuzz; see tests/fuzz.go)

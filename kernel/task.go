@@ -206,13 +206,6 @@ func PortWait(p *Port) int64 {
 	}
 }
 
-// PortReplyWait resumes tk and waits on port p: a host goroutine's answer
-// and its next wait in one call.
-func PortReplyWait(tk *Task, p *Port) int64 {
-	TaskResume(tk)
-	return PortWait(p)
-}
-
 // PortClose wakes every goroutine waiting on p, for good.
 func PortClose(p *Port) {
 	p.closed = 1

@@ -46,7 +46,6 @@ const (
 	opKill
 	opReap
 	opPortWait
-	opPortReplyWait
 	opPortClose
 )
 
@@ -69,8 +68,6 @@ func taskCall(f *cpu.Frame) int64 {
 		return kernel.TaskReap(tk)
 	case opPortWait:
 		return kernel.PortWait(p)
-	case opPortReplyWait:
-		return kernel.PortReplyWait(tk, p)
 	case opPortClose:
 		kernel.PortClose(p)
 	}
