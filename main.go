@@ -61,7 +61,7 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 	for _, a := range args {
 		k, v, hasValue := strings.Cut(a, "=")
 		switch {
-		case k == "console" && v == "e9":
+		case k == "console" && v == "e9", k == "nopcid" && !hasValue: // handled at boot
 		case k == "demo" && !hasValue:
 			suites = append(suites, "demo")
 		case k == "suites" && v != "":
