@@ -227,3 +227,19 @@ func TestFreeTables(t *testing.T) {
 		t.Fatalf("after FreeTables: %d tables counted, %d freed of %d and the root, %d left", as.Tables, g.freed, tables, len(g.tables))
 	}
 }
+
+func TestRemap(t *testing.T) {
+	as, _ := newSpace(t)
+	as.Map(0x400000, 0x9000, (PermRead | PermUser).Flags())
+	tables := as.Tables
+	if err := as.Remap(0x400000, 0xa000, (PermRead | PermWrite | PermUser).Flags()); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := as.Lookup(0x400000)
+	if e.Addr() != 0xa000 || *e&Writable == 0 || *e&User == 0 || as.Tables != tables {
+		t.Fatalf("after Remap: %#x, %d tables (was %d)", uint64(*e), as.Tables, tables)
+	}
+	if err := as.Remap(0x401000, 0xb000, Present); err != ErrNotMapped {
+		t.Fatalf("Remap of an unmapped page = %v", err)
+	}
+}
