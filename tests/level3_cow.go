@@ -7,6 +7,7 @@ import (
 
 	"beelzebox/mm"
 	"beelzebox/sandbox"
+	"beelzebox/sandbox/process"
 	"beelzebox/syscall"
 )
 
@@ -235,8 +236,9 @@ func testCowThreadChecked(t *T) {
 // testCowFramesCounted: duplicating a guest whose 512 data pages are
 // backed costs no data frame (at most the page tables that map them
 // more than duplicating one whose pages are not backed); then each
-// written page costs one frame, the last sharer of a page writes it in
-// place, and closing the duplicate gives back everything it took.
+// written page costs one frame, a page written by its last sharer costs
+// none, and closing the duplicate gives back every frame it took and
+// every page it committed.
 func testCowFramesCounted(t *T) {
 	dupCost := func(g sandbox.Guest) (sandbox.Guest, int) {
 		before := measureGuestFootprint()
@@ -255,7 +257,7 @@ func testCowFramesCounted(t *T) {
 		page[i] = byte(i / mm.PageSize)
 	}
 	t.Require("WriteMemory", g.WriteMemory(cowData, page))
-	start := measureGuestFootprint()
+	start, committed := measureGuestFootprint(), process.Committed()
 	d, touched := dupCost(g)
 	if extra := touched - untouched; extra < 0 || extra > 3 {
 		t.Fatalf("duplicating 512 backed pages took %d frames, %d more than with none backed", touched, extra)
@@ -281,8 +283,8 @@ func testCowFramesCounted(t *T) {
 		return uint64(byte(p)) * 0x0101010101010101
 	})
 	t.Require("Close", d.Close())
-	if n := grew(start); n != 0 {
-		t.Fatalf("after closing the duplicate: %d frames more than before it", n)
+	if n, c := grew(start), process.Committed(); n != 0 || c != committed {
+		t.Fatalf("after closing the duplicate: %d frames more than before it, %d pages committed (%d before)", n, c, committed)
 	}
 	wantLoads(t, "the original", g, []int{0, 9, 10, 100, 109, 511}, func(p int) uint64 {
 		switch {
@@ -446,7 +448,7 @@ func testCowGenerations(t *T) {
 	orders := [][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
 	pages := []int{0, 4, 5, 7, 8, 9, 10, 14, 15, 17, 18}
 	for _, order := range orders {
-		before := measureGuestFootprint()
+		before, committed := measureGuestFootprint(), process.Committed()
 		pcids := mm.PCIDsInUse()
 		var gs [3]sandbox.Guest
 		var model [3][20]uint64
@@ -473,8 +475,8 @@ func testCowGenerations(t *T) {
 			t.Require("Close", gs[c].Close())
 			gs[c] = nil
 		}
-		if n := grew(before); n != 0 || mm.PCIDsInUse() != pcids {
-			t.Fatalf("closing 3 generations in the order %v: %d frames and %d PCIDs more than before", order, n, mm.PCIDsInUse()-pcids)
+		if n, c := grew(before), process.Committed(); n != 0 || mm.PCIDsInUse() != pcids || c != committed {
+			t.Fatalf("closing 3 generations in the order %v: %d frames, %d PCIDs and %d committed pages more than before", order, n, mm.PCIDsInUse()-pcids, int64(c-committed))
 		}
 	}
 }
@@ -511,7 +513,7 @@ func testCowNoMemory(t *T) {
 	defer g.Close()
 	cowWrite(t, g, cowData, 1)
 	cowWrite(t, g, 1<<40, 1)
-	before := measureGuestFootprint()
+	before, committed := measureGuestFootprint(), process.Committed()
 	pcids := mm.PCIDsInUse()
 	if d, err := g.Duplicate(g.Main()); err == nil || !strings.Contains(err.Error(), "out of memory") {
 		if d != nil {
@@ -519,8 +521,8 @@ func testCowNoMemory(t *T) {
 		}
 		t.Fatalf("duplicating %d MiB with %d MiB free: %v, want out of memory", size>>20, free>>8, err)
 	}
-	if n := grew(before); n != 0 || mm.PCIDsInUse() != pcids {
-		t.Fatalf("the refused duplicate left %d frames and %d PCIDs", n, mm.PCIDsInUse()-pcids)
+	if n, c := grew(before), process.Committed(); n != 0 || mm.PCIDsInUse() != pcids || c != committed {
+		t.Fatalf("the refused duplicate left %d frames, %d PCIDs and %d committed pages", n, mm.PCIDsInUse()-pcids, int64(c-committed))
 	}
 	cowWrite(t, g, cowData, 2)
 	cowWrite(t, g, 1<<40+size-10*mm.PageSize, 3)

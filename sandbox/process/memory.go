@@ -36,6 +36,14 @@ import (
 // only in handler context.
 var committed uint64
 
+// Committed is the number of frames committed for guests' private pages
+// (for leak checks).
+func Committed() uint64 {
+	var n uint64
+	syscall.InKernel(func() { n = committed })
+	return n
+}
+
 // commit reserves n pages of frames; false if the machine cannot keep
 // them beside the kernel's reserve and what is committed already.
 func commit(n uint64) bool {
