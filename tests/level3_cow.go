@@ -505,10 +505,17 @@ func testCowLimit(t *T) {
 // machine cannot commit is refused before it holds anything, and the
 // original runs on, writing the pages it shared for a moment.
 func testCowNoMemory(t *T) {
-	var free int
-	syscall.InKernel(func() { free = mm.Phys.FreeCount() })
+	// A region of more than half of memory that fits what is free now:
+	// the memory the runtime may give back meanwhile cannot make room
+	// for a second one.
+	var free, total int
+	syscall.InKernel(func() { free, total = mm.Phys.FreeCount(), mm.Phys.Total() })
 	const reserve = 16 << 20 // sandbox/process's kernelReserve
-	size := (uint64(free)*mm.PageSize - reserve) * 6 / 10 &^ (2<<20 - 1)
+	half, avail := uint64(total)*mm.PageSize/2, (uint64(free)-process.Committed())*mm.PageSize-reserve
+	if avail < half+8<<20 {
+		t.Fatalf("%d MiB free of %d: not enough for a region of more than half of memory", free>>8, total>>8)
+	}
+	size := (half + (avail-half)/2) &^ (2<<20 - 1)
 	g := cowGuest(t, sandbox.Config{MemoryLimit: 1 << 40}, sandbox.Region{Name: "big", Addr: 1 << 40, Size: size, Perm: sandbox.Read | sandbox.Write})
 	defer g.Close()
 	cowWrite(t, g, cowData, 1)
