@@ -66,34 +66,40 @@ func (g *guest) duplicateRegion(r *region, d *guest) error {
 		return err
 	}
 	c := d.find(r.addr)
+	ro := pteFlags(r.perm) &^ mm.Writable
 	var failed mm.Error // not an error: handler code stores no interfaces
-	syscall.InKernel(func() {
-		ro := pteFlags(r.perm) &^ mm.Writable
-		for i, pa := range r.frames {
-			if pa == 0 {
-				continue
-			}
-			if !mm.Phys.Ref(pa) {
-				failed = mm.ErrRefLimit
-				return
-			}
-			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
-			if r.perm != 0 {
-				if e := d.space.Map(va, pa, ro); e != nil {
-					mm.Phys.Free(pa) // the reference just taken
-					failed = e.(mm.Error)
+	// A page table's worth of pages at a time: interrupts wait for no
+	// more than that.
+	for lo := 0; lo < len(r.frames) && failed == 0; lo += 512 {
+		hi := min(lo+512, len(r.frames))
+		syscall.InKernel(func() {
+			for i, pa := range r.frames[lo:hi] {
+				i += lo
+				if pa == 0 {
+					continue
+				}
+				if !mm.Phys.Ref(pa) {
+					failed = mm.ErrRefLimit
 					return
 				}
-				if r.perm&sandbox.Write != 0 {
-					g.space.Protect(va, ro)
-					g.space.Invalidate(va)
+				va := uintptr(r.addr) + uintptr(i)*mm.PageSize
+				if r.perm != 0 {
+					if e := d.space.Map(va, pa, ro); e != nil {
+						mm.Phys.Free(pa) // the reference just taken
+						failed = e.(mm.Error)
+						return
+					}
+					if r.perm&sandbox.Write != 0 {
+						g.space.Protect(va, ro)
+						g.space.Invalidate(va)
+					}
 				}
+				// The page's commitment stands for the frame's new
+				// reference now.
+				c.frames[i] = pa
 			}
-			// The page's commitment stands for the frame's new
-			// reference now.
-			c.frames[i] = pa
-		}
-	})
+		})
+	}
 	if failed != 0 {
 		return fmt.Errorf("sandbox: duplicating region %q: %v", r.name, failed)
 	}
