@@ -439,24 +439,30 @@ func (g *guest) unmapLocked(r *region) {
 // release unmaps r's pages and frees its own frames and the tables left
 // empty.
 func (g *guest) release(r *region) {
-	syscall.InKernel(func() {
-		for i, pa := range r.frames {
-			if pa == 0 {
-				if !r.shared {
-					committed-- // never backed
+	// 512 pages per handler-context call, as Duplicate shares them: a
+	// large region does not hold interrupts off for its whole length.
+	for lo := 0; lo < len(r.frames); lo += 512 {
+		hi := min(lo+512, len(r.frames))
+		syscall.InKernel(func() {
+			for i := lo; i < hi; i++ {
+				pa := r.frames[i]
+				if pa == 0 {
+					if !r.shared {
+						committed-- // never backed
+					}
+					continue
 				}
-				continue
+				va := uintptr(r.addr) + uintptr(i)*mm.PageSize
+				g.space.Unmap(va)
+				g.space.Invalidate(va)
+				if !r.shared {
+					dropFrame(pa)
+				}
+				r.frames[i] = 0
 			}
-			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
-			g.space.Unmap(va)
-			g.space.Invalidate(va)
-			if !r.shared {
-				dropFrame(pa)
-			}
-			r.frames[i] = 0
-		}
-		g.space.Prune(uintptr(r.addr), uintptr(r.end()))
-	})
+		})
+	}
+	syscall.InKernel(func() { g.space.Prune(uintptr(r.addr), uintptr(r.end())) })
 }
 
 // Protect changes the permission of the region starting at addr.
