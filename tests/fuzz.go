@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,13 +16,14 @@ import (
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
+	"beelzebox/mm"
 	"beelzebox/sandbox"
 	"beelzebox/sandbox/abi"
 )
 
-// The fuzz suite runs random guests at levels 1 and 2 (not part of "all":
-// `make fuzz` and its short boot in `make test` name it). Each case is
-// random bytes or a template from fuzz_templates.go, generated from the
+// The fuzz suite runs random guests at every level of ringLevels (not
+// part of "all": `make fuzz` and its short boot in `make test` name it).
+// Each case is random bytes or a template from fuzz_templates.go, generated from the
 // seed, the level and the case number alone, so any case can be replayed
 // by itself. A case runs in a guest that is reused for fuzzGuestReuse
 // cases (its code, stack and registers rewritten, regions the case mapped
@@ -29,7 +32,11 @@ import (
 // guest round trip, goroutines and timers, allocation and a collection,
 // and the frames and page tables guests hold back at their baseline.
 // After every Run the host goroutine's MXCSR, x87 control word, RFLAGS
-// and PKRU must be what they were.
+// and PKRU must be what they were. At levels 2 and 3 a bystander guest
+// (fuzzVictim) lives beside the fuzz guests: after every case its memory
+// must be what it was, and after every batch its thread must run as
+// before. At level 3 the PCIDs guest spaces hold are back at their
+// baseline after every batch too.
 //
 // A kernel fault that kills the machine is reported by the kernel, which
 // then prints the crash note naming the case (kernel.SetCrashNote); what
@@ -51,11 +58,17 @@ import (
 //	fuzz.announce=1    print each case before it runs (to find the case a
 //	                   hung or triple-faulted kernel was running)
 //	fuzz.exclude=a,b   leave these templates out (names in fuzzTemplates)
+//	fuzz.levels=3,...  fuzz only these levels (a targeted long run): the
+//	                   others pass at once, saying so
 func init() {
 	for _, l := range ringLevels {
 		RegisterWithTimeout("fuzz", fmt.Sprintf("level%d", l), 3*time.Hour, func(t *T) {
 			if l == sandbox.Level2 && !cpu.CPU.PKU {
 				t.Skip("pku", "(CPUID.(EAX=7,ECX=0):ECX.PKU) is missing: level 2 is unavailable")
+			}
+			if fuzzSettings.levels != nil && !fuzzSettings.levels[l] {
+				fmt.Printf("fuzz level%d: not fuzzed (fuzz.levels)\n", l)
+				return
 			}
 			runFuzz(t, l)
 		})
@@ -71,6 +84,7 @@ var fuzzSettings = struct {
 	code      []byte // the code to run in it instead, or nil
 	announce  bool
 	exclude   map[string]bool
+	levels    map[sandbox.Level]bool // nil: every level
 }{cases: 100000, only: -1, exclude: map[string]bool{}}
 
 // SetFuzzOption applies the kernel command-line word fuzz.<key>=<value>.
@@ -107,8 +121,17 @@ func SetFuzzOption(key, value string) error {
 			}
 			fuzzSettings.exclude[name] = true
 		}
+	case "levels":
+		fuzzSettings.levels = map[sandbox.Level]bool{}
+		for _, w := range strings.Split(value, ",") {
+			n, err := strconv.Atoi(w)
+			if err != nil || !slices.Contains(ringLevels, sandbox.Level(n)) {
+				return fmt.Errorf("fuzz.levels=%q: want levels among %v", value, ringLevels)
+			}
+			fuzzSettings.levels[sandbox.Level(n)] = true
+		}
 	default:
-		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude)", key)
+		return fmt.Errorf("unknown option fuzz.%s (have fuzz.cases, fuzz.seed, fuzz.case, fuzz.code, fuzz.announce, fuzz.exclude, fuzz.levels)", key)
 	}
 	return nil
 }
@@ -142,6 +165,7 @@ type fuzzer struct {
 	level   sandbox.Level
 	seed    uint64
 	guest   sandbox.Guest
+	victim  *fuzzVictim // levels 2 and 3
 	layout  fuzzLayout
 	uses    int    // cases run in guest
 	stack   []byte // the stack image of a case, reused
@@ -157,6 +181,7 @@ type fuzzer struct {
 // fuzzStats counts how cases ended, to show what the run covered.
 type fuzzStats struct {
 	syscalls, budgets, kills, refused int
+	threads, threadsRefused           int // extra threads created, NewThread refusals
 	faults                            [32]int
 	templates                         map[string]int
 }
@@ -191,6 +216,14 @@ func runFuzz(t *T, l sandbox.Level) {
 	}
 	fmt.Printf("fuzz level%d: seed %d; replay a case with %s\n", l, f.seed, f.replayArgs("K"))
 	defer kernel.SetCrashNote(nil)
+	if l != sandbox.Level1 { // a level 1 guest may write anywhere: no bystander
+		v, err := newFuzzVictim(l)
+		if err != nil {
+			t.Fatalf("creating the bystander guest: %v", err)
+		}
+		f.victim = v
+		defer v.g.Close()
+	}
 	if k := fuzzSettings.only; k >= 0 {
 		f.trace = true
 		f.runCases(k, k+1)
@@ -200,13 +233,18 @@ func runFuzz(t *T, l sandbox.Level) {
 	}
 	stop := f.watch()
 	defer close(stop)
-	baseline := measureGuestFootprint()
+	if l == sandbox.Level3 {
+		if err := warmUpThreads(); err != nil {
+			t.Fatalf("warming up: %v", err)
+		}
+	}
+	baseline, pcids := measureGuestFootprint(), mm.PCIDsInUse()
 	start := time.Now()
 	for lo := 0; lo < fuzzSettings.cases; lo += fuzzBatch {
 		hi := min(lo+fuzzBatch, fuzzSettings.cases)
 		f.runCases(lo, hi)
 		f.closeGuest()
-		f.checkHealth(lo, hi, baseline)
+		f.checkHealth(lo, hi, baseline, pcids)
 		// Progress, so that a kernel that hangs or triple-faults (no
 		// report, no crash note) is known to have done so in the next
 		// batch.
@@ -225,8 +263,8 @@ func (f *fuzzer) report(cases int, elapsed time.Duration) {
 			faults = append(faults, fmt.Sprintf("%s %d", cpu.VectorName(uint64(v)), n))
 		}
 	}
-	fmt.Printf("fuzz level%d: exits: syscall %d, budget %d, killed %d; refused %d; faults: %s\n",
-		f.level, s.syscalls, s.budgets, s.kills, s.refused, strings.Join(faults, ", "))
+	fmt.Printf("fuzz level%d: exits: syscall %d, budget %d, killed %d; refused %d; extra threads %d, refused %d; faults: %s\n",
+		f.level, s.syscalls, s.budgets, s.kills, s.refused, s.threads, s.threadsRefused, strings.Join(faults, ", "))
 	var templates []string
 	for _, tp := range fuzzTemplates {
 		templates = append(templates, fmt.Sprintf("%s %d", tp.name, s.templates[tp.name]))
@@ -312,6 +350,9 @@ func (f *fuzzer) runCases(lo, hi int) {
 		if what := f.runCase(c); what != "" {
 			f.found(k, c.template, what)
 		}
+		if what := f.victim.checkMemory(); what != "" {
+			f.found(k, c.template, what)
+		}
 	}
 	kernel.SetCrashNote(nil)
 }
@@ -331,7 +372,7 @@ func (f *fuzzer) generate(k int) fuzzCase {
 	tp := templates[r.IntN(len(templates))]
 	// The layout is the same in every fuzz guest (one guest at a time
 	// takes the first free placement slot), so a replayed case is too.
-	gen := &fuzzGen{r: r, level: f.level, layout: f.layout}
+	gen := &fuzzGen{r: r, level: f.level, layout: f.layout, victim: f.victim.addrs()}
 	c := fuzzCase{
 		template: tp.name,
 		regs:     sandbox.Regs{RIP: f.layout.text, RSP: f.layout.stackTop, RFLAGS: cpu.FlagIF},
@@ -383,6 +424,24 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 		fmt.Printf("fuzz level%d case %d (%s): code % x\n", f.level, f.current.Load(), c.template, c.body)
 		fmt.Printf("fuzz level%d case %d: regs %+v\n", f.level, f.current.Load(), c.regs)
 	}
+	x, what := f.startThreads(g, c)
+	if c.close == closeAtStart {
+		f.closeGuest()
+	}
+	if what == "" && f.guest != nil {
+		what = f.runMain(g, c)
+	}
+	if c.close == closeAfterMain {
+		f.closeGuest()
+	}
+	if w := f.finishThreads(x, c.interrupt); what == "" {
+		what = w
+	}
+	return what
+}
+
+// runMain runs the main thread for c's exits.
+func (f *fuzzer) runMain(g sandbox.Guest, c fuzzCase) string {
 	h := &abi.Host{Guest: g}
 	for range c.exits {
 		e, err := g.Main().Run()
@@ -415,10 +474,14 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 		case sandbox.ExitBudget:
 			f.stats.budgets++
 			return ""
+		case sandbox.ExitInterrupted:
+			if !c.interrupt {
+				return "interrupted with no Interrupt"
+			}
 		case sandbox.ExitKilled:
-			// Only a guest that changed PKRU is killed: at level 1 the
-			// kernel must not kill, at level 2 the code scan should have
-			// refused the instruction that did it.
+			// Only a guest that changed PKRU is killed: at levels 1 and
+			// 3 the kernel must not kill, at level 2 the code scan should
+			// have refused the instruction that did it.
 			f.stats.kills++
 			f.closeGuest()
 			return fmt.Sprintf("guest killed: %v", e)
@@ -427,6 +490,139 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 		}
 	}
 	return ""
+}
+
+// fuzzThreads are a case's extra threads (level 3), each run by a
+// goroutine of its own beside the main thread, and what went wrong in
+// them.
+type fuzzThreads struct {
+	threads []sandbox.Thread
+	wg      sync.WaitGroup
+	stop    chan struct{} // ends the interrupter
+	mu      sync.Mutex
+	what    string
+}
+
+func (x *fuzzThreads) fail(what string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.what == "" {
+		x.what = what
+	}
+}
+
+// startThreads creates c's extra threads and starts their goroutines.
+// NewThread must refuse registers CheckRegs refuses and create nothing,
+// and levels 1 and 2 have one thread.
+func (f *fuzzer) startThreads(g sandbox.Guest, c fuzzCase) (*fuzzThreads, string) {
+	x := &fuzzThreads{stop: make(chan struct{})}
+	for _, r := range c.threads {
+		before := len(g.Threads())
+		th, err := g.NewThread(r)
+		switch {
+		case f.level != sandbox.Level3:
+			if err != sandbox.ErrOneThread {
+				return x, fmt.Sprintf("NewThread at %v: %v, want ErrOneThread", f.level, err)
+			}
+			continue
+		case sandbox.CheckRegs(r) != nil:
+			if err == nil || th != nil || len(g.Threads()) != before {
+				return x, fmt.Sprintf("NewThread with registers CheckRegs refuses (%v): err %v, %d threads, %d before", sandbox.CheckRegs(r), err, len(g.Threads()), before)
+			}
+			f.stats.threadsRefused++
+			continue
+		case err != nil:
+			return x, fmt.Sprintf("NewThread: %v", err)
+		}
+		f.stats.threads++
+		x.threads = append(x.threads, th)
+		x.wg.Add(1)
+		go x.run(th, c)
+	}
+	if c.interrupt {
+		x.wg.Add(1)
+		go x.interrupt(g.Main())
+	}
+	return x, ""
+}
+
+// run runs an extra thread for c's exits, answering every call with
+// -ENOSYS.
+func (x *fuzzThreads) run(th sandbox.Thread, c fuzzCase) {
+	defer x.wg.Done()
+	closing := c.close != closeNever
+	for range c.exits {
+		e, err := th.Run()
+		if err != nil {
+			if !closing || err != sandbox.ErrExited {
+				x.fail(fmt.Sprintf("Run of thread %d: %v", th.ID(), err))
+			}
+			return
+		}
+		switch e.Kind {
+		case sandbox.ExitSyscall:
+			th.SetReturn(negErrno(38))
+		case sandbox.ExitInterrupted:
+			if !c.interrupt {
+				x.fail(fmt.Sprintf("thread %d interrupted with no Interrupt", th.ID()))
+				return
+			}
+		case sandbox.ExitThreadExited:
+			if !closing {
+				x.fail(fmt.Sprintf("thread %d exited with no Close", th.ID()))
+			}
+			return
+		case sandbox.ExitFault, sandbox.ExitBudget:
+			return
+		default:
+			x.fail(fmt.Sprintf("thread %d: %v", th.ID(), e))
+			return
+		}
+	}
+}
+
+// interrupt interrupts the case's threads until they are done.
+func (x *fuzzThreads) interrupt(main sandbox.Thread) {
+	defer x.wg.Done()
+	for {
+		select {
+		case <-x.stop:
+			return
+		default:
+		}
+		main.Interrupt()
+		for _, th := range x.threads {
+			th.Interrupt()
+		}
+		runtime.Gosched()
+	}
+}
+
+// finishThreads waits for the extra threads' goroutines and ends the
+// threads of a guest that is still open.
+func (f *fuzzer) finishThreads(x *fuzzThreads, interrupted bool) string {
+	close(x.stop)
+	x.wg.Wait()
+	if f.guest != nil {
+		for _, th := range x.threads {
+			if err := th.Exit(); err != nil {
+				x.fail(fmt.Sprintf("Exit of thread %d: %v", th.ID(), err))
+			}
+		}
+		if n := len(f.guest.Threads()); n != 1 {
+			x.fail(fmt.Sprintf("%d threads after the extra threads exited", n))
+		}
+		// An Interrupt that found the main thread stopped waits for its
+		// next Run: take it here, not in the next case (if the Interrupt
+		// came first, this Run runs the guest to its next exit: the next
+		// case loads its own state anyway).
+		if interrupted {
+			if _, err := f.guest.Main().Run(); err != nil {
+				x.fail(fmt.Sprintf("Run after the interrupts: %v", err))
+			}
+		}
+	}
+	return x.what
 }
 
 // load rewrites the guest for case c: its code, its stack, its registers,
@@ -460,10 +656,16 @@ func (f *fuzzer) load(g sandbox.Guest, c fuzzCase) string {
 }
 
 // checkHealth runs after the guests of cases [lo, hi) are closed.
-func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint) {
+func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint, pcids int) {
 	batch := fmt.Sprintf("after cases %d-%d", lo, hi-1)
 	if now := measureGuestFootprint(); !now.sameAs(baseline) {
 		f.found(-1, "", fmt.Sprintf("%s: guests hold %v, before the first case %v", batch, now, baseline))
+	}
+	if now := mm.PCIDsInUse(); now != pcids {
+		f.found(-1, "", fmt.Sprintf("%s: guest spaces hold %d PCIDs, before the first case %d", batch, now, pcids))
+	}
+	if what := f.victim.checkRun(); what != "" {
+		f.found(-1, "", fmt.Sprintf("%s: %s", batch, what))
 	}
 	if err := knownGoodRoundTrip(f.level); err != nil {
 		f.found(-1, "", fmt.Sprintf("%s: known-good guest: %v", batch, err))
@@ -529,4 +731,125 @@ func goroutinesAndTimers() error {
 	case <-time.After(5 * time.Second):
 		return errors.New("a goroutine sleeping 1 ms did not finish in 5 s")
 	}
+}
+
+// warmUpThreads runs 8 threads of a level 3 guest at once, each in a
+// goroutine blocked in Run, more than a case of the threads template ever
+// does. The Go runtime starts kernel threads for such goroutines and keeps
+// them, and the kernel keeps the page tables of their stacks: made before
+// the baseline, they are not counted as the cases' leak.
+func warmUpThreads() error {
+	g, err := blobGuest(sandbox.Level3, insJmpSelf, 20*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	threads := []sandbox.Thread{g.Main()}
+	for len(threads) < 8 {
+		th, err := g.NewThread(g.Main().Regs())
+		if err != nil {
+			return err
+		}
+		threads = append(threads, th)
+	}
+	errs := make(chan error, len(threads))
+	for _, th := range threads {
+		go func() {
+			_, err := th.Run()
+			errs <- err
+		}()
+	}
+	for range threads {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fuzzVictim is the bystander guest of levels 2 and 3: a thread stopped
+// at a system call with marked registers, and a page of known bytes at an
+// address the cases aim at (fuzzGen.value). Nothing a fuzz guest does may
+// change either.
+type fuzzVictim struct {
+	g           sandbox.Guest
+	data        uint64
+	image, read []byte
+}
+
+const (
+	// fuzzVictimNr is the call the bystander makes, again and again.
+	fuzzVictimNr = 0x5151
+	// fuzzVictimData is where a level 3 bystander keeps its page: an
+	// address no fuzz guest maps in its own space.
+	fuzzVictimData = 0x5555_5555_0000
+	// fuzzVictimMark is in the bystander's R12-R15.
+	fuzzVictimMark = 0x7e57_7e57_7e57_7e57
+)
+
+func newFuzzVictim(l sandbox.Level) (*fuzzVictim, error) {
+	g, err := blobGuest(l, code(insSyscall, []byte{0xeb, 0xfc}), 0) // syscall; jmp back
+	if err != nil {
+		return nil, err
+	}
+	v := &fuzzVictim{g: g, image: make([]byte, fuzzPageSize), read: make([]byte, fuzzPageSize)}
+	for i := range v.image {
+		v.image[i] = byte(i*7 + 1)
+	}
+	var at uint64 // level 2: placed in the shared space like the fuzz guests
+	if l == sandbox.Level3 {
+		at = fuzzVictimData
+	}
+	if v.data, err = g.Map(sandbox.Region{Name: "bystander", Addr: at, Size: fuzzPageSize, Perm: sandbox.Read | sandbox.Write, Data: v.image}); err != nil {
+		g.Close()
+		return nil, err
+	}
+	r := g.Main().Regs()
+	r.RAX, r.R12, r.R13, r.R14, r.R15 = fuzzVictimNr, fuzzVictimMark, fuzzVictimMark, fuzzVictimMark, fuzzVictimMark
+	if err := g.Main().SetRegs(r); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// addrs are the bystander's addresses the cases aim at (none at level 1).
+func (v *fuzzVictim) addrs() []uint64 {
+	if v == nil {
+		return nil
+	}
+	return []uint64{v.data, v.data + 8, v.data + fuzzPageSize - 8, textAddr(v.g)}
+}
+
+// checkMemory reports a change in the bystander's page.
+func (v *fuzzVictim) checkMemory() string {
+	if v == nil {
+		return ""
+	}
+	if err := v.g.ReadMemory(v.data, v.read); err != nil {
+		return fmt.Sprintf("reading the bystander guest's page: %v", err)
+	}
+	if !bytes.Equal(v.read, v.image) {
+		i := 0
+		for v.read[i] == v.image[i] {
+			i++
+		}
+		return fmt.Sprintf("the bystander guest's page changed at %#x: % x", v.data+uint64(i), v.read[i:min(i+8, len(v.read))])
+	}
+	return ""
+}
+
+// checkRun runs the bystander to its next call: it must make it with its
+// registers as they were.
+func (v *fuzzVictim) checkRun() string {
+	if v == nil {
+		return ""
+	}
+	e, err := v.g.Main().Run()
+	r := v.g.Main().Regs()
+	if err != nil || e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != fuzzVictimNr ||
+		r.R12 != fuzzVictimMark || r.R13 != fuzzVictimMark || r.R14 != fuzzVictimMark || r.R15 != fuzzVictimMark {
+		return fmt.Sprintf("the bystander guest: %v %v, registers %+v", e, err, r)
+	}
+	return ""
 }

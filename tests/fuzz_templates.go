@@ -2,6 +2,7 @@ package tests
 
 import (
 	"math/rand/v2"
+	"unsafe"
 
 	"beelzebox/cpu"
 	"beelzebox/mm"
@@ -26,13 +27,31 @@ type fuzzCase struct {
 	stack    []byte       // bytes at the top of the (otherwise zeroed) stack
 	exits    int          // exits served before the case ends
 	resume   bool         // after a fault, run on from the saved RIP
+	// threads are extra threads' registers (level 3; NewThread must
+	// refuse bad ones, and levels 1 and 2 every one), run beside the
+	// main thread on the same code.
+	threads []sandbox.Regs
+	// close is when the guest is closed under its running threads.
+	close fuzzClose
+	// interrupt: another goroutine interrupts every thread while they run.
+	interrupt bool
 }
+
+// fuzzClose is when a case closes its guest.
+type fuzzClose int
+
+const (
+	closeNever     fuzzClose = iota
+	closeAtStart             // as the extra threads start
+	closeAfterMain           // after the main thread's exits
+)
 
 // fuzzGen is what a template draws from.
 type fuzzGen struct {
 	r      *rand.Rand
 	level  sandbox.Level
 	layout fuzzLayout
+	victim []uint64 // the bystander guest's addresses (levels 2 and 3)
 }
 
 // fuzzTemplate makes a kind of case.
@@ -60,6 +79,8 @@ var fuzzTemplates = []fuzzTemplate{
 	{"wild-jump", genWildJump},
 	{"pkru", genPKRU},
 	{"abi", genABI},
+	{"kernel-memory", genKernelMemory},
+	{"threads", genThreads},
 }
 
 func fuzzTemplateNamed(name string) *fuzzTemplate {
@@ -213,7 +234,8 @@ func (g *fuzzGen) chance(n int) bool { return g.r.IntN(n) == 0 }
 func pick[E any](g *fuzzGen, from []E) E { return from[g.r.IntN(len(from))] }
 
 // value is a register or address value: a boundary, an address of the
-// guest, of the kernel or of nothing, or random bits.
+// guest, of the kernel (its entry pages too) or of nothing, of the
+// bystander guest, or random bits.
 func (g *fuzzGen) value() uint64 {
 	l := g.layout
 	switch g.r.IntN(4) {
@@ -222,14 +244,30 @@ func (g *fuzzGen) value() uint64 {
 	case 1:
 		return uint64(g.r.IntN(4096)) - 2048
 	}
-	return pick(g, []uint64{
+	return pick(g, append([]uint64{g.entryAddr(),
 		0, 1, ^uint64(0), 1 << 31, 1<<32 - 1, 1 << 32, 1 << 63, 1<<63 - 1,
 		1<<47 - 1, 1 << 47, 1<<47 - 8, cpu.UserTop, cpu.UserTop - 8, 0xffff_7fff_ffff_ffff,
 		l.text, l.text + 1, l.text + 4095, l.text - 1, l.text - 4096,
 		l.stackLo, l.stackLo - 8, l.stackLo - 1, l.stackTop, l.stackTop - 8, l.stackTop - 3, l.stackTop + 8,
 		mm.PhysBase, mm.PhysBase + 0x1000000, mm.StackBase, 0x1000000, 0x1001000, mm.RuntimeLo,
 		mm.GuestWindowLo, mm.GuestWindowHi, 0xc000000000, 0xfee00000, 0xfec00000, 0x400000, 0x10000,
-	})
+	}, g.victim...))
+}
+
+// entryAddr is an address in the kernel's entry pages (cpu.EntryPages):
+// all a level 3 guest's space maps of the kernel (supervisor-only: the
+// entry code, the per-CPU block, GDT, TSS, IDT and IST stacks), kernel
+// memory like the rest at levels 1 and 2.
+func (g *fuzzGen) entryAddr() uint64 {
+	text, data := cpu.EntryPages()
+	r := pick(g, []cpu.Range{text, data})
+	switch g.r.IntN(4) {
+	case 0:
+		return uint64(r.Start)
+	case 1:
+		return uint64(r.End) - 8
+	}
+	return uint64(r.Start) + uint64(g.r.IntN(int(r.End-r.Start)))
 }
 
 // randomRegs fills the general registers with values; RIP and RSP stay.
@@ -577,7 +615,7 @@ func genSelfModify(g *fuzzGen, c *fuzzCase) {
 func genStack(g *fuzzGen, c *fuzzCase) {
 	l := g.layout
 	rsp := pick(g, []uint64{l.stackLo, l.stackLo + 8, l.stackTop + 8, l.stackTop + 4096, l.stackTop - 3, l.text + 64,
-		1 << 47, 1<<47 + 8, 1 << 63, mm.PhysBase + 0x100000, mm.StackBase, 0x1000000, 0, 8, cpu.UserTop, g.value()})
+		1 << 47, 1<<47 + 8, 1 << 63, mm.PhysBase + 0x100000, mm.StackBase, 0x1000000, 0, 8, cpu.UserTop, g.value(), g.entryAddr()})
 	use := pick(g, [][]byte{
 		push(regAX), {0xe8, 0, 0, 0, 0}, {0x9c}, {0xc3}, {0x48, 0xcf}, {0xc8, 0x10, 0x00, 0x00}, {0xc9}, {0x58},
 		g.afterward(), g.afterward(),
@@ -598,7 +636,8 @@ func genWildJump(g *fuzzGen, c *fuzzCase) {
 	l := g.layout
 	target := pick(g, []uint64{1 << 47, 1<<47 + 1, 1 << 63, 0xffff_7fff_ffff_f000, 0x8000_0000_0000_0001,
 		mm.PhysBase, mm.PhysBase + 0x1000000, mm.StackBase, 0x1000000, 0x1001000,
-		1<<47 - 1, 1<<47 - 2, cpu.UserTop - 2, cpu.UserTop, l.stackTop - 16, l.stackLo - 16, l.text + fuzzPageSize, g.value()})
+		1<<47 - 1, 1<<47 - 2, cpu.UserTop - 2, cpu.UserTop, l.stackTop - 16, l.stackLo - 16, l.text + fuzzPageSize, g.value(),
+		g.entryAddr(), g.entryAddr()})
 	jump := pick(g, [][]byte{{0xff, 0xe0}, {0xff, 0xd0}, {0x50, 0xc3}, {0x50, 0xff, 0x24, 0x24}, {0x50, 0x48, 0xcb}})
 	c.body = code(movImm(regAX, target), jump)
 	if jump[len(jump)-1] == 0xcb { // retfq pops the selector too
@@ -607,8 +646,12 @@ func genWildJump(g *fuzzGen, c *fuzzCase) {
 	c.exits, c.resume = 3, g.chance(2)
 }
 
-// genPKRU: WRPKRU with any value (at level 1 it runs; at level 2 the scan
-// must refuse it) and RDPKRU, then a way into the kernel.
+// genPKRU: WRPKRU with any value (at levels 1 and 3, which run with
+// CR4.PKE off, it is #UD; at level 2 the scan must refuse it) and RDPKRU,
+// then a memory access and a way into the kernel. Level 3 has no keys:
+// what keeps memory apart is the address space, so its access aims at the
+// kernel's entry pages and the bystander guest's address instead of the
+// guest's own stack.
 func genPKRU(g *fuzzGen, c *fuzzCase) {
 	pkru := pick(g, []uint32{0, 1, 2, 3, 0xffffffff, 0x55555554, 0x55555555, g.r.Uint32()})
 	ecx := uint32(0)
@@ -617,7 +660,11 @@ func genPKRU(g *fuzzGen, c *fuzzCase) {
 	}
 	wrpkru := code(movEAX(pkru), []byte{0xb9}, le32(ecx), []byte{0x31, 0xd2, 0x0f, 0x01, 0xef}) // mov ecx; xor edx, edx; wrpkru
 	rdpkru := []byte{0x31, 0xc9, 0x0f, 0x01, 0xee}                                              // xor ecx, ecx; rdpkru
-	c.body = code(pick(g, [][]byte{wrpkru, wrpkru, rdpkru}), pick(g, [][]byte{loadAbs(g.layout.stackTop - 8), storeAbs(g.layout.stackTop - 8), nil}), g.afterward())
+	target := g.layout.stackTop - 8
+	if g.level == sandbox.Level3 {
+		target = pick(g, append([]uint64{g.entryAddr(), g.entryAddr()}, g.victim...))
+	}
+	c.body = code(pick(g, [][]byte{wrpkru, wrpkru, rdpkru}), pick(g, [][]byte{loadAbs(target), storeAbs(target), nil}), g.afterward())
 	c.exits, c.resume = 3, g.chance(4)
 }
 
@@ -661,4 +708,77 @@ func genABI(g *fuzzGen, c *fuzzCase) {
 		c.body = code(c.body, []byte{0xff, 0xe0}) // jmp rax: into a mapping
 	}
 	c.exits = calls + 2
+}
+
+// genKernelMemory: memory operations of every form (loads, stores,
+// locked and string operations, cache and non-temporal instructions,
+// masked SIMD stores, FXSAVE, fetches, the stack) on the kernel's entry
+// pages, other kernel memory and the bystander guest's address. Each
+// faults (or, a masked store with an empty mask, does nothing); at level
+// 3 the entry pages are present, so the #PF has P set.
+func genKernelMemory(g *fuzzGen, c *fuzzCase) {
+	target := pick(g, append([]uint64{g.entryAddr(), g.entryAddr(), g.entryAddr(),
+		uint64(uintptr(unsafe.Pointer(&fuzzSettings))), mm.PhysBase + 0x100000, mm.StackBase, 0x1000000, g.value()}, g.victim...))
+	if g.chance(8) {
+		target += uint64(4096 - 1 - g.r.IntN(16)) // across into the next page
+	}
+	access := pick(g, [][]byte{
+		{0x48, 0x8b, 0x03},       // mov rax, [rbx]
+		{0x48, 0x89, 0x03},       // mov [rbx], rax
+		{0x48, 0x87, 0x03},       // xchg [rbx], rax
+		{0xf0, 0x01, 0x03},       // lock add [rbx], eax
+		{0x0f, 0xae, 0x3b},       // clflush [rbx]
+		{0x0f, 0x18, 0x0b},       // prefetcht0 [rbx]
+		{0x48, 0x0f, 0xc3, 0x03}, // movnti [rbx], rax
+		{0x48, 0x0f, 0xc7, 0x0b}, // cmpxchg16b [rbx]
+		{0x0f, 0xae, 0x03},       // fxsave [rbx]
+		{0x0f, 0xae, 0x0b},       // fxrstor [rbx]
+		{0x0f, 0x28, 0x03},       // movaps xmm0, [rbx]
+		{0xff, 0xe3},             // jmp rbx
+		{0xff, 0xd3},             // call rbx
+		{0xff, 0x23},             // jmp [rbx]
+		{0x48, 0x89, 0xde, 0x48, 0x8d, 0x7c, 0x24, 0x80, 0xb9, 0x10, 0, 0, 0, 0xf3, 0xa4}, // mov rsi, rbx; lea rdi, [rsp-128]; mov ecx, 16; rep movsb
+		{0x48, 0x89, 0xdf, 0xb9, 0x10, 0, 0, 0, 0xf3, 0xaa},                               // mov rdi, rbx; mov ecx, 16; rep stosb
+		{0x48, 0x89, 0xdf, 0x66, 0x0f, 0x74, 0xc9, 0x66, 0x0f, 0xf7, 0xc1},                // mov rdi, rbx; pcmpeqb xmm1, xmm1; maskmovdqu xmm0, xmm1
+		{0xc5, 0xf4, 0x57, 0xc9, 0xc4, 0xe2, 0x75, 0x2e, 0x03},                            // vxorps ymm1, ymm1, ymm1; vmaskmovps [rbx], ymm1, ymm0: empty mask
+		{0xc5, 0xf5, 0x76, 0xc9, 0xc4, 0xe2, 0x75, 0x2e, 0x03},                            // vpcmpeqd ymm1, ymm1, ymm1; vmaskmovps [rbx], ymm1, ymm0
+		{0x48, 0x89, 0xdc, 0x50}, // mov rsp, rbx; push rax
+		{0x48, 0x89, 0xdc},       // mov rsp, rbx: the way in below finds it there
+	})
+	c.body = code(movImm(regBX, target), access, g.afterward())
+	c.exits, c.resume = 3, g.chance(2)
+}
+
+// genThreads: extra threads (level 3) with registers of every kind, run
+// beside the main thread on code that calls, faults or spins; maybe
+// interrupted all along by another goroutine, maybe closed under them.
+func genThreads(g *fuzzGen, c *fuzzCase) {
+	l := g.layout
+	for range 1 + g.r.IntN(4) {
+		r := sandbox.Regs{RIP: l.text, RSP: l.stackTop - uint64(g.r.IntN(4))*1024, RFLAGS: cpu.FlagIF}
+		if g.chance(4) {
+			r.RIP = g.value()
+		}
+		if g.chance(4) {
+			r.RSP = g.value()
+		}
+		if g.chance(4) {
+			r.FSBase, r.GSBase = g.value(), g.value()
+		}
+		if g.chance(4) {
+			r.RFLAGS = g.r.Uint64() &^ cpu.FlagTF
+		}
+		c.threads = append(c.threads, r)
+	}
+	c.body = pick(g, [][]byte{
+		code(movEAX(abi.SysClockGettime), movRDI(1), movRSI(l.stackTop-64), insSyscall, []byte{0xeb, 0xfe}), // a call, then spin
+		code(movEAX(sandbox.NullSyscall), insSyscall, []byte{0xeb, 0xf7}),                                   // the kernel's null call, forever
+		code(movImm(regAX, l.stackTop-8), []byte{0x48, 0xff, 0x00}, g.afterward()),                          // inc qword [rax]: the shared stack
+		insJmpSelf,
+		g.bytes(1 + g.r.IntN(32)),
+		g.afterward(),
+	})
+	c.close = fuzzClose(max(0, g.r.IntN(4)-1)) // never half the time
+	c.interrupt = g.chance(3)
+	c.exits, c.resume = 1+g.r.IntN(4), g.chance(2)
 }
