@@ -39,6 +39,25 @@
 // base is loaded (windowFault). No handler in the window ever reads or
 // writes through an FS base the kernel has not set.
 //
+// Address spaces (level 3): a context whose UserContext.CR3 is set runs
+// in a guest's address space, which maps of the kernel only the entry
+// pages (entrypages.go: the entry text, the per-CPU block, GDT, TSS, IDT
+// and IST stacks). So:
+//
+//   - on an entry from such a context, the first thing after parking RSP
+//     (SYSCALL) or saving two registers on the IST stack (interrupts,
+//     exceptions) is loading percpu.kernelCR3, before the UserContext,
+//     the kernel stack or anything else outside the entry pages is
+//     touched; percpu.userCR3 says whether to;
+//   - on the way back, EnterUser copies RAX and the IRETQ frame to
+//     percpu.tramp, loads the other registers from the UserContext, then
+//     the context's CR3, then RAX, and IRETQs from percpu.tramp;
+//   - the window handlers (#DB single-step, NMI) touch only the entry
+//     pages, whichever CR3 is loaded; windowFault and fatalCommon load
+//     the kernel's CR3 before anything else;
+//   - contexts of levels 1 and 2 (CR3 0) run in the kernel's address
+//     space, and these paths cost them a compare each way.
+//
 // Ring-3 state that survives an entry from ring 3, and what resets it
 // before kernel code depends on it:
 //
@@ -81,6 +100,9 @@
 //   - The state loaded into ring 3 is checked at every entry
 //     (UserContext.EntryValid): lower-half RIP and segment bases, a
 //     canonical RSP, so neither IRETQ, SYSRETQ nor WRMSR faults in ring 0.
+//   - CR3: a level 3 context's own until the entry loads the kernel's
+//     (above); TLB entries of its PCID stay tagged with it, and nothing
+//     of the kernel in the lower half is global (mm/kernel.go).
 
 #include "textflag.h"
 #include "go_asm.h"

@@ -98,3 +98,12 @@ func Init() {
 	// SYSCALL clears IF, TF, DF, AC and NT, so entries start in a known state.
 	Wrmsr(MSRFMASK, FlagIF|FlagTF|FlagDF|FlagAC|1<<14)
 }
+
+// DisablePCID makes the kernel run as if the CPU had no PCIDs: address
+// spaces switch with a flushing CR3 reload, as on CPUs without them (the
+// nopcid command-line word, to measure and test that path where PCIDs
+// exist). It must run before the kernel's CR3 value is set (mm.Init).
+func DisablePCID() {
+	CPU.PCID = false
+	SetCR4(CR4() &^ CR4PCIDE)
+}

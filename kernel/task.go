@@ -124,7 +124,15 @@ func TaskRun(tk *Task) int64 {
 			tk.Interrupt = 0
 			return int64(EventInterrupted)
 		}
-		resume(tk)
+		if tk.State == TaskStopped {
+			tk.State = TaskRunning
+			tk.waiter = uintptr(unsafe.Pointer(cur()))
+			why := handTo((*Thread)(unsafe.Pointer(tk.thread)))
+			left(tk)
+			if why == WokenBySignal && tk.Pending == 0 {
+				return TaskErrInterrupted
+			}
+		}
 	}
 	for tk.Pending == 0 {
 		tk.waiter = uintptr(unsafe.Pointer(cur()))
@@ -136,6 +144,17 @@ func TaskRun(tk *Task) int64 {
 	}
 	tk.Pending = 0
 	return int64(tk.Event)
+}
+
+// handTo blocks the running thread and runs t, which waits for what the
+// running thread just did: at once if t is blocked (BlockSwitch), else
+// (t is runnable already: a new task's thread that has not run yet) in
+// its turn.
+func handTo(t *Thread) WakeReason {
+	if t.State == StateBlocked {
+		return BlockSwitch(t)
+	}
+	return Block(0, 0)
 }
 
 // left records that the waiter is done with tk: a reaper waits for it.
@@ -185,13 +204,6 @@ func PortWait(p *Port) int64 {
 			return TaskErrInterrupted
 		}
 	}
-}
-
-// PortReplyWait resumes tk and waits on port p: a host goroutine's answer
-// and its next wait in one call.
-func PortReplyWait(tk *Task, p *Port) int64 {
-	TaskResume(tk)
-	return PortWait(p)
 }
 
 // PortClose wakes every goroutine waiting on p, for good.
@@ -250,14 +262,15 @@ func TaskReap(tk *Task) int64 {
 	return 0
 }
 
-// post hands the event of the stopped task tk to the host.
+// post hands the event of the stopped task tk to the host. A waiter in
+// TaskRun gets the CPU at once (the task's thread blocks meanwhile).
 func post(tk *Task, ev TaskEvent) {
 	tk.Event = ev
 	tk.Pending = 1
 	tk.State = TaskStopped
 	switch {
 	case tk.waiter != 0:
-		Unblock((*Thread)(unsafe.Pointer(tk.waiter)))
+		handTo((*Thread)(unsafe.Pointer(tk.waiter)))
 	case tk.Port != 0:
 		p := (*Port)(unsafe.Pointer(tk.Port))
 		if p.tail != 0 {

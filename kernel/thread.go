@@ -399,6 +399,31 @@ func Block(key uintptr, deadline int64) WakeReason {
 	return t.wakeWhy
 }
 
+// BlockSwitch blocks the running thread as Block(0, 0) does and runs
+// next, which must be blocked, at once with the rest of the running
+// thread's slice: the direct hand-off of a synchronous call (the two
+// halves of a level 3 round trip), which needs neither the scheduler's
+// choice nor a new timer setting. next wakes as if by Unblock.
+func BlockSwitch(next *Thread) WakeReason {
+	t := cur()
+	if t.sig.deliverable() {
+		return WokenBySignal
+	}
+	t.State = StateBlocked
+	t.wakeWhy = WokenByEvent
+	next.State = StateRunning
+	next.wakeWhy = WokenByEvent
+	next.sliceEnd = t.sliceEnd
+	Switches++
+	setRunning(next)
+	cpu.SetKernelStack(next.stackLo, next.stackHi)
+	cpu.SetThreadFS(next.FSBase)
+	swtch(&t.ksp, next.ksp, next.FSBase)
+	// t runs again here.
+	reapDead()
+	return t.wakeWhy
+}
+
 // Unblock makes t runnable if it is blocked, whatever it waits for (the
 // O(1) wake-up of one known thread).
 //

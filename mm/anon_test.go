@@ -12,7 +12,7 @@ func testAnon(t *testing.T, nframes int) (*Anon, []byte) {
 	as, _ := newSpace(t)
 	mem := make([]byte, nframes*PageSize)
 	fr := &Frames{}
-	fr.Init(make([]uint64, BitmapWords(nframes)), nframes)
+	fr.Init(make([]uint64, BitmapWords(nframes)), make([]uint16, nframes), nframes)
 	fr.FreeRange(0, uint64(nframes*PageSize))
 	a := &Anon{
 		AS:     as,

@@ -7,23 +7,41 @@ import "math/bits"
 // Allocation is next-fit from a cursor, word by word, so the common case
 // costs a few instructions; Free clears the bit, so frames are reused.
 //
+// Every allocated frame has a reference count, so that a frame can be
+// shared (level 3 guests duplicated copy-on-write): Alloc returns a frame
+// with one reference, Ref adds one, Free drops one and frees the frame
+// with the last. The count is kept as extra references in a uint16 per
+// frame (2 bytes per 4 KiB, 1/2048 of memory), indexed by frame number:
+//
+//   - refs[f] == 0 for every free frame, and for every allocated frame
+//     with a single reference (every frame that was never shared);
+//   - an allocated frame has refs[f]+1 references, at most MaxRefs: Ref
+//     refuses past that, and the caller fails cleanly.
+//
 // It runs in handler context (the runtime's page faults allocate frames),
-// so it never allocates Go memory: the bitmap lives in physical memory the
-// allocator takes from the memory map for itself.
+// so it never allocates Go memory: the bitmap and the counts live in
+// physical memory the allocator takes from the memory map for itself.
 type Frames struct {
 	bitmap []uint64
+	refs   []uint16
 	cursor int // word index where the next search starts
 	free   int
 	total  int
 }
 
-// Init sets up the allocator over nframes frames with every frame in use;
-// the caller then frees the available ones.
-func (fr *Frames) Init(bitmap []uint64, nframes int) {
+// MaxRefs is the most references a frame can have.
+const MaxRefs = 1 << 16
+
+// Init sets up the allocator over nframes frames with every frame in use
+// and one reference each; the caller then frees the available ones. refs
+// holds a count for each of the nframes frames.
+func (fr *Frames) Init(bitmap []uint64, refs []uint16, nframes int) {
 	fr.bitmap = bitmap
 	for i := range bitmap {
 		bitmap[i] = ^uint64(0)
 	}
+	fr.refs = refs[:nframes]
+	clear(fr.refs)
 	fr.total = nframes
 	fr.free = 0
 }
@@ -86,17 +104,40 @@ func (fr *Frames) Alloc() (pa uint64, ok bool) {
 	return 0, false
 }
 
-// Free returns a frame to the allocator. Freeing a free frame is a kernel
-// bug and reported as such.
+// Free drops a reference to a frame and returns it to the allocator with
+// its last. Freeing a free frame is a kernel bug and reported as such.
 func (fr *Frames) Free(pa uint64) bool {
 	f := pa / PageSize
 	w, b := f/64, f%64
 	if f >= uint64(fr.total) || fr.bitmap[w]&(1<<b) == 0 {
 		return false
 	}
+	if fr.refs[f] != 0 {
+		fr.refs[f]--
+		return true
+	}
 	fr.bitmap[w] &^= 1 << b
 	fr.free++
 	return true
+}
+
+// Ref adds a reference to an allocated frame; false if the frame is free
+// or has MaxRefs references already.
+func (fr *Frames) Ref(pa uint64) bool {
+	f := pa / PageSize
+	if !fr.InUse(pa) || fr.refs[f] == MaxRefs-1 {
+		return false
+	}
+	fr.refs[f]++
+	return true
+}
+
+// Refs is the number of references to the frame at pa (0: free).
+func (fr *Frames) Refs(pa uint64) int {
+	if !fr.InUse(pa) {
+		return 0
+	}
+	return int(fr.refs[pa/PageSize]) + 1
 }
 
 // InUse reports whether the frame at pa is allocated.

@@ -4,7 +4,7 @@ import "testing"
 
 func TestFramesAllocFreeReuse(t *testing.T) {
 	var fr Frames
-	fr.Init(make([]uint64, BitmapWords(1000)), 1000)
+	fr.Init(make([]uint64, BitmapWords(1000)), make([]uint16, 1000), 1000)
 	fr.FreeRange(0x100000, 0x200000) // 256 frames
 	fr.ReserveRange(0x150000, 0x151000)
 	if fr.FreeCount() != 255 {
@@ -37,7 +37,7 @@ func TestFramesAllocFreeReuse(t *testing.T) {
 
 func TestFramesPartialPagesRounded(t *testing.T) {
 	var fr Frames
-	fr.Init(make([]uint64, 1), 64)
+	fr.Init(make([]uint64, 1), make([]uint16, 64), 64)
 	fr.FreeRange(0x800, 0x3800) // only frames 1 and 2 are whole
 	if fr.FreeCount() != 2 || fr.InUse(0x1000) || !fr.InUse(0) || !fr.InUse(0x3000) {
 		t.Fatalf("FreeCount = %d", fr.FreeCount())
@@ -46,7 +46,7 @@ func TestFramesPartialPagesRounded(t *testing.T) {
 
 func TestFramesRangesAcrossWords(t *testing.T) {
 	var fr Frames
-	fr.Init(make([]uint64, BitmapWords(300)), 300)
+	fr.Init(make([]uint64, BitmapWords(300)), make([]uint16, 300), 300)
 	fr.FreeRange(5*PageSize, 290*PageSize) // partial first and last words, whole ones between
 	if fr.FreeCount() != 285 {
 		t.Fatalf("FreeCount = %d, want 285", fr.FreeCount())
@@ -65,5 +65,43 @@ func TestFramesRangesAcrossWords(t *testing.T) {
 	fr.FreeRange(0, 1<<40) // clamps to the bitmap
 	if fr.FreeCount() != 300 {
 		t.Fatalf("FreeCount = %d after freeing everything", fr.FreeCount())
+	}
+}
+
+// TestFramesRefs: a shared frame is freed with its last reference, the
+// count saturates at MaxRefs, and free frames take no references.
+func TestFramesRefs(t *testing.T) {
+	var fr Frames
+	fr.Init(make([]uint64, 1), make([]uint16, 64), 64)
+	fr.FreeRange(0, 64*PageSize)
+	pa, _ := fr.Alloc()
+	if fr.Refs(pa) != 1 || !fr.Ref(pa) || !fr.Ref(pa) || fr.Refs(pa) != 3 {
+		t.Fatalf("after two Refs: %d references", fr.Refs(pa))
+	}
+	for want := 2; want >= 1; want-- {
+		if !fr.Free(pa) || fr.Refs(pa) != want || fr.FreeCount() != 63 {
+			t.Fatalf("after a Free: %d references (want %d), %d free", fr.Refs(pa), want, fr.FreeCount())
+		}
+	}
+	if !fr.Free(pa) || fr.Refs(pa) != 0 || fr.FreeCount() != 64 || fr.Free(pa) || fr.Ref(pa) {
+		t.Fatalf("the last reference did not free the frame once: %d references, %d free", fr.Refs(pa), fr.FreeCount())
+	}
+	pa, _ = fr.Alloc()
+	for i := 1; i < MaxRefs; i++ {
+		if !fr.Ref(pa) {
+			t.Fatalf("Ref refused at %d references", i)
+		}
+	}
+	if fr.Ref(pa) || fr.Refs(pa) != MaxRefs {
+		t.Fatalf("Ref past MaxRefs: %d references", fr.Refs(pa))
+	}
+	for i := 0; i < MaxRefs; i++ {
+		fr.Free(pa)
+	}
+	if fr.Refs(pa) != 0 || fr.FreeCount() != 64 {
+		t.Fatalf("after dropping every reference: %d references, %d free", fr.Refs(pa), fr.FreeCount())
+	}
+	if q, _ := fr.Alloc(); q != pa || fr.Refs(q) != 1 {
+		t.Fatalf("a reused frame has %d references", fr.Refs(q))
 	}
 }

@@ -19,7 +19,9 @@ import (
 //	                                  views of guest frames), guard pages between
 //
 // zones.go keeps this as the owner record every placement is checked
-// against.
+// against. A level 3 guest's address space (userspace.go) is another
+// tree: its own pages anywhere in the lower half, and of the kernel only
+// the entry pages (cpu.EntryPages), at their addresses here.
 const (
 	PhysBase       = 0xffff_8000_0000_0000
 	StackBase      = 0xffff_c000_0000_0000
@@ -93,10 +95,11 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	}
 	nframes := int(top / PageSize)
 	words := BitmapWords(nframes)
-	bitmapBytes := uint64(words * 8)
+	// The allocator's own memory: the bitmap, then the reference counts.
+	ownBytes := uint64(words*8 + 2*nframes)
 
-	// The bitmap goes in the first available place clear of everything
-	// the loader left.
+	// It goes in the first available place clear of everything the
+	// loader left.
 	busy := func(s, e uint64) bool {
 		if s < lowMemoryLimit || s < img.End && img.Start < e {
 			return true
@@ -118,8 +121,8 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 		if r.Type != multiboot.RegionAvailable {
 			continue
 		}
-		for s := (r.Base + PageSize - 1) &^ (PageSize - 1); s+bitmapBytes <= r.End() && s < 4<<30; s += PageSize {
-			if !busy(s, s+bitmapBytes) {
+		for s := (r.Base + PageSize - 1) &^ (PageSize - 1); s+ownBytes <= r.End() && s < 4<<30; s += PageSize {
+			if !busy(s, s+ownBytes) {
 				bitmapAt = s
 				break
 			}
@@ -129,9 +132,9 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 		}
 	}
 	if bitmapAt == 0 {
-		return "no room for the frame bitmap"
+		return "no room for the frame bitmap and reference counts"
 	}
-	Phys.Init(unsafeWords(uintptr(bitmapAt), words), nframes)
+	Phys.Init(unsafeWords(uintptr(bitmapAt), words), unsafeCounts(uintptr(bitmapAt)+uintptr(words*8), nframes), nframes)
 	for _, r := range info.Regions[:info.NRegions] {
 		if r.Type == multiboot.RegionAvailable {
 			Phys.FreeRange(r.Base, r.End())
@@ -139,7 +142,7 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	}
 	Phys.ReserveRange(0, lowMemoryLimit)
 	Phys.ReserveRange(img.Start, img.End)
-	Phys.ReserveRange(bitmapAt, bitmapAt+bitmapBytes)
+	Phys.ReserveRange(bitmapAt, bitmapAt+ownBytes)
 	for _, m := range info.Reserved[:info.NReserved] {
 		Phys.ReserveRange(m.Start, m.End)
 	}
@@ -186,9 +189,10 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 
 	cpu.SetKernelSpace(root)
 	physOffset = PhysBase
-	// The loader's identity map is gone: reach the bitmap through the
-	// direct map from now on.
+	// The loader's identity map is gone: reach the bitmap and the counts
+	// through the direct map from now on.
 	Phys.bitmap = unsafeWords(PhysAddr(bitmapAt), words)
+	Phys.refs = unsafeCounts(PhysAddr(bitmapAt)+uintptr(words*8), nframes)
 	return ""
 }
 

@@ -23,6 +23,7 @@ const (
 	ErrNotCanonical
 	ErrNotMapped
 	ErrNoPCID
+	ErrRefLimit
 )
 
 var errText = [...]string{
@@ -32,6 +33,7 @@ var errText = [...]string{
 	ErrNotCanonical: "address is not canonical",
 	ErrNotMapped:    "address is not mapped",
 	ErrNoPCID:       "every PCID is in use",
+	ErrRefLimit:     "a frame has the most references it can have",
 }
 
 func (e Error) Error() string { return errText[e] }
@@ -173,8 +175,8 @@ func (as *AddressSpace) Translate(va uintptr) (uint64, bool) {
 // Unmap removes the 4 KiB mapping at va and returns the entry it held. The
 // caller invalidates the TLB and frees the frame.
 func (as *AddressSpace) Unmap(va uintptr) (PTE, bool) {
-	e, level := as.Lookup(va)
-	if e == nil || level != 1 {
+	e, err := as.leaf(va)
+	if err != nil {
 		return 0, false
 	}
 	old := *e
@@ -185,12 +187,33 @@ func (as *AddressSpace) Unmap(va uintptr) (PTE, bool) {
 // Protect replaces the leaf bits of the 4 KiB mapping at va with flags,
 // keeping the frame. The caller invalidates the TLB.
 func (as *AddressSpace) Protect(va uintptr, flags PTE) error {
-	e, level := as.Lookup(va)
-	if e == nil || level != 1 {
-		return ErrNotMapped
+	e, err := as.leaf(va)
+	if err != nil {
+		return err
 	}
 	*e = PTE(e.Addr()) | flags | Present
 	return nil
+}
+
+// Remap points the 4 KiB mapping at va to pa with leaf bits flags, in
+// place: it needs no table, so it cannot run out of memory. The caller
+// invalidates the TLB and disposes of the old frame.
+func (as *AddressSpace) Remap(va uintptr, pa uint64, flags PTE) error {
+	e, err := as.leaf(va)
+	if err != nil {
+		return err
+	}
+	*e = PTE(pa)&addrMask | flags | Present
+	return nil
+}
+
+// leaf returns the entry of the 4 KiB mapping at va.
+func (as *AddressSpace) leaf(va uintptr) (*PTE, error) {
+	e, level := as.Lookup(va)
+	if e == nil || level != 1 {
+		return nil, ErrNotMapped
+	}
+	return e, nil
 }
 
 // Prune frees the page-table pages that cover [start, end) and map nothing.

@@ -205,3 +205,41 @@ func TestMapMissing(t *testing.T) {
 		t.Errorf("a fifth page was mapped")
 	}
 }
+
+// TestFreeTables: a guest space's teardown frees every table of the lower
+// half and the root, with the leaves still in place (their frames are the
+// caller's), each after its parent entry was cleared, and leaves the upper
+// half alone.
+func TestFreeTables(t *testing.T) {
+	as, g := newSpace(t)
+	flags := (PermRead | PermWrite | PermUser).Flags()
+	for _, va := range []uintptr{0x400000, 0x401000, 0x600000, 0xc000000000, 0x7fff_ffff_f000, 1 << 39} {
+		if err := as.Map(va, 0x9000, flags); err != nil {
+			t.Fatalf("Map(%#x): %v", va, err)
+		}
+	}
+	if err := as.MapHuge(0x4000_0000, 0x20_0000, flags); err != nil {
+		t.Fatalf("MapHuge: %v", err)
+	}
+	tables := as.Tables
+	as.FreeTables()
+	if as.Tables != 0 || g.freed != tables+1 || len(g.tables) != 0 || as.Root != 0 {
+		t.Fatalf("after FreeTables: %d tables counted, %d freed of %d and the root, %d left", as.Tables, g.freed, tables, len(g.tables))
+	}
+}
+
+func TestRemap(t *testing.T) {
+	as, _ := newSpace(t)
+	as.Map(0x400000, 0x9000, (PermRead | PermUser).Flags())
+	tables := as.Tables
+	if err := as.Remap(0x400000, 0xa000, (PermRead | PermWrite | PermUser).Flags()); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := as.Lookup(0x400000)
+	if e.Addr() != 0xa000 || *e&Writable == 0 || *e&User == 0 || as.Tables != tables {
+		t.Fatalf("after Remap: %#x, %d tables (was %d)", uint64(*e), as.Tables, tables)
+	}
+	if err := as.Remap(0x401000, 0xb000, Present); err != ErrNotMapped {
+		t.Fatalf("Remap of an unmapped page = %v", err)
+	}
+}

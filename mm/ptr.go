@@ -9,3 +9,6 @@ func ptr(va uintptr) unsafe.Pointer { return unsafe.Pointer(va) }
 
 // unsafeWords views n words of kernel memory at va as a slice.
 func unsafeWords(va uintptr, n int) []uint64 { return unsafe.Slice((*uint64)(ptr(va)), n) }
+
+// unsafeCounts views n 16-bit counts of kernel memory at va as a slice.
+func unsafeCounts(va uintptr, n int) []uint16 { return unsafe.Slice((*uint16)(ptr(va)), n) }

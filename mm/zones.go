@@ -4,7 +4,7 @@ package mm
 // exactly one owner, fixed at boot. The Go runtime places its mappings
 // only inside its own zones (Anon refuses anything else), and the sandbox
 // places guests only inside the guest zones, which it subdivides between
-// guests itself (sandbox/space.go). So the runtime's mmap, with or without
+// guests itself (sandbox/space). So the runtime's mmap, with or without
 // a hint or MAP_FIXED, can never return memory a guest holds, a guest can
 // never be placed over the kernel or the runtime, and guest regions never
 // take entries of the runtime's range table.

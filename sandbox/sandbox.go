@@ -13,7 +13,13 @@
 //	         guest's executable memory passes the code scan
 //	         (sandbox/ring).
 //	         Refused on CPUs exposed to Meltdown.
-//	Level 3  separate address spaces (not built yet).
+//	Level 3  a guest is a process: an address space of its own that maps
+//	         none of the kernel but the entry pages (supervisor-only), so
+//	         any lower-half address but those is the guest's to use, and
+//	         threads that are kernel threads of their own, preemptively
+//	         scheduled beside the host's. A thread's system call stops it
+//	         for the host goroutine in its Run, or for a Port where one
+//	         goroutine serves many threads of many guests (sandbox/process).
 //	Level 4  VMX virtual machines (not built yet).
 //
 // The host is ordinary Go code. A typical host loop implements the
@@ -276,6 +282,20 @@ type Guest interface {
 	// mapped (for hosts that place regions at address 0).
 	RegionAddrs() []uint64
 
+	// Duplicate makes a new guest of the same level whose memory is a
+	// copy of this guest's: every region at the same address with the
+	// same permission, the same limits (memory, threads, budget) and
+	// port, and the same shared regions, shared rather than copied. The
+	// copy is copy-on-write: a page the guest has backed is not copied
+	// until either guest (or the host, with WriteMemory) writes it, and a
+	// page it has not backed yet stays a demand-zero page in both. The
+	// new guest's memory is charged in full to its own limit, as if every
+	// page were copied. Its one thread, Main, is stopped, with a copy of
+	// the registers and vector state of from, a stopped thread of this
+	// guest (the base for fork); the other threads are not duplicated.
+	// Levels 1 and 2 return ErrNoDuplicate.
+	Duplicate(from Thread) (Guest, error)
+
 	// Close stops every thread (a thread blocked in a call or running is
 	// killed) and releases everything the guest holds. Close of a level 1
 	// or 2 guest whose thread is running in another goroutine returns
@@ -347,6 +367,9 @@ var (
 	ErrThreadLimit = errors.New("sandbox: the guest is at its thread limit")
 	// ErrExited: the thread has exited.
 	ErrExited = errors.New("sandbox: the thread has exited")
+	// ErrNoDuplicate: level 1 and 2 guests share one address space (the
+	// kernel's), where a copy of a guest cannot have the same addresses.
+	ErrNoDuplicate = errors.New("sandbox: a level 1 or 2 guest cannot be duplicated: all of them share one address space, where a copy cannot have the same addresses")
 )
 
 // Backend is a level's implementation, registered by its package

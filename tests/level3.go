@@ -28,6 +28,7 @@ func init() {
 	reg("entry-pages-refused", testL3EntryPagesRefused)
 	reg("demand-zero-pages", testL3DemandZero)
 	reg("host-copies-checked", testL3HostCopies)
+	reg("tlb-invalidated-in-other-space", testL3Invalidation)
 	reg("one-goroutine-serves-many", testL3OneServesMany)
 	reg("thread-bomb-limited", testL3ThreadBomb)
 	reg("spinning-thread-preempted", testL3Preempted)
@@ -541,3 +542,48 @@ func testL3PCID(t *T) {
 
 // negErrno is -errno as a system call returns it.
 func negErrno(errno int64) uint64 { return uint64(-errno) }
+
+// testL3Invalidation: the host changes a guest's mappings while the
+// guest's space is not loaded (the host runs in the kernel's), after the
+// guest has used them: a protection made stricter and a region unmapped
+// take effect at once, with no stale TLB entry left in the guest's PCID
+// (INVPCID on Bochs tigerlake; a CR3 reload flushes them where there are
+// no PCIDs).
+func testL3Invalidation(t *T) {
+	const page = 0x600000
+	// load [page]; store [page]; syscall; store [page] (after Protect:
+	// must fault); syscall; load [page] (after Unmap: must fault).
+	text := code(loadAbs(page), storeAbs(page), insSyscall, movRAX(2), storeAbs(page), insSyscall, loadAbs(page), insSyscall)
+	g, err := sandbox.New(sandbox.Config{Level: sandbox.Level3, Budget: 10 * time.Second, Regions: []sandbox.Region{
+		{Name: "text", Addr: 0x400000, Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: text},
+		{Name: "data", Addr: page, Size: 4096, Perm: sandbox.Read | sandbox.Write, Data: le64(1)},
+	}})
+	t.Require("creating the guest", err)
+	defer g.Close()
+	th := g.Main()
+	t.Require("SetRegs", th.SetRegs(sandbox.Regs{RIP: 0x400000}))
+	if e, err := th.Run(); err != nil || e.Kind != sandbox.ExitSyscall {
+		t.Fatalf("first run: %v %v", e, err)
+	}
+	t.Require("Protect", g.Protect(page, sandbox.Read))
+	e, err := th.Run()
+	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorPF || e.Fault.CR2 != page || e.Fault.ErrorCode&7 != 7 {
+		t.Fatalf("store after the page became read-only: %v %v, want a write protection fault", e, err)
+	}
+	var b [8]byte
+	t.Require("ReadMemory", g.ReadMemory(page, b[:]))
+	if b[0] != 1 {
+		t.Fatalf("the read-only page holds % x: the store went through", b)
+	}
+	r := th.Regs()
+	r.RIP += uint64(len(storeAbs(page)))
+	t.Require("SetRegs", th.SetRegs(r)) // skip the store
+	if e, err := th.Run(); err != nil || e.Kind != sandbox.ExitSyscall {
+		t.Fatalf("after the fault: %v %v", e, err)
+	}
+	t.Require("Unmap", g.Unmap(page))
+	e, err = th.Run()
+	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorPF || e.Fault.CR2 != page || e.Fault.ErrorCode&1 != 0 {
+		t.Fatalf("load after Unmap: %v %v, want a not-present fault", e, err)
+	}
+}

@@ -56,6 +56,10 @@ func init() {
 			reg("100-guests-no-leak", testNoLeak)
 			reg("memory-exhaustion-refused", testMemoryExhaustion)
 		}
+		if l == sandbox.Level3 { // level 1 guests see every share anyway
+			reg("shared-read-only", testSharedRO)
+			reg("shared-read-write", testSharedRW)
+		}
 		reg("kernel-healthy-after", testHealthyAfter)
 	}
 }
@@ -471,9 +475,9 @@ func testHostWriteRescans(t *T, _ sandbox.Level) {
 	}
 }
 
-func sharedGuest(t *T, s *sandbox.SharedRegion, writable bool, text []byte) sandbox.Guest {
+func sharedGuest(t *T, l sandbox.Level, s *sandbox.SharedRegion, writable bool, text []byte) sandbox.Guest {
 	g, err := sandbox.New(sandbox.Config{
-		Level:   sandbox.Level2,
+		Level:   l,
 		Regions: []sandbox.Region{{Name: "text", Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: text}, {Name: "stack", Size: 16384, Perm: sandbox.Read | sandbox.Write}},
 		Shared:  []sandbox.Share{{Region: s, Writable: writable}},
 	})
@@ -484,32 +488,37 @@ func sharedGuest(t *T, s *sandbox.SharedRegion, writable bool, text []byte) sand
 	return g
 }
 
-func testSharedRO(t *T, _ sandbox.Level) {
+func testSharedRO(t *T, l sandbox.Level) {
 	s, err := sandbox.NewSharedRegion("ro", 4096)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	defer s.Close()
 	copy(s.Bytes(), "shared!!")
-	g := sharedGuest(t, s, false, code(loadAbs(s.Addr()), storeAbs(s.Addr()+8), exitWithRAX))
+	g := sharedGuest(t, l, s, false, code(loadAbs(s.Addr()), storeAbs(s.Addr()+8), exitWithRAX))
 	defer g.Close()
 	r := serve(t, g)
-	// The load works; the store faults with the PK bit (write disable).
-	if r.Exited || !r.Exit.Fault.PK() || r.Exit.Fault.ErrorCode&cpu.PFWrite == 0 || r.Exit.Fault.CR2 != s.Addr()+8 {
-		t.Fatalf("%v, want a PK write fault at %#x", r, s.Addr()+8)
+	// The load works; the store faults: at level 2 with the PK bit (write
+	// disable), at level 3 on the read-only page of its own space.
+	wantPK := l == sandbox.Level2
+	if r.Exited || r.Exit.Fault.PK() != wantPK || r.Exit.Fault.ErrorCode&cpu.PFWrite == 0 || r.Exit.Fault.CR2 != s.Addr()+8 {
+		t.Fatalf("%v, want a write fault (PK: %v) at %#x", r, wantPK, s.Addr()+8)
+	}
+	if s.Bytes()[8] != 0 {
+		t.Fatalf("the read-only share was written")
 	}
 	if g.Main().Regs().RAX != 0x2121646572616873 { // "shared!!"
 		t.Fatalf("read %#x from the read-only share", g.Main().Regs().RAX)
 	}
 }
 
-func testSharedRW(t *T, _ sandbox.Level) {
+func testSharedRW(t *T, l sandbox.Level) {
 	s, err := sandbox.NewSharedRegion("rw", 4096)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	defer s.Close()
-	g := sharedGuest(t, s, true, code(movRAX(0x6b6f), storeAbs(s.Addr()), movEAX(abi.SysExit), insSyscall))
+	g := sharedGuest(t, l, s, true, code(movRAX(0x6b6f), storeAbs(s.Addr()), movEAX(abi.SysExit), insSyscall))
 	defer g.Close()
 	if r := serve(t, g); !r.Exited || string(s.Bytes()[:2]) != "ok" {
 		t.Fatalf("%v; host sees %q", r, s.Bytes()[:2])

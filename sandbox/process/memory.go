@@ -18,10 +18,31 @@ import (
 // when it is mapped: a fault never finds the limit exceeded or the
 // machine out of frames. A page the region does not back yet reads as
 // zero.
+//
+// A duplicate (duplicate.go) shares the backed pages of the guest's
+// private regions copy-on-write: each such frame has a reference for
+// every page that maps it (mm.Frames counts them), and is mapped
+// read-only in every space while it has more than one. A write to it,
+// by a guest (a page fault resolved here) or by the host, gives the page
+// a copy of its own; the last reference keeps the frame. So a private
+// page's entry is writable only if its region is and its frame has one
+// reference (the converse need not hold: a page left alone by its last
+// sharer stays read-only until its next write fault).
 
-// committed counts the pages regions may still back: frames the machine
-// keeps for them. It changes only in handler context.
+// committed counts the frames guests' private pages may still need: one
+// for each page not backed yet, and one for each reference to a shared
+// frame beyond the first (a frame with n references is copied at most
+// n-1 times). The machine keeps that many frames for them. It changes
+// only in handler context.
 var committed uint64
+
+// Committed is the number of frames committed for guests' private pages
+// (for leak checks).
+func Committed() uint64 {
+	var n uint64
+	syscall.InKernel(func() { n = committed })
+	return n
+}
 
 // commit reserves n pages of frames; false if the machine cannot keep
 // them beside the kernel's reserve and what is committed already.
@@ -239,12 +260,58 @@ func (g *guest) back(r *region, i int) bool {
 	return ok
 }
 
+// unshare gives page i of r, which is backed, a frame of its own (a copy
+// while other pages share its frame copy-on-write) and maps it with r's
+// permission, writable if r is.
+func (g *guest) unshare(r *region, i int) bool {
+	ok := false
+	syscall.InKernel(func() {
+		pa := r.frames[i]
+		if mm.Phys.Refs(pa) > 1 {
+			c, got := mm.Phys.Alloc() // committed for the sharing
+			if !got {
+				return
+			}
+			copy((*[mm.PageSize]byte)(unsafe.Pointer(mm.PhysAddr(c)))[:], (*[mm.PageSize]byte)(unsafe.Pointer(mm.PhysAddr(pa)))[:])
+			dropFrame(pa)
+			r.frames[i], pa = c, c
+		}
+		if r.perm != 0 {
+			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
+			g.space.Remap(va, pa, pteFlags(r.perm))
+			g.space.Invalidate(va)
+		}
+		ok = true
+	})
+	return ok
+}
+
+// dropFrame drops a page's reference to a private frame, in handler
+// context. The copy committed for the reference goes with it.
+func dropFrame(pa uint64) {
+	if mm.Phys.Refs(pa) > 1 {
+		committed--
+	}
+	mm.Phys.Free(pa)
+}
+
+// leafFlags is the leaf entry of a private page of permission p backed by
+// pa: read-only while pa is shared copy-on-write, whatever p.
+func leafFlags(p sandbox.Perm, pa uint64) mm.PTE {
+	if mm.Phys.Refs(pa) > 1 {
+		return pteFlags(p) &^ mm.Writable
+	}
+	return pteFlags(p)
+}
+
 // demandFault resolves a guest page fault on a page its region allows but
-// does not back yet. It reports whether the guest can retry.
+// does not back yet, or a write its region allows to a page kept
+// read-only because it was shared copy-on-write. It reports whether the
+// guest can retry.
 func (g *guest) demandFault(cr2, code uint64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed || code&1 != 0 { // a present page: a protection fault
+	if g.closed {
 		return false
 	}
 	r := g.find(cr2)
@@ -261,12 +328,18 @@ func (g *guest) demandFault(cr2, code uint64) bool {
 	if r.perm&need == 0 {
 		return false
 	}
-	return g.back(r, int((cr2-r.addr)/mm.PageSize))
+	i := int((cr2 - r.addr) / mm.PageSize)
+	if code&1 == 0 {
+		return g.back(r, i)
+	}
+	// A present page: a protection fault the region does not explain,
+	// which only the write protection of a shared frame can be.
+	return need == sandbox.Write && g.unshare(r, i)
 }
 
 // copy moves bytes between b and guest memory at addr (in: into the
-// guest), backing pages the host writes. The whole range must be in
-// regions.
+// guest), backing pages the host writes and giving them frames of their
+// own. The whole range must be in regions.
 func (g *guest) copy(addr uint64, b []byte, in bool) error {
 	if addr+uint64(len(b)) < addr {
 		return fmt.Errorf("sandbox: range at %#x wraps around", addr)
@@ -293,6 +366,12 @@ func (g *guest) copy(addr uint64, b []byte, in bool) error {
 			if !g.back(r, i) {
 				return fmt.Errorf("sandbox: out of memory for guest page %#x", a&^(mm.PageSize-1))
 			}
+		}
+		// The count is read outside handler context: a count of 1 is
+		// this page's alone and stays so while g.mu is held, and unshare
+		// reads a larger one again.
+		if in && !r.shared && mm.Phys.Refs(r.frames[i]) > 1 && !g.unshare(r, i) {
+			return fmt.Errorf("sandbox: out of memory for a copy of guest page %#x", a&^(mm.PageSize-1))
 		}
 		page := unsafe.Slice((*byte)(unsafe.Pointer(mm.PhysAddr(r.frames[i])+uintptr(in0))), n)
 		if in {
@@ -360,24 +439,30 @@ func (g *guest) unmapLocked(r *region) {
 // release unmaps r's pages and frees its own frames and the tables left
 // empty.
 func (g *guest) release(r *region) {
-	syscall.InKernel(func() {
-		for i, pa := range r.frames {
-			if pa == 0 {
-				if !r.shared {
-					committed-- // never backed
+	// 512 pages per handler-context call, as Duplicate shares them: a
+	// large region does not hold interrupts off for its whole length.
+	for lo := 0; lo < len(r.frames); lo += 512 {
+		hi := min(lo+512, len(r.frames))
+		syscall.InKernel(func() {
+			for i := lo; i < hi; i++ {
+				pa := r.frames[i]
+				if pa == 0 {
+					if !r.shared {
+						committed-- // never backed
+					}
+					continue
 				}
-				continue
+				va := uintptr(r.addr) + uintptr(i)*mm.PageSize
+				g.space.Unmap(va)
+				g.space.Invalidate(va)
+				if !r.shared {
+					dropFrame(pa)
+				}
+				r.frames[i] = 0
 			}
-			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
-			g.space.Unmap(va)
-			g.space.Invalidate(va)
-			if !r.shared {
-				mm.Phys.Free(pa)
-			}
-			r.frames[i] = 0
-		}
-		g.space.Prune(uintptr(r.addr), uintptr(r.end()))
-	})
+		})
+	}
+	syscall.InKernel(func() { g.space.Prune(uintptr(r.addr), uintptr(r.end())) })
 }
 
 // Protect changes the permission of the region starting at addr.
@@ -403,8 +488,8 @@ func (g *guest) Protect(addr uint64, p sandbox.Perm) error {
 			switch {
 			case p == 0:
 				g.space.Unmap(va)
-			case g.space.Protect(va, pteFlags(p)) != nil:
-				g.space.Map(va, pa, pteFlags(p)) // it had no access before
+			case g.space.Protect(va, leafFlags(p, pa)) != nil:
+				g.space.Map(va, pa, leafFlags(p, pa)) // it had no access before
 			}
 			g.space.Invalidate(va)
 		}

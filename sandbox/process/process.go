@@ -46,7 +46,6 @@ const (
 	opKill
 	opReap
 	opPortWait
-	opPortReplyWait
 	opPortClose
 )
 
@@ -69,8 +68,6 @@ func taskCall(f *cpu.Frame) int64 {
 		return kernel.TaskReap(tk)
 	case opPortWait:
 		return kernel.PortWait(p)
-	case opPortReplyWait:
-		return kernel.PortReplyWait(tk, p)
 	case opPortClose:
 		kernel.PortClose(p)
 	}
@@ -150,38 +147,12 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 		}
 		g.port = p
 	}
-	// The space's root and the tables of the entry pages.
-	g.used = uint64(4+mm.EntryPageCount()/512) * mm.PageSize
-	if g.used > g.limit {
-		return nil, fmt.Errorf("sandbox: the guest's address space does not fit its memory limit of %d KiB", g.limit>>10)
+	if err := g.init(); err != nil {
+		return nil, err
 	}
-	g.space = mm.NewUserSpace()
-	var failed mm.Error // not an error: handler code stores no interfaces
-	syscall.InKernel(func() {
-		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+g.used {
-			failed = mm.ErrNoMemory
-			return
-		}
-		failed = g.space.Init()
-	})
-	if failed != 0 {
-		return nil, fmt.Errorf("sandbox: cannot build the guest's address space: %v", failed)
-	}
-	for i, sh := range cfg.Shared {
-		if err := sh.Region.Use(); err != nil {
-			g.shared = cfg.Shared[:i]
-			g.Close()
-			return nil, err
-		}
-		perm := sandbox.Read
-		if sh.Writable {
-			perm |= sandbox.Write
-		}
-		g.shared = cfg.Shared[:i+1]
-		if _, err := g.mapLocked(sandbox.Region{Name: "shared", Addr: sh.Region.Addr(), Size: uint64(len(sh.Region.Bytes())), Perm: perm}, sh.Region.Frames()); err != nil {
-			g.Close()
-			return nil, err
-		}
+	if err := g.share(cfg.Shared); err != nil {
+		g.Close()
+		return nil, err
 	}
 	for _, r := range cfg.Regions {
 		if _, err := g.Map(r); err != nil {
@@ -196,6 +167,48 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 	}
 	g.main = t.(*thread)
 	return g, nil
+}
+
+// init builds the guest's address space, holding the entry pages alone,
+// and charges it to the guest's limit.
+func (g *guest) init() error {
+	// The space's root and the tables of the entry pages.
+	g.used = uint64(4+mm.EntryPageCount()/512) * mm.PageSize
+	if g.used > g.limit {
+		return fmt.Errorf("sandbox: the guest's address space does not fit its memory limit of %d KiB", g.limit>>10)
+	}
+	g.space = mm.NewUserSpace()
+	var failed mm.Error // not an error: handler code stores no interfaces
+	syscall.InKernel(func() {
+		if uint64(mm.Phys.FreeCount())*mm.PageSize < kernelReserve+g.used {
+			failed = mm.ErrNoMemory
+			return
+		}
+		failed = g.space.Init()
+	})
+	if failed != 0 {
+		return fmt.Errorf("sandbox: cannot build the guest's address space: %v", failed)
+	}
+	return nil
+}
+
+// share gives the guest the host regions of shares; the caller closes
+// the guest on failure.
+func (g *guest) share(shares []sandbox.Share) error {
+	for i, sh := range shares {
+		if err := sh.Region.Use(); err != nil {
+			return err
+		}
+		g.shared = shares[:i+1]
+		perm := sandbox.Read
+		if sh.Writable {
+			perm |= sandbox.Write
+		}
+		if _, err := g.mapLocked(sandbox.Region{Name: "shared", Addr: sh.Region.Addr(), Size: uint64(len(sh.Region.Bytes())), Perm: perm}, sh.Region.Frames()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (g *guest) Level() sandbox.Level { return sandbox.Level3 }
@@ -220,6 +233,16 @@ func (g *guest) NewThread(r sandbox.Regs) (sandbox.Thread, error) {
 	if g.closed {
 		return nil, sandbox.ErrClosed
 	}
+	t, err := g.newThread(func(t *thread) error { return t.setRegs(r) })
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// newThread creates a stopped thread whose state load gives it. g.mu is
+// held.
+func (g *guest) newThread(load func(*thread) error) (*thread, error) {
 	if len(g.threads) >= g.maxThreads {
 		return nil, sandbox.ErrThreadLimit
 	}
@@ -239,7 +262,7 @@ func (g *guest) NewThread(r sandbox.Regs) (sandbox.Thread, error) {
 	t.tk.Ctx.Xsave = area
 	t.tk.Space = uintptr(unsafe.Pointer(g.space))
 	t.tk.Budget = g.budget
-	if err := t.setRegs(r); err != nil {
+	if err := load(t); err != nil {
 		rec.free()
 		return nil, err
 	}
@@ -312,33 +335,32 @@ type thread struct {
 	tk  *kernel.Task
 	// runMu is held by Run: one Run at a time.
 	runMu sync.Mutex
-	// refMu guards refs, the goroutines using tk, and exited, set once
-	// the thread is gone: the record is freed when both say so, by
-	// whoever comes last (a Run or Next may be between its system call
-	// and its use of the record when Close ends the thread).
-	refMu  sync.Mutex
-	refs   int
-	exited bool
+	// uses counts the goroutines using tk, and holds exitedBit once the
+	// thread is gone: the record is freed when both say so, by whoever
+	// comes last (a Run or Next may be between its system call and its
+	// use of the record when Close ends the thread). An atomic word, not
+	// a lock: it is taken twice on every round trip.
+	uses atomic.Int64
 }
+
+const exitedBit = 1 << 62
 
 // acquire takes a reference on the record; false if the thread exited.
 func (t *thread) acquire() bool {
-	t.refMu.Lock()
-	defer t.refMu.Unlock()
-	if t.exited {
-		return false
+	for {
+		v := t.uses.Load()
+		if v&exitedBit != 0 {
+			return false
+		}
+		if t.uses.CompareAndSwap(v, v+1) {
+			return true
+		}
 	}
-	t.refs++
-	return true
 }
 
 // release drops a reference, freeing the record after the thread exited.
 func (t *thread) release() {
-	t.refMu.Lock()
-	t.refs--
-	last := t.exited && t.refs == 0
-	t.refMu.Unlock()
-	if last {
+	if t.uses.Add(-1) == exitedBit {
 		t.rec.free()
 	}
 }
@@ -346,11 +368,7 @@ func (t *thread) release() {
 // markExited records that the thread is gone (its kernel thread has
 // ended) and frees the record unless a goroutine still uses it.
 func (t *thread) markExited() {
-	t.refMu.Lock()
-	t.exited = true
-	last := t.refs == 0
-	t.refMu.Unlock()
-	if last {
+	if t.uses.Or(exitedBit) == 0 {
 		t.rec.free()
 	}
 }
@@ -442,15 +460,23 @@ func (t *thread) Regs() sandbox.Regs {
 }
 
 func (t *thread) SetRegs(r sandbox.Regs) error {
-	if !t.stopped() {
-		if !t.acquire() {
-			return sandbox.ErrExited
-		}
-		t.release()
-		return sandbox.ErrRunning
+	if err := t.hold(); err != nil {
+		return err
 	}
 	defer t.release()
 	return t.setRegs(r)
+}
+
+// hold is stopped with the reason it fails: ErrExited or ErrRunning.
+func (t *thread) hold() error {
+	if t.stopped() {
+		return nil
+	}
+	if !t.acquire() {
+		return sandbox.ErrExited
+	}
+	t.release()
+	return sandbox.ErrRunning
 }
 
 // setRegs checks and loads r as SetRegs at levels 1 and 2 does.

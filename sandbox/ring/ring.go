@@ -176,6 +176,10 @@ func (g *guest) Main() sandbox.Thread { return &g.main }
 // runs it, and there is one.
 func (g *guest) NewThread(sandbox.Regs) (sandbox.Thread, error) { return nil, sandbox.ErrOneThread }
 
+// Duplicate: level 1 and 2 guests share the kernel's address space, so a
+// copy cannot have the guest's addresses.
+func (g *guest) Duplicate(sandbox.Thread) (sandbox.Guest, error) { return nil, sandbox.ErrNoDuplicate }
+
 // Threads lists the one thread until the guest is closed.
 func (g *guest) Threads() []sandbox.Thread {
 	g.mu.Lock()
