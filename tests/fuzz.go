@@ -155,6 +155,11 @@ const (
 	fuzzMaxReported = 20
 	// fuzzStall is how long a case may take before the watchdog says so.
 	fuzzStall = 20 * time.Second
+	// fuzzRunLimit is how long a Run may take, far beyond fuzzBudget:
+	// only a Run that cannot end (a loop in the kernel or the backend
+	// that the budget does not bound) meets it. It is interrupted, and
+	// that is a finding.
+	fuzzRunLimit = 2 * time.Second
 )
 
 // fuzzSeed is the run's seed, the same at both levels: fuzz.seed, or
@@ -447,9 +452,12 @@ func (f *fuzzer) runCase(c fuzzCase) (what string) {
 func (f *fuzzer) runMain(g sandbox.Guest, c fuzzCase) string {
 	h := &abi.Host{Guest: g}
 	for range c.exits {
-		e, err := g.Main().Run()
+		e, stalled, err := runLimited(g.Main())
 		if what := f.checkHost("after Run"); what != "" {
 			return what
+		}
+		if stalled {
+			return fmt.Sprintf("Run did not return in %v (budget %v): interrupted at RIP %#x", fuzzRunLimit, fuzzBudget, g.Main().Regs().RIP)
 		}
 		if err != nil {
 			f.closeGuest()
@@ -493,6 +501,19 @@ func (f *fuzzer) runMain(g sandbox.Guest, c fuzzCase) string {
 		}
 	}
 	return ""
+}
+
+// runLimited runs th, interrupting it after fuzzRunLimit; stalled says
+// whether it had to.
+func runLimited(th sandbox.Thread) (e sandbox.Exit, stalled bool, err error) {
+	var hit atomic.Bool
+	timer := time.AfterFunc(fuzzRunLimit, func() {
+		hit.Store(true)
+		th.Interrupt()
+	})
+	e, err = th.Run()
+	timer.Stop()
+	return e, hit.Load(), err
 }
 
 // fuzzThreads are a case's extra threads (level 3), each run by a
@@ -555,7 +576,11 @@ func (x *fuzzThreads) run(th sandbox.Thread, c fuzzCase) {
 	defer x.wg.Done()
 	closing := c.close != closeNever
 	for range c.exits {
-		e, err := th.Run()
+		e, stalled, err := runLimited(th)
+		if stalled {
+			x.fail(fmt.Sprintf("Run of thread %d did not return in %v (budget %v): interrupted at RIP %#x", th.ID(), fuzzRunLimit, fuzzBudget, th.Regs().RIP))
+			return
+		}
 		if err != nil {
 			if !closing || err != sandbox.ErrExited {
 				x.fail(fmt.Sprintf("Run of thread %d: %v", th.ID(), err))

@@ -33,6 +33,7 @@ func init() {
 	reg("attack-new-thread-bad-registers", testL3NewThreadBadRegs)
 	reg("attack-thread-stacks", testL3ThreadStacks)
 	reg("attack-vector-state-isolated", testL3VectorState)
+	reg("attack-far-transfers", testL3FarTransfers)
 	reg("attack-kernel-healthy-after", func(t *T) { testHealthyAfter(t, sandbox.Level3) })
 }
 
@@ -738,4 +739,47 @@ func testL3VectorState(t *T) {
 		t.Fatalf("%s", p)
 	}
 	t.Logf("level 3: 2 guests checked their vector state (AVX %v) %d times each, %d calls", avx, rounds, ticks)
+}
+
+// testL3FarTransfers: far CALL, JMP and RET to the user code selector
+// (allowed: the guest runs on at the target, here an INT3) and to the
+// kernel's (#GP with the selector). Each Run must come back within a
+// second: the guest makes its exit at once (fuzz seed 1, case 72 at
+// level 3: a far call made Run never return).
+func testL3FarTransfers(t *T) {
+	for _, c := range []struct {
+		name   string
+		sel    uint64
+		op     []byte
+		vector uint64
+	}{
+		{"call far [rsp] to user code", cpu.SelUserCode, []byte{0x48, 0xff, 0x1c, 0x24}, cpu.VectorBP},
+		{"jmp far [rsp] to user code", cpu.SelUserCode, []byte{0x48, 0xff, 0x2c, 0x24}, cpu.VectorBP},
+		{"retfq to user code", cpu.SelUserCode, []byte{0x48, 0xcb}, cpu.VectorBP},
+		{"call far [rsp] to kernel code", cpu.SelKernelCode, []byte{0x48, 0xff, 0x1c, 0x24}, cpu.VectorGP},
+	} {
+		g := l3Guest(t, nil, sandbox.Config{Budget: 10 * time.Millisecond})
+		target := textAddr(g) + 0x100
+		body := code(pushImm(c.sel), pushImm(target), c.op)
+		page := make([]byte, 4096)
+		copy(page, body)
+		page[0x100] = insInt3[0]
+		t.Require("WriteMemory", g.WriteMemory(textAddr(g), page))
+		done := make(chan sandbox.Exit, 1)
+		go func() {
+			e, _ := g.Main().Run()
+			done <- e
+		}()
+		select {
+		case e := <-done:
+			if e.Kind != sandbox.ExitFault || e.Fault.Vector != c.vector {
+				t.Fatalf("%s: %v, want vector %d", c.name, e, c.vector)
+			}
+		case <-time.After(time.Second):
+			g.Main().Interrupt()
+			e := <-done
+			t.Fatalf("%s: Run did not return in 1 s (a 10 ms budget); interrupted: %v at RIP %#x", c.name, e, g.Main().Regs().RIP)
+		}
+		t.Require("Close", g.Close())
+	}
 }
