@@ -318,7 +318,9 @@ type Thread interface {
 	// Resume lets a stopped level 3 thread run on without waiting for it:
 	// its next exit goes to its guest's Port (Config.Port). Without a
 	// port, and at levels 1 and 2 (their thread runs only inside Run),
-	// it returns ErrNoPort.
+	// it returns ErrNoPort. A thread is served one way at a time: an
+	// exit goes to the goroutine in its Run if there is one, else to the
+	// port.
 	Resume() error
 	// Regs and SetRegs read and replace the register state of a stopped
 	// thread; a running one gives ErrRunning (Regs: the zero Regs).
