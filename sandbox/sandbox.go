@@ -318,7 +318,9 @@ type Thread interface {
 	// Resume lets a stopped level 3 thread run on without waiting for it:
 	// its next exit goes to its guest's Port (Config.Port). Without a
 	// port, and at levels 1 and 2 (their thread runs only inside Run),
-	// it returns ErrNoPort.
+	// it returns ErrNoPort. A thread is served one way at a time: an
+	// exit goes to the goroutine in its Run if there is one, else to the
+	// port.
 	Resume() error
 	// Regs and SetRegs read and replace the register state of a stopped
 	// thread; a running one gives ErrRunning (Regs: the zero Regs).
@@ -455,10 +457,12 @@ func NewPort(l Level) (Port, error) {
 	return backends[l].NewPort()
 }
 
-// CheckRegs reports why a thread could not be given r, for backends: RIP
-// and the segment bases must be canonical lower-half addresses and RSP
-// canonical, so that entering the thread cannot fault in ring 0.
-func CheckRegs(r Regs) error {
+// LoadRegs, for backends, loads r into ctx, the saved state of a stopped
+// thread. RFLAGS keeps only the flags ring 3 may hold (IF always set,
+// IOPL 0); RIP and the segment bases must be canonical lower-half
+// addresses and RSP canonical, so that entering the thread cannot fault
+// in ring 0. A refused state changes nothing.
+func LoadRegs(ctx *cpu.UserContext, r Regs) error {
 	for _, c := range []struct {
 		name string
 		v    uint64
@@ -473,5 +477,42 @@ func CheckRegs(r Regs) error {
 			return fmt.Errorf("sandbox: %s %#x is not a canonical lower-half address", c.name, c.v)
 		}
 	}
+	ctx.Regs = cpu.Frame{
+		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.RIP, RFLAGS: cpu.SanitizeUserFlags(r.RFLAGS),
+		CS: cpu.SelUserCode, SS: cpu.SelUserData,
+	}
+	ctx.FSBase, ctx.GSBase = r.FSBase, r.GSBase
 	return nil
+}
+
+// SavedRegs, for backends, is the register state saved in ctx.
+func SavedRegs(ctx *cpu.UserContext) Regs {
+	f := &ctx.Regs
+	return Regs{
+		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
+		R8: f.R8, R9: f.R9, R10: f.R10, R11: f.R11, R12: f.R12, R13: f.R13, R14: f.R14, R15: f.R15,
+		RIP: f.RIP, RFLAGS: f.RFLAGS, FSBase: ctx.FSBase, GSBase: ctx.GSBase,
+	}
+}
+
+// MaxRegions bounds a guest's region table at every level: a guest that
+// maps page after page gets an error, not the host's memory.
+const MaxRegions = 1024
+
+// CheckRegion, for backends, checks what every level requires of a new
+// region of a guest that has n regions already: a size that holds its
+// data, W^X, room in the region table. It returns the size in whole pages.
+func CheckRegion(r Region, n int) (uint64, error) {
+	size := (r.Size + 4095) &^ 4095
+	switch {
+	case size == 0 || uint64(len(r.Data)) > size:
+		return 0, fmt.Errorf("sandbox: region %q: size %d cannot hold %d bytes of data", r.Name, r.Size, len(r.Data))
+	case r.Perm&Write != 0 && r.Perm&Exec != 0:
+		return 0, fmt.Errorf("sandbox: region %q is writable and executable: guest memory is W^X", r.Name)
+	case n >= MaxRegions:
+		return 0, fmt.Errorf("sandbox: region %q: the guest already has %d regions, the most it may have", r.Name, MaxRegions)
+	}
+	return size, nil
 }

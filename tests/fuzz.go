@@ -549,9 +549,9 @@ func (f *fuzzer) startThreads(g sandbox.Guest, c fuzzCase) (*fuzzThreads, string
 				return x, fmt.Sprintf("NewThread at %v: %v, want ErrOneThread", f.level, err)
 			}
 			continue
-		case sandbox.CheckRegs(r) != nil:
+		case sandbox.LoadRegs(new(cpu.UserContext), r) != nil:
 			if err == nil || th != nil || len(g.Threads()) != before {
-				return x, fmt.Sprintf("NewThread with registers CheckRegs refuses (%v): err %v, %d threads, %d before", sandbox.CheckRegs(r), err, len(g.Threads()), before)
+				return x, fmt.Sprintf("NewThread with registers LoadRegs refuses (%v): err %v, %d threads, %d before", sandbox.LoadRegs(new(cpu.UserContext), r), err, len(g.Threads()), before)
 			}
 			f.stats.threadsRefused++
 			continue

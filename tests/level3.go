@@ -275,12 +275,6 @@ func testL3HostCopies(t *T) {
 	}
 }
 
-// addOneText is a guest thread that calls l3SysAddOne 20 times on its
-// count and exits with it: xor ebx,ebx; loop: mov eax, 1000; mov rdi,
-// rbx; syscall; mov rbx, rax; cmp rbx, 20; jb loop; mov rdi, rbx; exit.
-var addOneText = code([]byte{0x31, 0xdb}, movEAX(l3SysAddOne), []byte{0x48, 0x89, 0xdf}, insSyscall,
-	[]byte{0x48, 0x89, 0xc3, 0x48, 0x83, 0xfb, 0x14, 0x72, 0xed, 0x48, 0x89, 0xdf}, movEAX(l3SysExit), insSyscall)
-
 // testL3OneServesMany: one goroutine serves every thread of 10 guests of
 // 4 threads each through one port; each thread's count comes back right.
 func testL3OneServesMany(t *T) {
@@ -295,7 +289,7 @@ func testL3OneServesMany(t *T) {
 	}()
 	threads := 0
 	for i := 0; i < 10; i++ {
-		g := l3Guest(t, addOneText, sandbox.Config{Port: port})
+		g := l3Guest(t, l3CountText(20), sandbox.Config{Port: port})
 		guests = append(guests, g)
 		for j := 0; j < 4; j++ {
 			th := g.Main()

@@ -7,6 +7,7 @@ import (
 
 	"beelzebox/mm"
 	"beelzebox/sandbox"
+	"beelzebox/sandbox/space"
 	"beelzebox/syscall"
 )
 
@@ -99,6 +100,14 @@ func (g *guest) find(addr uint64) *region {
 	return nil
 }
 
+// regionAt returns the region that starts at addr.
+func (g *guest) regionAt(addr uint64) (*region, error) {
+	if r := g.find(addr); r != nil && r.addr == addr {
+		return r, nil
+	}
+	return nil, fmt.Errorf("sandbox: no region starts at %#x", addr)
+}
+
 // free reports whether [lo, hi) overlaps no region and no entry page.
 func (g *guest) free(lo, hi uint64) bool {
 	for _, r := range g.regions {
@@ -146,15 +155,9 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 
 // mapLocked maps r; frames, when not nil, back it (a shared region).
 func (g *guest) mapLocked(r sandbox.Region, frames []uint64) (uint64, error) {
-	size := (r.Size + mm.PageSize - 1) &^ (mm.PageSize - 1)
-	if size == 0 || uint64(len(r.Data)) > size {
-		return 0, fmt.Errorf("sandbox: region %q: size %d cannot hold %d bytes of data", r.Name, r.Size, len(r.Data))
-	}
-	if r.Perm&sandbox.Write != 0 && r.Perm&sandbox.Exec != 0 {
-		return 0, fmt.Errorf("sandbox: region %q is writable and executable: guest memory is W^X", r.Name)
-	}
-	if len(g.regions) >= maxRegions {
-		return 0, fmt.Errorf("sandbox: region %q: the guest already has %d regions, the most it may have", r.Name, maxRegions)
+	size, err := sandbox.CheckRegion(r, len(g.regions))
+	if err != nil {
+		return 0, err
 	}
 	addr := r.Addr
 	if addr == 0 {
@@ -174,7 +177,7 @@ func (g *guest) mapLocked(r sandbox.Region, frames []uint64) (uint64, error) {
 		reg.frames = make([]uint64, size/mm.PageSize)
 		reg.cost = size
 	}
-	reg.cost += pageTableCost(addr, size)
+	reg.cost += space.PageTableCost(addr, size)
 	if g.used+reg.cost > g.limit {
 		return 0, fmt.Errorf("sandbox: region %q: the guest's memory limit of %d KiB would be exceeded", r.Name, g.limit>>10)
 	}
@@ -200,17 +203,6 @@ func (g *guest) mapLocked(r sandbox.Region, frames []uint64) (uint64, error) {
 		}
 	}
 	return addr, nil
-}
-
-// pageTableCost is the most page-table memory a range can need: one
-// table per 2 MiB, 1 GiB and 512 GiB it touches.
-func pageTableCost(addr, size uint64) uint64 {
-	last := addr + size - 1
-	var n uint64
-	for _, span := range []uint64{mm.PageSize2M, mm.PageSize1G, 512 * mm.PageSize1G} {
-		n += last/span - addr/span + 1
-	}
-	return n * mm.PageSize
 }
 
 // backAll maps every page of a shared region to its frame.
@@ -411,9 +403,9 @@ func (g *guest) Unmap(addr uint64) error {
 	if g.closed {
 		return sandbox.ErrClosed
 	}
-	r := g.find(addr)
-	if r == nil || r.addr != addr {
-		return fmt.Errorf("sandbox: no region starts at %#x", addr)
+	r, err := g.regionAt(addr)
+	if err != nil {
+		return err
 	}
 	g.unmapLocked(r)
 	return nil
@@ -472,9 +464,9 @@ func (g *guest) Protect(addr uint64, p sandbox.Perm) error {
 	if g.closed {
 		return sandbox.ErrClosed
 	}
-	r := g.find(addr)
-	if r == nil || r.addr != addr {
-		return fmt.Errorf("sandbox: no region starts at %#x", addr)
+	r, err := g.regionAt(addr)
+	if err != nil {
+		return err
 	}
 	if p&sandbox.Write != 0 && p&sandbox.Exec != 0 {
 		return fmt.Errorf("sandbox: region %q cannot become writable and executable (W^X)", r.name)

@@ -35,7 +35,6 @@ func init() {
 
 const (
 	defaultMaxThreads = 64
-	maxRegions        = 1024
 )
 
 // Operations of the task call (syscall.CallTask).
@@ -451,12 +450,7 @@ func (t *thread) Regs() sandbox.Regs {
 		return sandbox.Regs{}
 	}
 	defer t.release()
-	f := &t.tk.Ctx.Regs
-	return sandbox.Regs{
-		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
-		R8: f.R8, R9: f.R9, R10: f.R10, R11: f.R11, R12: f.R12, R13: f.R13, R14: f.R14, R15: f.R15,
-		RIP: f.RIP, RFLAGS: f.RFLAGS, FSBase: t.tk.Ctx.FSBase, GSBase: t.tk.Ctx.GSBase,
-	}
+	return sandbox.SavedRegs(&t.tk.Ctx)
 }
 
 func (t *thread) SetRegs(r sandbox.Regs) error {
@@ -479,20 +473,8 @@ func (t *thread) hold() error {
 	return sandbox.ErrRunning
 }
 
-// setRegs checks and loads r as SetRegs at levels 1 and 2 does.
-func (t *thread) setRegs(r sandbox.Regs) error {
-	if err := sandbox.CheckRegs(r); err != nil {
-		return err
-	}
-	t.tk.Ctx.Regs = cpu.Frame{
-		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
-		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
-		RIP: r.RIP, RFLAGS: cpu.SanitizeUserFlags(r.RFLAGS),
-		CS: cpu.SelUserCode, SS: cpu.SelUserData,
-	}
-	t.tk.Ctx.FSBase, t.tk.Ctx.GSBase = r.FSBase, r.GSBase
-	return nil
-}
+// setRegs checks and loads r.
+func (t *thread) setRegs(r sandbox.Regs) error { return sandbox.LoadRegs(&t.tk.Ctx, r) }
 
 func (t *thread) SetReturn(v uint64) {
 	if t.stopped() {

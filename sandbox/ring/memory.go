@@ -50,15 +50,9 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	if g.closed {
 		return 0, sandbox.ErrClosed
 	}
-	size := (r.Size + mm.PageSize - 1) &^ (mm.PageSize - 1)
-	if size == 0 || uint64(len(r.Data)) > size {
-		return 0, fmt.Errorf("sandbox: region %q: size %d cannot hold %d bytes of data", r.Name, r.Size, len(r.Data))
-	}
-	if r.Perm&sandbox.Write != 0 && r.Perm&sandbox.Exec != 0 {
-		return 0, fmt.Errorf("sandbox: region %q is writable and executable: guest memory is W^X", r.Name)
-	}
-	if len(g.regions) >= maxRegions {
-		return 0, fmt.Errorf("sandbox: region %q: the guest already has %d regions, the most it may have", r.Name, maxRegions)
+	size, err := sandbox.CheckRegion(r, len(g.regions))
+	if err != nil {
+		return 0, err
 	}
 	addr := r.Addr
 	if addr == 0 {

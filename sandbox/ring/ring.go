@@ -62,10 +62,6 @@ type guest struct {
 }
 
 const (
-	// maxRegions bounds a guest's region table (and the owner record):
-	// a guest that maps page after page gets an error, not the host's
-	// memory.
-	maxRegions = 1024
 	// scanChunk bounds the buffer the level 2 scan reads guest code
 	// into: code is scanned where it lies, a chunk at a time.
 	scanChunk = 64 << 10

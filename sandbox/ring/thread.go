@@ -166,46 +166,17 @@ func (t *thread) Regs() sandbox.Regs {
 		return sandbox.Regs{}
 	}
 	defer t.unclaim()
-	f := &t.rs.ctx.Regs
-	return sandbox.Regs{
-		RAX: f.AX, RBX: f.BX, RCX: f.CX, RDX: f.DX, RSI: f.SI, RDI: f.DI, RBP: f.BP, RSP: f.RSP,
-		R8: f.R8, R9: f.R9, R10: f.R10, R11: f.R11, R12: f.R12, R13: f.R13, R14: f.R14, R15: f.R15,
-		RIP: f.RIP, RFLAGS: f.RFLAGS, FSBase: t.rs.ctx.FSBase, GSBase: t.rs.ctx.GSBase,
-	}
+	return sandbox.SavedRegs(&t.rs.ctx)
 }
 
-// SetRegs replaces the register state. RFLAGS keeps only the flags ring 3
-// may hold (IF is always set, IOPL 0); RIP and the segment bases must be
-// canonical lower-half addresses, RSP canonical. A refused state changes
-// nothing.
+// SetRegs replaces the register state of the stopped thread (see
+// sandbox.LoadRegs).
 func (t *thread) SetRegs(r sandbox.Regs) error {
-	for _, c := range []struct {
-		name string
-		v    uint64
-		ok   bool
-	}{
-		{"RIP", r.RIP, cpu.ValidUserRIP(r.RIP)},
-		{"RSP", r.RSP, cpu.Canonical(r.RSP)},
-		{"FS base", r.FSBase, cpu.ValidUserRIP(r.FSBase)},
-		{"GS base", r.GSBase, cpu.ValidUserRIP(r.GSBase)},
-	} {
-		if !c.ok {
-			return fmt.Errorf("sandbox: %s %#x is not a canonical lower-half address", c.name, c.v)
-		}
-	}
 	if err := t.hold(); err != nil {
 		return err
 	}
 	defer t.unclaim()
-	f := &t.rs.ctx.Regs
-	*f = cpu.Frame{
-		AX: r.RAX, BX: r.RBX, CX: r.RCX, DX: r.RDX, SI: r.RSI, DI: r.RDI, BP: r.RBP, RSP: r.RSP,
-		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
-		RIP: r.RIP, RFLAGS: cpu.SanitizeUserFlags(r.RFLAGS),
-		CS: cpu.SelUserCode, SS: cpu.SelUserData,
-	}
-	t.rs.ctx.FSBase, t.rs.ctx.GSBase = r.FSBase, r.GSBase
-	return nil
+	return sandbox.LoadRegs(&t.rs.ctx, r)
 }
 
 // SetReturn sets RAX of the stopped thread. It is on the level 1 round
