@@ -65,8 +65,11 @@ type Task struct {
 	Space uintptr
 	// Port is the address of the port its events go to (0: none).
 	Port uintptr
-	// Budget, when not 0, is the CPU time (ns) a TaskRun lets the task
-	// run before it stops with EventBudget.
+	// Budget, when not 0, is the CPU time (ns) left to the host's Run
+	// before the task stops with EventBudget (negative: none left): its
+	// owner sets it when a Run begins, and it runs down across the
+	// TaskRuns of that Run (a Run that resolves page faults itself makes
+	// several).
 	Budget int64
 	State  TaskState
 	Event  TaskEvent
@@ -313,19 +316,33 @@ func taskMain(arg uintptr) {
 // stop it are handled here: the timer may switch to other threads (the
 // task's state is in its context, its loop's on its kernel stack).
 func runTask(tk *Task) TaskEvent {
-	var deadline int64
 	// A budget bounds a TaskRun (whose caller set waiter before the task
 	// could run), not a task resumed for its port.
-	if tk.Budget != 0 && tk.waiter != 0 {
-		deadline = Nanotime() + tk.Budget
+	if tk.Budget == 0 || tk.waiter == 0 {
+		return runUntilEvent(tk, nil)
 	}
+	if tk.Budget < 0 {
+		return EventBudget
+	}
+	deadline := Nanotime() + tk.Budget
 	SetGuestDeadline(deadline)
-	ev := runUntilEvent(tk, deadline)
+	ev := runUntilEvent(tk, &deadline)
 	SetGuestDeadline(0)
+	if ev == EventFault {
+		// The owner may resolve the fault and run on in the same Run
+		// (only then does what is left matter: off the round trip).
+		left := deadline - Nanotime()
+		if left <= 0 {
+			left = -1 // spent (0 would mean no budget)
+		}
+		tk.Budget = left
+	}
 	return ev
 }
 
-func runUntilEvent(tk *Task, deadline int64) TaskEvent {
+// runUntilEvent runs tk until an event; deadline, if not nil, is when its
+// budget ends, moved on by the time other threads run meanwhile.
+func runUntilEvent(tk *Task, deadline *int64) TaskEvent {
 	ctx := &tk.Ctx
 	space := (*mm.UserSpace)(unsafe.Pointer(tk.Space))
 	tk.NotEntered = 0
@@ -360,11 +377,11 @@ func runUntilEvent(tk *Task, deadline int64) TaskEvent {
 			return EventFault
 		}
 		before := Nanotime()
-		if GuestInterrupt(v) && deadline != 0 {
-			deadline += Nanotime() - before
-			SetGuestDeadline(deadline)
+		if GuestInterrupt(v) && deadline != nil {
+			*deadline += Nanotime() - before
+			SetGuestDeadline(*deadline)
 		}
-		if deadline != 0 && Nanotime() >= deadline {
+		if deadline != nil && Nanotime() >= *deadline {
 			return EventBudget
 		}
 	}

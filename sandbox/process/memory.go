@@ -254,12 +254,19 @@ func (g *guest) back(r *region, i int) bool {
 
 // unshare gives page i of r, which is backed, a frame of its own (a copy
 // while other pages share its frame copy-on-write) and maps it with r's
-// permission, writable if r is.
+// permission, writable if r is. It reports false if it could not, or if
+// there was nothing to do: a frame of its own, mapped writable already
+// (then a write fault there is not copy-on-write's).
 func (g *guest) unshare(r *region, i int) bool {
 	ok := false
 	syscall.InKernel(func() {
 		pa := r.frames[i]
-		if mm.Phys.Refs(pa) > 1 {
+		va := uintptr(r.addr) + uintptr(i)*mm.PageSize
+		if mm.Phys.Refs(pa) <= 1 {
+			if e, _ := g.space.Lookup(va); e != nil && *e&mm.Writable != 0 {
+				return // writable already: nothing here explains the fault
+			}
+		} else {
 			c, got := mm.Phys.Alloc() // committed for the sharing
 			if !got {
 				return
@@ -269,7 +276,6 @@ func (g *guest) unshare(r *region, i int) bool {
 			r.frames[i], pa = c, c
 		}
 		if r.perm != 0 {
-			va := uintptr(r.addr) + uintptr(i)*mm.PageSize
 			g.space.Remap(va, pa, pteFlags(r.perm))
 			g.space.Invalidate(va)
 		}
@@ -325,8 +331,11 @@ func (g *guest) demandFault(cr2, code uint64) bool {
 		return g.back(r, i)
 	}
 	// A present page: a protection fault the region does not explain,
-	// which only the write protection of a shared frame can be.
-	return need == sandbox.Write && g.unshare(r, i)
+	// which only the write protection of a shared frame can be, and only
+	// for an access from ring 3 (QEMU TCG makes the stack accesses of far
+	// transfers supervisor accesses, which SMAP refuses: those go to the
+	// host).
+	return need == sandbox.Write && code&4 != 0 && g.unshare(r, i)
 }
 
 // copy moves bytes between b and guest memory at addr (in: into the

@@ -260,7 +260,6 @@ func (g *guest) newThread(load func(*thread) error) (*thread, error) {
 	*(*uint32)(unsafe.Pointer(area + 24)) = cpu.DefaultMXCSR
 	t.tk.Ctx.Xsave = area
 	t.tk.Space = uintptr(unsafe.Pointer(g.space))
-	t.tk.Budget = g.budget
 	if err := load(t); err != nil {
 		rec.free()
 		return nil, err
@@ -385,6 +384,7 @@ func (t *thread) Run() (sandbox.Exit, error) {
 		return sandbox.Exit{}, sandbox.ErrExited
 	}
 	defer t.release()
+	t.tk.Budget = t.g.budget // for the whole Run, page faults resolved included
 	for {
 		ev := kernel.TaskEvent(call(opRun, t.tk, nil))
 		if e, done := t.exit(ev); done {
