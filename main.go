@@ -10,6 +10,8 @@
 //	console=e9      console on port 0xE9 instead of COM1 (handled at boot)
 //	nopcid          do not use PCIDs even where the CPU has them (handled
 //	                at boot): guest address spaces switch by CR3 reloads
+//	noinvpcid       do not use INVPCID (handled at boot): a change to a
+//	                guest space flushes its PCID at the space's next load
 //	test=kfault     deliberately fault in Go code (an expected-failure run)
 //	test=hfault     deliberately fault inside a system-call handler
 //	fuzz.<key>=<v>  guest fuzzer settings (suites=fuzz; see tests/fuzz.go)
@@ -61,7 +63,7 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 	for _, a := range args {
 		k, v, hasValue := strings.Cut(a, "=")
 		switch {
-		case k == "console" && v == "e9", k == "nopcid" && !hasValue: // handled at boot
+		case k == "console" && v == "e9", (k == "nopcid" || k == "noinvpcid") && !hasValue: // handled at boot
 		case k == "demo" && !hasValue:
 			suites = append(suites, "demo")
 		case k == "suites" && v != "":

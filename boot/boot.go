@@ -75,6 +75,9 @@ func start() {
 	if hasWord(Info.Cmdline[:Info.CmdlineLen], "nopcid") {
 		cpu.DisablePCID() // before the kernel's CR3 value is set
 	}
+	if hasWord(Info.Cmdline[:Info.CmdlineLen], "noinvpcid") {
+		cpu.CPU.INVPCID = false
+	}
 	text, etext, rodataEnd, end := imageBounds()
 	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}
 	if msg := mm.Init(&Info, img, MinMemory); msg != "" {
