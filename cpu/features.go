@@ -21,6 +21,7 @@ type Features struct {
 	UMIP        bool // CPUID.(7,0):ECX.UMIP[2]
 	Page1G      bool // CPUID.80000001H:EDX[26]
 	NX          bool // CPUID.80000001H:EDX[20]
+	RDTSCP      bool // CPUID.80000001H:EDX[27]
 	// EPT and VPID are VMX capabilities read from IA32_VMX_PROCBASED_CTLS2
 	// (SDM Vol. 3D App. A.3.3), valid only when VMX is set.
 	EPT  bool
@@ -118,6 +119,7 @@ func detectFeatures() {
 		_, _, _, de := CPUID(0x80000001, 0)
 		f.Page1G = de&(1<<26) != 0
 		f.NX = de&(1<<20) != 0
+		f.RDTSCP = de&(1<<27) != 0
 	}
 	if f.XSAVE && max >= 0xD {
 		a, _, _, d := CPUID(0xD, 0)

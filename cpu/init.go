@@ -15,18 +15,26 @@ const (
 	CR4SMAP     = 1 << 21
 	CR4PKE      = 1 << 22
 	CR4UMIP     = 1 << 11
+	CR4VMXE     = 1 << 13
 )
 
 // MSRs used here (SDM Vol. 4 table 2-2).
 const (
-	MSREFER   = 0xC0000080
-	MSRSTAR   = 0xC0000081
-	MSRLSTAR  = 0xC0000082
-	MSRFMASK  = 0xC0000084
-	MSRFSBase = 0xC0000100
-	MSRGSBase = 0xC0000101
-	EFERSCE   = 1 << 0
-	EFERNXE   = 1 << 11
+	MSREFER         = 0xC0000080
+	MSRSTAR         = 0xC0000081
+	MSRLSTAR        = 0xC0000082
+	MSRCSTAR        = 0xC0000083
+	MSRFMASK        = 0xC0000084
+	MSRFSBase       = 0xC0000100
+	MSRGSBase       = 0xC0000101
+	MSRKernelGSBase = 0xC0000102
+	MSRTSCAux       = 0xC0000103
+	MSRPAT          = 0x277
+	MSRSysenterCS   = 0x174
+	MSRSysenterESP  = 0x175
+	MSRSysenterEIP  = 0x176
+	EFERSCE         = 1 << 0
+	EFERNXE         = 1 << 11
 )
 
 // Init brings the processor into the state the kernel runs in: its own GDT

@@ -154,3 +154,40 @@ func (fr *Frames) Total() int { return fr.total }
 
 // BitmapWords is the bitmap size, in 64-bit words, for nframes frames.
 func BitmapWords(nframes int) int { return (nframes + 63) / 64 }
+
+// LargePageSize is a 2 MiB page: 512 frames.
+const LargePageSize = 512 * PageSize
+
+// AllocLarge returns the physical address of 512 free, contiguous frames
+// aligned to 2 MiB (eight whole bitmap words), or ok=false when no such
+// run is free. Free releases them frame by frame (FreeLarge).
+func (fr *Frames) AllocLarge() (pa uint64, ok bool) {
+	const words = LargePageSize / PageSize / 64
+	for w := 0; w+words <= len(fr.bitmap); w += words {
+		if (w+words)*64 > fr.total {
+			break
+		}
+		free := true
+		for i := w; i < w+words; i++ {
+			if fr.bitmap[i] != 0 {
+				free = false
+				break
+			}
+		}
+		if free {
+			for i := w; i < w+words; i++ {
+				fr.bitmap[i] = ^uint64(0)
+			}
+			fr.free -= words * 64
+			return uint64(w*64) * PageSize, true
+		}
+	}
+	return 0, false
+}
+
+// FreeLarge frees what AllocLarge returned.
+func (fr *Frames) FreeLarge(pa uint64) {
+	for off := uint64(0); off < LargePageSize; off += PageSize {
+		fr.Free(pa + off)
+	}
+}

@@ -105,3 +105,34 @@ func TestFramesRefs(t *testing.T) {
 		t.Fatalf("a reused frame has %d references", fr.Refs(q))
 	}
 }
+
+func TestAllocLarge(t *testing.T) {
+	const n = 4096
+	var fr Frames
+	bitmap := make([]uint64, BitmapWords(n))
+	fr.Init(bitmap, make([]uint16, n), n)
+	fr.FreeRange(PageSize, n*PageSize) // frame 0 stays in use
+	pa, ok := fr.AllocLarge()
+	if !ok || pa != LargePageSize {
+		t.Fatalf("AllocLarge = %#x, %v; want the first whole free 2 MiB run at %#x", pa, ok, LargePageSize)
+	}
+	if fr.FreeCount() != n-1-512 {
+		t.Fatalf("free count %d after AllocLarge", fr.FreeCount())
+	}
+	for off := uint64(0); off < LargePageSize; off += PageSize {
+		if !fr.InUse(pa + off) {
+			t.Fatalf("frame %#x not in use", pa+off)
+		}
+	}
+	fr.FreeLarge(pa)
+	if fr.FreeCount() != n-1 {
+		t.Fatalf("free count %d after FreeLarge", fr.FreeCount())
+	}
+	// One used frame in every 2 MiB run: no large page.
+	for f := uint64(0); f < n; f += 512 {
+		fr.ReserveRange(f*PageSize+100*PageSize, f*PageSize+101*PageSize)
+	}
+	if pa, ok := fr.AllocLarge(); ok {
+		t.Fatalf("AllocLarge = %#x with no whole run free", pa)
+	}
+}

@@ -313,3 +313,14 @@ func unmapKernel(lo, hi uintptr, freeFrames bool) {
 	}
 	Kernel.Prune(lo, hi)
 }
+
+// eptTables is the TableMemory of EPT trees: tables from Phys, freed
+// without INVLPG (a guest-physical address is no linear address of the
+// kernel's; the VM's owner invalidates with INVEPT before freeing).
+type eptTables struct{ kernelTables }
+
+func (eptTables) FreeTable(pa uint64, _ uintptr) { Phys.Free(pa) }
+
+// EPTTables is the TableMemory of EPT trees built from Phys. It runs in
+// handler context.
+var EPTTables TableMemory = eptTables{}

@@ -20,7 +20,14 @@
 //	         scheduled beside the host's. A thread's system call stops it
 //	         for the host goroutine in its Run, or for a Port where one
 //	         goroutine serves many threads of many guests (sandbox/process).
-//	Level 4  VMX virtual machines (not built yet).
+//	Level 4  a guest is a VMX virtual machine: guest-physical memory
+//	         behind EPT, vCPUs as its threads, each run by the goroutine
+//	         in its Run (sandbox/vm). Run returns the VM exits the
+//	         backend does not handle itself as ExitVM, VMCALL as
+//	         ExitSyscall (the hypercall ABI is the system-call ABI), and
+//	         intercepted exceptions as ExitFault; sandbox/vm/machine is
+//	         the hypervisor host that turns a VM into a PC for multiboot
+//	         kernels.
 //
 // The host is ordinary Go code. A typical host loop implements the
 // guest's system-call ABI:
@@ -56,6 +63,7 @@ import (
 	"time"
 
 	"beelzebox/cpu"
+	"beelzebox/cpu/vmx"
 	"beelzebox/kernel"
 )
 
@@ -141,6 +149,24 @@ type Config struct {
 	// host resumed with Resume. Nil: the guest has none, and its threads
 	// run only inside Run.
 	Port Port
+	// VM configures a level 4 guest.
+	VM VMConfig
+}
+
+// VMConfig is what a level 4 guest has beyond memory and registers. Its
+// Regions are guest-physical RAM (any permission, W and X together
+// included: the guest's own page tables protect its memory); its Regs
+// are the vCPU's general registers and RIP, and the vCPU starts as a
+// multiboot loader leaves a processor (SDM Vol. 3A §10.1 and Multiboot
+// §3.2): 32-bit protected mode, paging off, flat 4 GiB segments.
+type VMConfig struct {
+	// Exceptions is the exception bitmap: the vectors whose exceptions
+	// stop the vCPU with ExitFault instead of going to the guest's IDT.
+	Exceptions uint32
+	// CheckEntry runs the VM-entry checker (cpu/vmx.Check) before the
+	// first entry and whenever an entry fails, and names the broken
+	// rules in the error.
+	CheckEntry bool
 }
 
 // Defaults of Config.
@@ -170,6 +196,8 @@ const (
 	// ExitThreadExited: the thread ended (Thread.Exit, or the guest was
 	// closed) while a goroutine waited for its exits.
 	ExitThreadExited
+	// ExitVM: a VM exit of a level 4 vCPU that the host handles (VM).
+	ExitVM
 )
 
 func (k ExitKind) String() string {
@@ -186,6 +214,8 @@ func (k ExitKind) String() string {
 		return "interrupted"
 	case ExitThreadExited:
 		return "thread exited"
+	case ExitVM:
+		return "vm exit"
 	}
 	return "unknown"
 }
@@ -226,6 +256,25 @@ type Exit struct {
 	Syscall Syscall // ExitSyscall
 	Fault   Fault   // ExitFault
 	Reason  string  // ExitKilled
+	VM      VMExit  // ExitVM
+}
+
+// VMExit is a VM exit of a level 4 vCPU (SDM Vol. 3C §28.2): the basic
+// exit reason and the exit-information fields that go with it.
+type VMExit struct {
+	Reason            vmx.ExitReason
+	Qualification     uint64
+	GuestPhysical     uint64 // EPT violations and misconfigurations
+	GuestLinear       uint64
+	InstructionLength uint32
+	InstructionInfo   uint32
+	Interruption      vmx.EventInfo // exception or NMI exits
+	InterruptionError uint32
+	RIP               uint64
+}
+
+func (e VMExit) String() string {
+	return fmt.Sprintf("%v qualification %#x gpa %#x rip %#x", e.Reason, e.Qualification, e.GuestPhysical, e.RIP)
 }
 
 func (e Exit) String() string {
@@ -240,6 +289,8 @@ func (e Exit) String() string {
 		return s
 	case ExitKilled:
 		return "killed: " + e.Reason
+	case ExitVM:
+		return "vm exit: " + e.VM.String()
 	}
 	return e.Kind.String()
 }
