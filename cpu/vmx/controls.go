@@ -214,6 +214,8 @@ func (k ControlKind) Field() Field {
 //     if tertiary controls cannot be activated.
 //   - PhysAddrWidth is MAXPHYADDR, CPUID.80000008H:EAX[7:0]. Zero is taken
 //     as 52, the architectural maximum.
+//   - LinearAddrWidth is CPUID.80000008H:EAX[15:8] (48, or 57 with 5-level
+//     paging), the width against which "canonical" is checked. Zero is 48.
 type Capabilities struct {
 	Basic     uint64 // IA32_VMX_BASIC
 	PinCtls   uint64 // (TRUE_)PINBASED_CTLS
@@ -230,7 +232,8 @@ type Capabilities struct {
 	EPTVPID   uint64 // IA32_VMX_EPT_VPID_CAP
 	VMFunc    uint64 // IA32_VMX_VMFUNC
 
-	PhysAddrWidth uint8 // CPUID.80000008H:EAX[7:0]
+	PhysAddrWidth   uint8 // CPUID.80000008H:EAX[7:0]
+	LinearAddrWidth uint8 // CPUID.80000008H:EAX[15:8]; zero is taken as 48
 }
 
 // Revision is the VMCS revision identifier, IA32_VMX_BASIC bits 30:0 (App. A.1).
@@ -355,6 +358,14 @@ func (c *Capabilities) physWidth() uint {
 		return 52
 	}
 	return uint(c.PhysAddrWidth)
+}
+
+// linearWidth is the linear-address width with the zero default.
+func (c *Capabilities) linearWidth() uint {
+	if c.LinearAddrWidth < 32 || c.LinearAddrWidth > 64 {
+		return 48
+	}
+	return uint(c.LinearAddrWidth)
 }
 
 // capMSR is the capability MSR value governing a control kind.
