@@ -65,7 +65,7 @@ func TestMMIORoundTrips(t *testing.T) {
 		{RegDFR, 0x0000_0000, 0x0FFF_FFFF},
 		{RegSVR, 0xFFFF_FFFF, 0x1FF},
 		{RegICRHigh, 0xFFFF_FFFF, 0xFF00_0000},
-		{RegLVTTimer, 0xFFFF_FFFF, 0x7_00FF&^0x600 | 0x1_0000 | 0x6_0000},
+		{RegLVTTimer, 0xFFFF_FFFF, 0x7_00FF},
 		{RegLVTLINT0, 0xFFFF_FFFF, 0x1_A7FF},
 		{RegLVTError, 0xFFFF_FFFF, 0x1_00FF},
 		{RegLVTThermal, 0x0000_0432, 0x0432},
