@@ -289,6 +289,7 @@ func (a *LAPIC) write(offset uint32, v uint64, now uint64, x2 bool) bool {
 	case offset == RegDFR && !x2:
 		a.dfr = v32 | ^uint32(dfrModel) // bits 27:0 are reserved, read as 1
 	case offset == RegSVR:
+		a.Update(now) // a timer that expired while enabled still fires
 		a.writeSVR(v32)
 	case offset == RegESR:
 		if x2 && v != 0 {
@@ -384,6 +385,7 @@ func (a *LAPIC) writeInitialCount(v uint32, now uint64) {
 	if !a.countMode() {
 		return // §11.5.4.1: ignored in TSC-deadline mode
 	}
+	a.Update(now) // the count being replaced fires if it already ran out
 	a.initialCount = v
 	if v == 0 {
 		a.timerRunning = false
@@ -556,7 +558,9 @@ func (a *LAPIC) eoi() {
 
 // Raise delivers a fixed, edge-triggered interrupt from outside (an I/O
 // APIC, a device model). Vectors below 16 are illegal: they are recorded as
-// "received illegal vector" in ESR and dropped.
+// "received illegal vector" in ESR and dropped. A globally disabled APIC
+// drops everything; a software-disabled one holds the vector in IRR until
+// it is software-enabled again.
 func (a *LAPIC) Raise(vector uint8) { a.raise(vector, ESRReceiveIllegalVect) }
 
 // raise sets vector in IRR, or for an illegal vector records illegalErr.

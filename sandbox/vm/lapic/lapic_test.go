@@ -712,3 +712,17 @@ func TestWildReprogramming(t *testing.T) {
 		}
 	}
 }
+
+func TestReprogrammingAfterExpiryStillFires(t *testing.T) {
+	a := newEnabled(t)
+	a.WriteMMIO(RegDivideConfig, divideBy1, 0)
+	a.WriteMMIO(RegLVTTimer, 0x30, 0)
+	a.WriteMMIO(RegInitialCount, 100, 0) // due at 1000
+	a.WriteMMIO(RegInitialCount, 100, 1500)
+	if v, ok := a.PendingVector(); !ok || v != 0x30 {
+		t.Fatal("count that ran out before the rewrite did not fire")
+	}
+	if next, ok := a.NextEvent(); !ok || next != 2500 {
+		t.Fatalf("re-armed at %d %v", next, ok)
+	}
+}
