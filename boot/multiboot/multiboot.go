@@ -13,17 +13,117 @@ package multiboot
 // BootMagic is the value the loader leaves in EAX (§3.2).
 const BootMagic = 0x2BADB002
 
-// Information structure flags (§3.3).
+// Multiboot header in the OS image (§3.1). The header is 4-byte aligned and
+// lies wholly within the first HeaderSearchLimit bytes of the image;
+// magic+flags+checksum is 0 mod 2^32.
 const (
-	flagMem     = 1 << 0
-	flagCmdline = 1 << 2
-	flagMods    = 1 << 3
-	flagMmap    = 1 << 6
+	HeaderMagic       = 0x1BADB002
+	HeaderAlign       = 4
+	HeaderSearchLimit = 8192
+
+	// Byte offsets of the header's fields. The address fields are
+	// present when HeaderFlagAddress is set, the graphics fields (not
+	// listed) when HeaderFlagVideoMode is.
+	HeaderMagicOff       = 0
+	HeaderFlagsOff       = 4
+	HeaderChecksumOff    = 8
+	HeaderHeaderAddrOff  = 12
+	HeaderLoadAddrOff    = 16
+	HeaderLoadEndAddrOff = 20
+	HeaderBSSEndAddrOff  = 24
+	HeaderEntryAddrOff   = 28
+
+	// HeaderMinSize is the size of the magic, flags and checksum words;
+	// HeaderAddressSize that of a header with the address fields.
+	HeaderMinSize     = 12
+	HeaderAddressSize = 32
+)
+
+// Header flags (§3.1.2). Bits 0-15 are requirements a loader must refuse
+// to boot without understanding; bits 16-31 are optional.
+const (
+	HeaderFlagPageAlign = 1 << 0  // align modules on 4 KiB boundaries
+	HeaderFlagMemInfo   = 1 << 1  // fill mem_* and the memory map
+	HeaderFlagVideoMode = 1 << 2  // set a video mode (graphics fields valid)
+	HeaderFlagAddress   = 1 << 16 // the "a.out kludge": address fields valid
+
+	HeaderRequiredMask = 0xFFFF // bits 0-15
+)
+
+// Information structure flags (§3.3): which of its fields are valid.
+const (
+	InfoFlagMem            = 1 << 0
+	InfoFlagBootDevice     = 1 << 1
+	InfoFlagCmdline        = 1 << 2
+	InfoFlagMods           = 1 << 3
+	InfoFlagAoutSyms       = 1 << 4
+	InfoFlagElfSections    = 1 << 5
+	InfoFlagMmap           = 1 << 6
+	InfoFlagDrives         = 1 << 7
+	InfoFlagConfigTable    = 1 << 8
+	InfoFlagBootLoaderName = 1 << 9
+	InfoFlagAPMTable       = 1 << 10
+	InfoFlagVBE            = 1 << 11
+
+	flagMem     = InfoFlagMem
+	flagCmdline = InfoFlagCmdline
+	flagMods    = InfoFlagMods
+	flagMmap    = InfoFlagMmap
+)
+
+// Byte offsets of the information structure's fields (§3.3). All are u32
+// except the VBE mode words at the end. InfoSize covers the structure up
+// to and including the VBE fields.
+const (
+	InfoFlagsOff          = 0
+	InfoMemLowerOff       = 4 // KiB of lower memory, from 0
+	InfoMemUpperOff       = 8 // KiB of upper memory, from 1 MiB
+	InfoBootDeviceOff     = 12
+	InfoCmdlineOff        = 16 // physical address of a NUL-terminated string
+	InfoModsCountOff      = 20
+	InfoModsAddrOff       = 24 // physical address of the module list
+	InfoSymsOff           = 28 // 16 bytes: a.out symbols or ELF sections
+	InfoMmapLengthOff     = 44 // bytes of memory map
+	InfoMmapAddrOff       = 48
+	InfoDrivesLengthOff   = 52
+	InfoDrivesAddrOff     = 56
+	InfoConfigTableOff    = 60
+	InfoBootLoaderNameOff = 64 // physical address of a NUL-terminated string
+	InfoAPMTableOff       = 68
+	InfoVBEControlOff     = 72
+	InfoVBEModeInfoOff    = 76
+	InfoVBEModeOff        = 80 // u16, followed by three more u16 fields
+	InfoSize              = 88
+)
+
+// Memory map entries (§3.3). Each entry is preceded by a u32 size that
+// does not count itself: the address in mmap_addr points at that size
+// word, and the next entry starts size+4 bytes later. The loader here
+// writes entries of MmapEntrySize bytes with size = MmapEntryBodySize.
+const (
+	MmapSizeOff       = 0
+	MmapBaseOff       = 4  // u64
+	MmapLengthOff     = 12 // u64
+	MmapTypeOff       = 20 // u32
+	MmapEntryBodySize = 20
+	MmapEntrySize     = 24
+)
+
+// Module list entries (§3.3): mod_start, mod_end (one past the last byte),
+// the physical address of the module's NUL-terminated string, and a
+// reserved word that must be 0.
+const (
+	ModStartOff    = 0
+	ModEndOff      = 4
+	ModStringOff   = 8
+	ModReservedOff = 12
+	ModEntrySize   = 16
 )
 
 // Memory map entry types (§3.3).
 const (
 	RegionAvailable = 1
+	RegionReserved  = 2
 	RegionACPI      = 3
 	RegionNVS       = 4
 	RegionBad       = 5
@@ -87,36 +187,36 @@ func Parse(m Mem, magic, addr uint64, in *Info) string {
 		return "multiboot information pointer is null"
 	}
 	*in = Info{InfoAddr: addr}
-	in.reserve(addr, addr+88)
+	in.reserve(addr, addr+InfoSize)
 	flags := m.U32(addr)
 	if flags&flagMmap == 0 {
 		return "the loader gave no memory map (multiboot flag 6 clear)"
 	}
-	mmapLen := uint64(m.U32(addr + 44))
-	mmapAddr := uint64(m.U32(addr + 48))
+	mmapLen := uint64(m.U32(addr + InfoMmapLengthOff))
+	mmapAddr := uint64(m.U32(addr + InfoMmapAddrOff))
 	in.reserve(mmapAddr, mmapAddr+mmapLen)
 	// Each entry is preceded by its size, which does not count itself.
 	for p := mmapAddr; p < mmapAddr+mmapLen; {
-		size := uint64(m.U32(p))
-		if size < 20 {
+		size := uint64(m.U32(p + MmapSizeOff))
+		if size < MmapEntryBodySize {
 			return "malformed memory map entry (size < 20)"
 		}
 		if in.NRegions == MaxRegions {
 			return "memory map has too many entries"
 		}
-		r := Region{Base: m.U64(p + 4), Length: m.U64(p + 12), Type: m.U32(p + 20)}
+		r := Region{Base: m.U64(p + MmapBaseOff), Length: m.U64(p + MmapLengthOff), Type: m.U32(p + MmapTypeOff)}
 		if r.Base+r.Length < r.Base {
 			return "memory map entry wraps around"
 		}
 		in.Regions[in.NRegions] = r
 		in.NRegions++
-		p += size + 4
+		p += size + 4 // the size word does not count itself
 	}
 	if in.NRegions == 0 {
 		return "the loader's memory map is empty"
 	}
 	if flags&flagCmdline != 0 {
-		p := uint64(m.U32(addr + 16))
+		p := uint64(m.U32(addr + InfoCmdlineOff))
 		for in.CmdlineLen < MaxCmdline {
 			c := m.U8(p + uint64(in.CmdlineLen))
 			if c == 0 {
@@ -131,21 +231,21 @@ func Parse(m Mem, magic, addr uint64, in *Info) string {
 		in.reserve(p, p+uint64(in.CmdlineLen)+1)
 	}
 	if flags&flagMods != 0 {
-		count := uint64(m.U32(addr + 20))
-		base := uint64(m.U32(addr + 24))
+		count := uint64(m.U32(addr + InfoModsCountOff))
+		base := uint64(m.U32(addr + InfoModsAddrOff))
 		if count > MaxModules {
 			return "too many boot modules"
 		}
 		for i := uint64(0); i < count; i++ {
-			e := base + 16*i
-			mod := Module{Start: uint64(m.U32(e)), End: uint64(m.U32(e + 4))}
+			e := base + ModEntrySize*i
+			mod := Module{Start: uint64(m.U32(e + ModStartOff)), End: uint64(m.U32(e + ModEndOff))}
 			if mod.End < mod.Start {
 				return "boot module ends before it starts"
 			}
 			in.Modules[in.NModules] = mod
 			in.NModules++
 		}
-		in.reserve(base, base+16*count)
+		in.reserve(base, base+ModEntrySize*count)
 	}
 	return ""
 }
