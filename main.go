@@ -27,6 +27,7 @@ import (
 	"beelzebox/kernel"
 	_ "beelzebox/sandbox/process"
 	_ "beelzebox/sandbox/ring" // levels 1 and 2
+	_ "beelzebox/sandbox/vm"   // level 4
 	"beelzebox/tests"
 )
 

@@ -202,28 +202,52 @@ xcr0OK:
 	TESTL	BX, BX
 	JEQ	launch
 	TESTL	$const_VMDirtyRIP, BX
-	JEQ	2(PC)
-	MOVQ	VMContext_RIP(DI), AX; MOVL $const_vmcsGuestRIP, DX; VMWRITE_AX_DX
+	JEQ	noRIP
+	MOVQ	VMContext_RIP(DI), AX
+	MOVL	$const_vmcsGuestRIP, DX
+	VMWRITE_AX_DX
+noRIP:
 	TESTL	$const_VMDirtyRSP, BX
-	JEQ	2(PC)
-	MOVQ	VMContext_RSP(DI), AX; MOVL $const_vmcsGuestRSP, DX; VMWRITE_AX_DX
+	JEQ	noRSP
+	MOVQ	VMContext_RSP(DI), AX
+	MOVL	$const_vmcsGuestRSP, DX
+	VMWRITE_AX_DX
+noRSP:
 	TESTL	$const_VMDirtyRFLAGS, BX
-	JEQ	2(PC)
-	MOVQ	VMContext_RFLAGS(DI), AX; MOVL $const_vmcsGuestRFLAGS, DX; VMWRITE_AX_DX
+	JEQ	noRFLAGS
+	MOVQ	VMContext_RFLAGS(DI), AX
+	MOVL	$const_vmcsGuestRFLAGS, DX
+	VMWRITE_AX_DX
+noRFLAGS:
 	TESTL	$const_VMDirtyProcControls, BX
-	JEQ	2(PC)
-	MOVL	VMContext_ProcControls(DI), AX; MOVL $const_vmcsProcControls, DX; VMWRITE_AX_DX
+	JEQ	noProcControls
+	MOVL	VMContext_ProcControls(DI), AX
+	MOVL	$const_vmcsProcControls, DX
+	VMWRITE_AX_DX
+noProcControls:
 	TESTL	$const_VMDirtyTimer, BX
-	JEQ	2(PC)
-	MOVL	VMContext_Timer(DI), AX; MOVL $const_vmcsTimer, DX; VMWRITE_AX_DX
+	JEQ	noTimer
+	MOVL	VMContext_Timer(DI), AX
+	MOVL	$const_vmcsTimer, DX
+	VMWRITE_AX_DX
+noTimer:
 	TESTL	$const_VMDirtyInterruptible, BX
-	JEQ	2(PC)
-	MOVL	VMContext_Interruptible(DI), AX; MOVL $const_vmcsInterruptibility, DX; VMWRITE_AX_DX
+	JEQ	noInterruptible
+	MOVL	VMContext_Interruptible(DI), AX
+	MOVL	$const_vmcsInterruptibility, DX
+	VMWRITE_AX_DX
+noInterruptible:
 	TESTL	$const_VMDirtyEvent, BX
 	JEQ	noEvent
-	MOVL	VMContext_EntryEvent(DI), AX; MOVL $const_vmcsEntryEvent, DX; VMWRITE_AX_DX
-	MOVL	VMContext_EntryErrorCode(DI), AX; MOVL $const_vmcsEntryErrorCode, DX; VMWRITE_AX_DX
-	MOVL	VMContext_EntryInstrLen(DI), AX; MOVL $const_vmcsEntryInstrLen, DX; VMWRITE_AX_DX
+	MOVL	VMContext_EntryEvent(DI), AX
+	MOVL	$const_vmcsEntryEvent, DX
+	VMWRITE_AX_DX
+	MOVL	VMContext_EntryErrorCode(DI), AX
+	MOVL	$const_vmcsEntryErrorCode, DX
+	VMWRITE_AX_DX
+	MOVL	VMContext_EntryInstrLen(DI), AX
+	MOVL	$const_vmcsEntryInstrLen, DX
+	VMWRITE_AX_DX
 noEvent:
 	MOVL	$0, VMContext_Dirty(DI)
 launch:

@@ -3,6 +3,7 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,11 @@ type VCPU struct {
 	entryCtls uint32
 	cr0Mask   uint64
 	cr4Mask   uint64
+
+	// eventAt, when not 0, is the host TSC at which the host wants the
+	// vCPU back (a virtual device's timer): the preemption timer fires
+	// then and Run returns ExitVM with ExitPreemptionTimer.
+	eventAt uint64
 
 	running   atomic.Bool
 	interrupt atomic.Bool
@@ -416,7 +422,11 @@ func (c *VCPU) Run() (sandbox.Exit, error) {
 		if now >= deadline {
 			return c.exit(sandbox.ExitBudget), nil
 		}
-		c.ctx.Timer = uint32(min((deadline-now)>>shift, 0xffffffff))
+		until := deadline
+		if c.eventAt != 0 && c.eventAt < until {
+			until = max(c.eventAt, now)
+		}
+		c.ctx.Timer = uint32(min((until-now)>>shift, 0xffffffff))
 		c.ctx.Dirty |= cpu.VMDirtyTimer
 		cpu.EnterGuest(&c.ctx)
 		c.Entries++
@@ -437,8 +447,18 @@ func (c *VCPU) Run() (sandbox.Exit, error) {
 		}
 		c.requeueVectoring()
 		switch reason {
-		case vmx.ExitExternalInterrupt, vmx.ExitPreemptionTimer:
-			// The kernel took the interrupt when EnterGuest returned.
+		case vmx.ExitExternalInterrupt:
+			// The kernel took the interrupt when EnterGuest returned. The
+			// goroutine yields here: EnterGuest is no preemption point, and
+			// other goroutines (a timer's, the collector's stop) may be due.
+			runtime.Gosched()
+			continue
+		case vmx.ExitPreemptionTimer:
+			if c.eventAt != 0 && cpu.Rdtsc() >= c.eventAt {
+				c.eventAt = 0
+				return c.exit(sandbox.ExitVM), nil
+			}
+			runtime.Gosched()
 			continue
 		case vmx.ExitExceptionOrNMI:
 			ev := vmx.EventInfo(c.ctx.ExitIntrInfo)
@@ -626,8 +646,11 @@ func (c *VCPU) SetRFLAGS(v uint64) {
 // Skip moves RIP past the instruction that exited, which the host
 // emulated, and ends blocking by STI or MOV SS (SDM Vol. 3C §26.1:
 // the instruction completed).
-func (c *VCPU) Skip() {
-	c.SetRIP(c.ctx.RIP + uint64(c.ctx.ExitInstrLen))
+func (c *VCPU) Skip() { c.Advance(uint64(c.ctx.ExitInstrLen)) }
+
+// Advance moves RIP n bytes on, past an instruction the host emulated.
+func (c *VCPU) Advance(n uint64) {
+	c.SetRIP(c.ctx.RIP + n)
 	if c.ctx.Interruptible&(vmx.InterruptibilitySTI|vmx.InterruptibilityMOVSS) != 0 {
 		c.ctx.Interruptible &^= vmx.InterruptibilitySTI | vmx.InterruptibilityMOVSS
 		c.ctx.Dirty |= cpu.VMDirtyInterruptible
@@ -771,6 +794,16 @@ func (c *VCPU) SetMSR(index uint32, v uint64) bool {
 		}
 	}
 	return false
+}
+
+// WakeAt asks for the vCPU back when the guest's TSC reaches tsc (0:
+// never): Run returns ExitVM with reason ExitPreemptionTimer then.
+func (c *VCPU) WakeAt(tsc uint64) {
+	if tsc == 0 {
+		c.eventAt = 0
+		return
+	}
+	c.eventAt = max(tsc-c.vm.tscOffset, 1)
 }
 
 // TSC is the guest's TSC now.

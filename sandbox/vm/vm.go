@@ -81,7 +81,12 @@ func New(cfg sandbox.Config) (*VM, error) {
 	}
 	v := &VM{cfg: cfg, ept: mm.EPT{Mem: mm.EPTTables}, tscOffset: -cpu.Rdtsc()}
 	var failed mm.Error
-	syscall.InKernel(func() { failed = v.ept.Init() })
+	syscall.InKernel(func() {
+		failed = v.ept.Init()
+		if failed == 0 {
+			held++
+		}
+	})
 	if failed != 0 {
 		return nil, errors.New("level 4: out of memory for the EPT")
 	}
@@ -201,6 +206,7 @@ func (v *VM) Map(r sandbox.Region) (uint64, error) {
 						return
 					}
 					c.hpa, c.large = hpa, true
+					held += mm.LargePageSize / mm.PageSize
 					a += mm.LargePageSize
 					continue
 				}
@@ -217,6 +223,7 @@ func (v *VM) Map(r sandbox.Region) (uint64, error) {
 				return
 			}
 			c.hpa = hpa
+			held++
 			a += mm.PageSize
 		}
 		filled = i
@@ -249,8 +256,10 @@ func (v *VM) unmapRegion(reg *region) {
 			v.ept.Unmap(c.gpa)
 			if c.large {
 				mm.Phys.FreeLarge(c.hpa)
+				held -= mm.LargePageSize / mm.PageSize
 			} else {
 				mm.Phys.Free(c.hpa)
+				held--
 			}
 			c.hpa = 0
 		}
@@ -445,7 +454,10 @@ func (v *VM) release() {
 	v.regions = nil
 	v.used = 0
 	if v.ept.Root != 0 {
-		syscall.InKernel(func() { v.ept.Destroy() })
+		syscall.InKernel(func() {
+			held-- // the root; the other tables are not counted (mm tests Destroy)
+			v.ept.Destroy()
+		})
 	}
 }
 

@@ -142,6 +142,17 @@ func enableVMX() error {
 	return nil
 }
 
+// held counts the frames VMs hold (RAM, EPT roots, VMCSs, MSR areas),
+// for leak checks. It changes only in handler context.
+var held int64
+
+// FramesHeld is the number of frames all VMs hold.
+func FramesHeld() int64 {
+	var n int64
+	syscall.InKernel(func() { n = held })
+	return n
+}
+
 // allocPage returns a zeroed frame.
 func allocPage() (uint64, error) {
 	var pa uint64
@@ -149,6 +160,7 @@ func allocPage() (uint64, error) {
 		if p, ok := mm.Phys.Alloc(); ok {
 			clear((*[mm.PageSize]byte)(unsafe.Pointer(mm.PhysAddr(p)))[:])
 			pa = p
+			held++
 		}
 	})
 	if pa == 0 {
@@ -157,7 +169,12 @@ func allocPage() (uint64, error) {
 	return pa, nil
 }
 
-func freePage(pa uint64) { syscall.InKernel(func() { mm.Phys.Free(pa) }) }
+func freePage(pa uint64) {
+	syscall.InKernel(func() {
+		mm.Phys.Free(pa)
+		held--
+	})
+}
 
 // vpids hands out VPIDs, 1 to maxVPID (0 is the host's). A freed VPID
 // is invalidated with INVVPID before it is used again.
