@@ -323,11 +323,29 @@ static void env_init(void)
 		  rt_tsc_khz, rt_bus_khz);
 }
 
+/* Legacy 8259 PICs (QEMU has them; the beelzebox VMM has none and ignores
+ * the writes): move them off the exception vectors (the BIOS leaves IRQ0 at
+ * vector 8) to 0x20-0x2F and mask every line. */
+static void pic_disable(void)
+{
+	outb(0x20, 0x11);
+	outb(0xA0, 0x11);
+	outb(0x21, 0x20);
+	outb(0xA1, 0x28);
+	outb(0x21, 0x04);
+	outb(0xA1, 0x02);
+	outb(0x21, 0x01);
+	outb(0xA1, 0x01);
+	outb(0x21, 0xFF);
+	outb(0xA1, 0xFF);
+}
+
 /* Called by the entry code with flat segments and a stack. */
 void rt_main(void);
 void rt_main(void)
 {
 	serial_init();
+	pic_disable();
 	idt_init();
 	rt_printf("vmguest: %s: start\n", rt_kernel_name);
 	CHECK("multiboot", mb_magic == MB_BOOT_MAGIC, "magic %x", mb_magic);

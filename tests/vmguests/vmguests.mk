@@ -37,7 +37,7 @@ VMG_32 := -m32
 VMG_64 := -m64 -mcmodel=small -mno-red-zone
 
 VMG_RT   := $(VMG_SRC)/start32.S $(VMG_SRC)/rt.c
-VMG_DEPS := $(VMG_RT) $(VMG_SRC)/start64.S $(VMG_SRC)/rt.h $(VMG_SRC)/link.ld $(VMG_SRC)/vmguests.mk
+VMG_DEPS := $(VMG_RT) $(VMG_SRC)/apic.h $(VMG_SRC)/start64.S $(VMG_SRC)/rt.h $(VMG_SRC)/link.ld $(VMG_SRC)/vmguests.mk
 
 .PHONY: vmguests
 vmguests: $(VMG_BINS)
