@@ -19,7 +19,7 @@ KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc
 DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
 RUNNER   := $(GO) run ./qemu
 
-.PHONY: all build kernel initramfs guests test test-host test-emu fuzz run bench manifests iso debug deps vet clean
+.PHONY: all build kernel initramfs guests vmguests test test-host test-emu fuzz run bench manifests iso debug deps vet clean
 
 all: build
 
@@ -31,8 +31,10 @@ kernel:
 	$(GO) run ./boot/mkboot $(BUILD)/kernel.unstamped $(KERNEL)
 
 include tests/guests/guests.mk
+include tests/vmguests/vmguests.mk
 
-initramfs: guests
+# build/guests/vm/<name> (the level 4 VM guests) lands in the archive as vm/<name>.
+initramfs: guests vmguests
 	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests
 
 # Debian packages for the emulators and GRUB, installed when missing.
