@@ -33,9 +33,11 @@ kernel:
 include tests/guests/guests.mk
 include tests/vmguests/vmguests.mk
 
-# build/guests/vm/<name> (the level 4 VM guests) lands in the archive as vm/<name>.
-initramfs: guests vmguests
-	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests
+# build/guests/vm/<name> (the level 4 VM guests) lands in the archive as
+# vm/<name>; the kernel itself as vm/beelzebox, the guest of the level4-self
+# suite.
+initramfs: guests vmguests kernel
+	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests vm/beelzebox=$(KERNEL)
 
 # Debian packages for the emulators and GRUB, installed when missing.
 deps:

@@ -15,11 +15,15 @@
 //	test=kfault     deliberately fault in Go code (an expected-failure run)
 //	test=hfault     deliberately fault inside a system-call handler
 //	fuzz.<key>=<v>  guest fuzzer settings (suites=fuzz; see tests/fuzz.go)
+//	vmrun           boot the kernel in the initramfs's vmrun/ in a level 4
+//	                VM and power off (the runner's vm command; vmrun.go)
+//	vmmem=<MiB>     the VM's main memory for vmrun (default 64)
 package main
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	_ "beelzebox/boot" // the entry point; linked with -E beelzebox/boot.mbentry
@@ -36,6 +40,9 @@ func main() {
 	suites, mode, err := parseArgs(os.Args[1:])
 	if err != nil {
 		kernel.Panic("bad command line: " + err.Error())
+	}
+	if mode == "vmrun" {
+		kernel.Exit(vmrun(vmMemory))
 	}
 	switch mode {
 	case "kfault":
@@ -54,6 +61,9 @@ func main() {
 	}
 	kernel.Exit(code)
 }
+
+// vmMemory is the vmrun VM's main memory in MiB (vmmem=).
+var vmMemory uint64 = 64
 
 func parseArgs(args []string) (suites []string, mode string, err error) {
 	known := map[string]bool{}
@@ -76,6 +86,14 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 			}
 		case k == "test" && (v == "kfault" || v == "hfault"):
 			mode = v
+		case k == "vmrun" && !hasValue:
+			mode = "vmrun"
+		case k == "vmmem" && hasValue:
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n == 0 {
+				return nil, "", fmt.Errorf("vmmem=%s: want a number of MiB", v)
+			}
+			vmMemory = n
 		case strings.HasPrefix(k, "fuzz.") && hasValue:
 			if err := tests.SetFuzzOption(strings.TrimPrefix(k, "fuzz."), v); err != nil {
 				return nil, "", err

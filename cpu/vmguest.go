@@ -155,6 +155,7 @@ const (
 	vmcsIDTVectoringErr  = uint32(vmx.IDTVectoringErrorCode)
 	vmcsGuestPhys        = uint32(vmx.GuestPhysicalAddress)
 	vmcsGuestLinear      = uint32(vmx.GuestLinearAddress)
+	exitVMCALL           = uint32(vmx.ExitVMCALL)
 )
 
 // EnterGuest runs the vCPU ctx until its next VM exit (or a failed entry:
@@ -254,3 +255,18 @@ func vmptrld(pa uint64) bool
 func vmread(f uint64) uint64
 func vmwrite(f, v uint64) bool
 func restoreFlags(fl uint64)
+
+// vmBenchLeft counts down the VMCALLs the bare benchmark handler serves.
+var vmBenchLeft uint64
+
+//go:nosplit
+func vmExitBenchPC() uintptr
+
+// SetVMBench makes the next n-1 VMCALLs of a vCPU whose HOST_RIP is
+// VMExitBenchPC return at once from a minimal assembly handler (the bare
+// VM exit and entry the level 4 benchmark compares with); the n-th exits
+// to the host as usual.
+func SetVMBench(n uint64) { vmBenchLeft = n }
+
+// VMExitBenchPC is the HOST_RIP of the bare benchmark handler.
+func VMExitBenchPC() uintptr { return vmExitBenchPC() }

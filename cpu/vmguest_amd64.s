@@ -371,3 +371,31 @@ TEXT unwind<>(SB),NOSPLIT|NOFRAME,$0
 	POPFQ
 	LEAQ	64(SP), SP
 	RET
+
+// vmExitBench is HOST_RIP while the bare VM exit benchmark runs
+// (SetVMBench): the least a hypervisor can do for a VMCALL, move the
+// guest's RIP past it and resume, vmBenchLeft times; the last VMCALL
+// exits the ordinary way. The guest must keep nothing in RAX and RDX.
+TEXT vmExitBench<>(SB),NOSPLIT|NOFRAME,$0
+	MOVL	$const_vmcsExitReason, DX
+	VMREAD_DX_AX
+	CMPL	AX, $const_exitVMCALL
+	JNE	last			// any other exit: the ordinary path
+	DECQ	·vmBenchLeft(SB)
+	JZ	last
+	MOVL	$const_vmcsGuestRIP, DX
+	VMREAD_DX_AX
+	ADDQ	$3, AX
+	VMWRITE_AX_DX
+	VMRESUME
+	MOVQ	0(SP), DI
+	MOVL	$const_VMEntryFailValid, VMContext_EntryFailed(DI)
+	JMP	restore<>(SB)
+last:
+	JMP	vmExit<>(SB)
+
+// func vmExitBenchPC() uintptr
+TEXT ·vmExitBenchPC(SB),NOSPLIT,$0-8
+	MOVQ	$vmExitBench<>(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

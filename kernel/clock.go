@@ -53,8 +53,39 @@ func ClockSource() string { return clockName }
 
 func mmio64(addr uintptr) *uint64 { return (*uint64)(unsafe.Pointer(addr)) }
 
-// initClock calibrates the TSC.
+// Hypervisor CPUID leaves: 0x40000000 gives the highest one; 0x40000010
+// the TSC (EAX) and local APIC timer (EBX) frequencies in kHz (the
+// VMware and KVM convention, which beelzebox's own level 4 follows).
+const (
+	leafHypervisor       = 0x40000000
+	leafHypervisorTiming = 0x40000010
+	cpuidHypervisorBit   = 1 << 31 // CPUID.1:ECX
+)
+
+// hypervisorFrequencies returns the frequencies a hypervisor states, or
+// zeros on bare hardware or under one that states none.
+func hypervisorFrequencies() (tscHz, apicHz uint64) {
+	if _, _, c, _ := cpu.CPUID(1, 0); c&cpuidHypervisorBit == 0 {
+		return 0, 0
+	}
+	if max, _, _, _ := cpu.CPUID(leafHypervisor, 0); max < leafHypervisorTiming || max > leafHypervisor+0xffff {
+		return 0, 0
+	}
+	a, b, _, _ := cpu.CPUID(leafHypervisorTiming, 0)
+	return uint64(a) * 1000, uint64(b) * 1000
+}
+
+// initClock calibrates the TSC, or takes its rate from the hypervisor
+// where one states it (a VM has no HPET, and polling one would cost an
+// exit per read).
 func initClock() {
+	if hz, _ := hypervisorFrequencies(); hz != 0 {
+		clockName = "hypervisor"
+		tscPerSec = hz
+		tscMult = (1_000_000_000 << 32) / tscPerSec
+		tsc0 = cpu.Rdtsc()
+		return
+	}
 	base := mm.MapMMIO(hpetBase, mm.PageSize)
 	capab := *mmio64(base + hpetCap)
 	period := capab >> 32 // femtoseconds per tick
@@ -72,6 +103,9 @@ func initClock() {
 	} else {
 		clockName = "pit"
 		ticks = calibrateWithPIT()
+	}
+	if ticks == 0 {
+		Panic("the TSC did not advance while the " + clockName + " counted: no clock")
 	}
 	tscPerSec = ticks * (1_000_000_000 / calibrateNanos)
 	// mult = 1e9 / tscPerSec in 32.32 fixed point.

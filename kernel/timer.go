@@ -76,6 +76,12 @@ func initTimer() {
 		apic.Enable()
 		*lapicReg(lapicTimerDiv) = lapicDivideBy1
 		apic.SetTimer(VectorTimer, lapic.TIMER_MODE_ONE_SHOT)
+		if _, hz := hypervisorFrequencies(); hz != 0 {
+			apicPerNanoQ = (hz << 32) / 1_000_000_000
+			haveLAPIC = true
+			timerName = "lapic"
+			return
+		}
 		// Calibrate: count down for calibrateNanos of the clock.
 		*lapicReg(lapicTimerInit) = 0xffffffff
 		t0 := Nanotime()

@@ -37,6 +37,7 @@ var subcommands = map[string]func(args []string) int{
 	"debug":    cmdDebug,
 	"iso":      cmdISO,
 	"manifest": cmdManifest,
+	"vm":       cmdVM,
 }
 
 func runMain(args []string) int {
@@ -58,7 +59,7 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, help
+subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, help
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 

@@ -89,6 +89,7 @@ type console struct {
 	checker *Checker
 	log     *bootLog
 	lines   int
+	hook    func(string) bool // runOptions.lineHook
 }
 
 func (c *console) line(text string) {
@@ -97,6 +98,9 @@ func (c *console) line(text string) {
 	defer c.mu.Unlock()
 	c.lines++
 	c.checker.Observe(text)
+	if c.hook != nil && c.hook(text) {
+		return
+	}
 	c.log.console(text)
 }
 
@@ -106,6 +110,9 @@ type runOptions struct {
 	keep      bool   // keep Bochs work directories
 	gdb       string // QEMU: listen for gdb here and wait for it
 	noTimeout bool   // run until the emulator exits (run, debug)
+	// lineHook, if set, sees every console line first; true means it
+	// printed the line itself (vm).
+	lineHook func(string) bool
 }
 
 // BootResult is one finished boot.
@@ -141,7 +148,7 @@ func runBoot(b Boot, a Artefacts, o runOptions) BootResult {
 	if err != nil {
 		return fail(err)
 	}
-	con := &console{checker: checker, log: r.log}
+	con := &console{checker: checker, log: r.log, hook: o.lineHook}
 	timeout := b.timeout()
 	if o.noTimeout {
 		timeout = 0

@@ -33,7 +33,7 @@ type VCPU struct {
 	xsave   []byte
 	// Control fields as last written.
 	procCtls  uint32
-	entryCtls uint32
+	proc2Ctls uint32
 	cr0Mask   uint64
 	cr4Mask   uint64
 
@@ -208,7 +208,7 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 	if err != nil {
 		return err
 	}
-	c.procCtls, c.entryCtls = proc, entry
+	c.procCtls, c.proc2Ctls = proc, proc2
 	c.ctx.ProcControls = proc
 	unrestricted := uint64(cr0PE | cr0PG)
 	c.cr0Mask = (caps.CR0Fixed0&^unrestricted | ^caps.CR0Fixed1) & 0xffffffff
@@ -702,6 +702,10 @@ func (c *VCPU) Interruptible() bool {
 		!c.EventPending()
 }
 
+// Secondary is the secondary processor-based controls: which of the
+// optional instructions (RDTSCP, INVPCID, XSAVES) the guest has.
+func (c *VCPU) Secondary() uint32 { return c.proc2Ctls }
+
 // InterruptWindow turns interrupt-window exiting on or off: on, the
 // vCPU exits (ExitInterruptWindow) as soon as it can take an interrupt.
 func (c *VCPU) InterruptWindow(on bool) {
@@ -746,20 +750,23 @@ func (c *VCPU) SetCR0(v uint64) bool {
 		return false
 	}
 	efer := c.Read(vmx.GuestIA32EFER)
+	// The CPU keeps the IA-32e mode guest control equal to EFER.LMA at
+	// every exit (SDM Vol. 3C §28.2.1), so the VMCS has the current one.
+	entry := uint32(c.Read(vmx.VMEntryControls))
 	if v&cr0PG != 0 && efer&eferLME != 0 {
 		if c.CR4()&cpu.CR4PAE == 0 {
 			return false
 		}
 		efer |= eferLMA
-		c.entryCtls |= vmx.EntryIA32eModeGuest
+		entry |= vmx.EntryIA32eModeGuest
 	} else if v&cr0PG == 0 {
 		efer &^= eferLMA
-		c.entryCtls &^= vmx.EntryIA32eModeGuest
+		entry &^= vmx.EntryIA32eModeGuest
 	}
 	unrestricted := uint64(cr0PE | cr0PG)
 	real := (v | caps.CR0Fixed0&^unrestricted) & caps.CR0Fixed1
 	return c.Write(vmx.CR0ReadShadow, v) && c.Write(vmx.GuestCR0, real) &&
-		c.Write(vmx.GuestIA32EFER, efer) && c.Write(vmx.VMEntryControls, uint64(c.entryCtls))
+		c.Write(vmx.GuestIA32EFER, efer) && c.Write(vmx.VMEntryControls, uint64(entry))
 }
 
 // SetCR4 emulates MOV to CR4; false for bits the CPU does not allow
@@ -822,7 +829,7 @@ func (c *VCPU) SetTSC(v uint64) {
 func (c *VCPU) Mode() int {
 	ar := c.Read(vmx.GuestCSAccessRights)
 	switch {
-	case c.entryCtls&vmx.EntryIA32eModeGuest != 0 && ar&(1<<13) != 0:
+	case c.Read(vmx.VMEntryControls)&vmx.EntryIA32eModeGuest != 0 && ar&(1<<13) != 0:
 		return 64
 	case ar&(1<<14) != 0:
 		return 32

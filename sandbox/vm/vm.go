@@ -465,3 +465,6 @@ func (v *VM) release() {
 func (v *VM) budgetTicks() uint64 {
 	return uint64(v.cfg.Budget/time.Microsecond) * kernel.TSCFrequency() / 1_000_000
 }
+
+// HostTSC converts a value of the guest's TSC to the host's.
+func (v *VM) HostTSC(guest uint64) uint64 { return guest - v.tscOffset }

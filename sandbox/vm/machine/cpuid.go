@@ -2,6 +2,7 @@ package machine
 
 import (
 	"beelzebox/cpu"
+	"beelzebox/cpu/vmx"
 	"beelzebox/sandbox"
 )
 
@@ -26,6 +27,8 @@ const (
 	leaf7ECXOSPKE      = 1 << 4
 	leaf7ECXWaitPkg    = 1 << 5
 	leafDXSAVES        = 1 << 3
+	leaf7EBXINVPCID    = 1 << 10
+	leafExtEDXRDTSCP   = 1 << 27
 )
 
 // cpuid answers with the host's leaves, filtered: no VMX or SMX, no
@@ -81,11 +84,18 @@ func (m *Machine) leaf(leaf, sub uint32) (a, b, c, d uint32) {
 			if cr4&cpu.CR4PKE != 0 {
 				c |= leaf7ECXOSPKE
 			}
+			if m.CPU.Secondary()&vmx.Proc2EnableINVPCID == 0 {
+				b &^= leaf7EBXINVPCID
+			}
+		}
+	case 0x80000001:
+		if m.CPU.Secondary()&vmx.Proc2EnableRDTSCP == 0 {
+			d &^= leafExtEDXRDTSCP
 		}
 	case 0xb, 0x1f:
 		d = 0 // x2APIC ID
 	case 0xd:
-		if sub == 1 {
+		if sub == 1 && m.CPU.Secondary()&vmx.Proc2EnableXSAVES == 0 {
 			a &^= leafDXSAVES
 		}
 	}

@@ -11,6 +11,7 @@ const (
 	msrTSC         = 0x10
 	msrAPICBase    = 0x1b
 	msrMTRRCap     = 0xfe
+	msrArchCaps    = 0x10a
 	msrMiscEnable  = 0x1a0
 	msrTSCDeadline = 0x6e0
 	msrX2APICFirst = 0x800
@@ -62,6 +63,12 @@ func (m *Machine) readMSR(i uint32) (uint64, bool) {
 		return miscEnableValue, true
 	case msrMTRRCap:
 		return 0, true // no MTRRs: EPT's memory types rule
+	case msrArchCaps:
+		// What the CPU says of itself holds for its guests (read-only).
+		if cpu.CPU.ArchCapabilities != 0 {
+			return cpu.CPU.ArchCapabilities, true
+		}
+		return 0, false
 	}
 	if i >= msrX2APICFirst && i <= msrX2APICLast {
 		return m.APIC.ReadMSR(i, m.CPU.TSC())
