@@ -250,7 +250,7 @@ void rt_set_handler(int vec, rt_handler h)
 void rt_isr(struct rt_frame *f);
 void rt_isr(struct rt_frame *f)
 {
-	if (f->vec < 32 && rt_recover) {
+	if (f->vec < 32 && f->vec != 2 && rt_recover) { /* an NMI is not the caught fault */
 		rt_caught_vec = (int)f->vec;
 		rt_caught_err = f->err;
 		f->ip = rt_recover;
