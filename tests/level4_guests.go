@@ -72,7 +72,8 @@ func bootVMGuest(t *T, kernel, cmdline string, budget time.Duration) (machine.St
 	}
 	h := &abi.Host{Guest: m.VM, Out: &out}
 	var s machine.Stop
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
+	deadline := start.Add(60 * time.Second)
 	for {
 		s, err = m.Serve(h)
 		if err != nil {
@@ -85,6 +86,7 @@ func bootVMGuest(t *T, kernel, cmdline string, budget time.Duration) (machine.St
 		}
 	}
 	h.Flush()
+	t.Logf("level4: %s: %v after %v, %d VM entries, %d exits handled by the machine", kernel, s, time.Since(start).Round(time.Millisecond), m.CPU.Entries, total(m.Exits[:]))
 	if err := m.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}

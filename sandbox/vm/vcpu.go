@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -124,6 +125,12 @@ func (v *VM) newVCPU(r sandbox.Regs) (*VCPU, error) {
 	buf := make([]byte, cpu.XsaveSize+64)
 	off := (64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64
 	c.xsave = buf[off : off+cpu.XsaveSize]
+	// The state after RESET (SDM Vol. 3A table 10-1): MXCSR 0x1F80 (every
+	// SIMD exception masked), x87 control word 0x37F as FNINIT leaves it.
+	// XRSTOR loads MXCSR from the legacy area even with the SSE state in
+	// its init configuration, so a zero there would unmask them all.
+	binary.LittleEndian.PutUint16(c.xsave[0:], cpu.FPUControlDefault)
+	binary.LittleEndian.PutUint32(c.xsave[24:], cpu.DefaultMXCSR)
 	c.ctx.Xsave = uintptr(unsafe.Pointer(&c.xsave[0]))
 	c.ctx.XCR0 = cpu.XCR0X87
 	c.ctx.VMCS = c.vmcs

@@ -3,7 +3,7 @@
 #include "rt.h"
 
 #ifndef FLOOD_ITERS
-#define FLOOD_ITERS 2000000
+#define FLOOD_ITERS 500000
 #endif
 
 const char rt_kernel_name[] = "exit-flood";

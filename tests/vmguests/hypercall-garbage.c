@@ -2,8 +2,9 @@
  * 0x1000..0x1010, plus 0x80000000 and 0xffffffff, each with several sets of
  * garbage arguments (pointers 0, 0xffffffff, RAM end - 1, 0xF0000000;
  * lengths 0xffffffff, 0x80000000, RAM end, -1). Number 60 (exit) is left
- * out: it would end the VM. Every call must return; numbers other than 1,
- * 228 and 0x1000 must return -38 (ENOSYS). 32-bit mode: only the low halves
+ * out: it would end the VM. Every call must return; numbers the default
+ * ABI does not define (all but 1, 9, 11, 228 and 0x1000) must return -38
+ * (ENOSYS), and mmap and munmap with garbage must fail. 32-bit mode: only the low halves
  * of the registers exist. */
 #include "rt.h"
 
@@ -15,7 +16,15 @@ static void one(uint32_t nr, uint32_t a, uint32_t b, uint32_t c)
 {
 	long r = vmcall(nr, a, b, c);
 	calls++;
-	int defined = nr == HC_WRITE || nr == HC_CLOCK_GETTIME || nr == HC_PKRU;
+	int defined = nr == HC_WRITE || nr == HC_CLOCK_GETTIME || nr == HC_PKRU || nr == HC_MMAP || nr == HC_MUNMAP;
+	if ((nr == HC_MMAP || nr == HC_MUNMAP) && r >= 0 && r < 0x100000) {
+		/* garbage must not map or unmap anything below 1 MiB */
+		if (!mismatches) {
+			first_bad_nr = nr;
+			first_bad_ret = (uint32_t)r;
+		}
+		mismatches++;
+	}
 	if (r == HC_ENOSYS)
 		enosys++;
 	if (!defined && r != HC_ENOSYS) {

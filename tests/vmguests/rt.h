@@ -140,6 +140,8 @@ static inline long vmcall(unsigned long nr, unsigned long a, unsigned long b, un
 	return r;
 }
 #define HC_WRITE 1
+#define HC_MMAP 9
+#define HC_MUNMAP 11
 #define HC_EXIT 60
 #define HC_CLOCK_GETTIME 228
 #define HC_PKRU 0x1000

@@ -31,6 +31,7 @@ import "math/bits"
 
 // MinTimerPeriodNanos is the shortest one-shot or periodic timer period the
 // model produces, in nanoseconds of guest TSC time (at least one tick).
+// (The host asks for its vCPU back no sooner than machine.minWake.)
 const MinTimerPeriodNanos = 1000
 
 // The LVT entries, in the order of lvt[].
@@ -493,6 +494,11 @@ func (a *LAPIC) fireTimer() {
 // armed and unmasked. After Update(now) the returned value is always > now.
 func (a *LAPIC) NextEvent() (tsc uint64, ok bool) {
 	if !a.enabled() || !a.softwareEnabled() || a.lvt[lvtTimer]&LVTMasked != 0 {
+		return 0, false
+	}
+	// A firing while the timer's vector waits in the IRR changes nothing
+	// the guest can see until it is taken: no event before that.
+	if v := uint8(a.lvt[lvtTimer] & lvtVector); a.irr[v>>5]&(1<<(v&31)) != 0 {
 		return 0, false
 	}
 	if a.countMode() {

@@ -313,9 +313,11 @@ func TestPeriodic(t *testing.T) {
 	}
 	// Far behind: one fire, re-armed in phase after now.
 	a.Update(1_000_000_500)
-	if _, ok := a.PendingVector(); !ok {
+	v, ok := a.PendingVector()
+	if !ok {
 		t.Fatal("no fire when behind")
 	}
+	a.Acknowledge(v)
 	next, ok := a.NextEvent()
 	if !ok || next != 1_000_002_000 {
 		t.Fatalf("re-armed at %d %v", next, ok)
@@ -336,6 +338,10 @@ func TestMinimumPeriod(t *testing.T) {
 	}
 	for now := uint64(0); now < 100*MinTimerPeriodNanos; now += 777 {
 		a.Update(now)
+		if v, ok := a.PendingVector(); ok {
+			a.Acknowledge(v) // taken: the next firing is an event again
+			a.WriteMMIO(RegEOI, 0, now)
+		}
 		if next, ok := a.NextEvent(); !ok || next <= now || next > now+MinTimerPeriodNanos {
 			t.Fatalf("next %d at %d", next, now)
 		}
@@ -722,6 +728,10 @@ func TestReprogrammingAfterExpiryStillFires(t *testing.T) {
 	if v, ok := a.PendingVector(); !ok || v != 0x30 {
 		t.Fatal("count that ran out before the rewrite did not fire")
 	}
+	if next, ok := a.NextEvent(); ok {
+		t.Fatalf("next event at %d while the timer's vector is pending", next)
+	}
+	a.Acknowledge(0x30)
 	if next, ok := a.NextEvent(); !ok || next != 2500 {
 		t.Fatalf("re-armed at %d %v", next, ok)
 	}

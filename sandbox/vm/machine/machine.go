@@ -27,6 +27,7 @@
 package machine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -66,6 +67,13 @@ const (
 	PortDebugExit = 0xf4
 )
 
+// minWakeMicros is the soonest, in µs of guest time, that the machine
+// asks for its vCPU back for a timer event: longer than a VM exit takes
+// under emulation, so that a guest programming a 1 µs period cannot keep
+// its vCPU exiting for timer events and nothing else (KVM likewise
+// clamps periodic timers). A timer due sooner is delivered that late.
+const minWakeMicros = 50
+
 // BusHz is the virtual APIC timer's input clock.
 const BusHz = 100_000_000
 
@@ -83,7 +91,25 @@ type Machine struct {
 	// debugRegs are the guest's DR0-DR7 as it wrote them. They are not
 	// loaded into the CPU: guest breakpoints do not fire (documented).
 	debugRegs [8]uint64
+	// decoded caches the MMIO instructions decoded so far, by linear
+	// address: a driver touches its device from a handful of places, and
+	// decoding is most of an MMIO exit's cost. An entry is used only if
+	// the bytes at the address are still the ones decoded.
+	decoded map[decodeKey]decodedAccess
 }
+
+type decodeKey struct {
+	rip  uint64
+	mode int
+}
+
+type decodedAccess struct {
+	code []byte
+	acc  mmio.Access
+}
+
+// maxDecoded bounds the cache; past it, it starts again empty.
+const maxDecoded = 256
 
 // StopKind says why Run returned.
 type StopKind int
@@ -242,7 +268,7 @@ func (m *Machine) deliver() {
 		m.CPU.InterruptWindow(false)
 	}
 	if next, ok := m.APIC.NextEvent(); ok {
-		m.CPU.WakeAt(next)
+		m.CPU.WakeAt(max(next, now+m.tscHz/1_000_000*minWakeMicros))
 	} else {
 		m.CPU.WakeAt(0)
 	}
@@ -387,10 +413,20 @@ func (m *Machine) apicMMIO(off uint64) *Stop {
 	if err != nil {
 		return &Stop{Kind: StopFault, Detail: fmt.Sprintf("APIC access: cannot fetch the instruction at %#x: %v", rip, err)}
 	}
-	acc, err := mmio.Decode(code, mode)
-	if err != nil {
-		return &Stop{Kind: StopFault, Detail: fmt.Sprintf("APIC access at %#x: %v", rip, err)}
+	key := decodeKey{rip, mode}
+	d, ok := m.decoded[key]
+	if !ok || len(code) < len(d.code) || !bytes.Equal(code[:len(d.code)], d.code) {
+		acc, err := mmio.Decode(code, mode)
+		if err != nil {
+			return &Stop{Kind: StopFault, Detail: fmt.Sprintf("APIC access at %#x: %v", rip, err)}
+		}
+		if m.decoded == nil || len(m.decoded) >= maxDecoded {
+			m.decoded = map[decodeKey]decodedAccess{}
+		}
+		d = decodedAccess{code: bytes.Clone(code[:acc.Length]), acc: acc}
+		m.decoded[key] = d
 	}
+	acc := d.acc
 	var regs mmio.GPRs
 	for i := range regs {
 		regs[i] = m.CPU.GPR(i)
