@@ -124,6 +124,17 @@ var testTable = []Boot{
 		Emu:     Bochs,
 		CPU:     "tigerlake",
 		Suites:  "all",
+		Memory:  "256M",
+		Timeout: 15 * time.Minute,
+	},
+	{
+		// beelzebox boots itself in a level 4 VM (128 MiB of guest RAM)
+		// and runs its runtime, ring3, level1 and level2 suites there.
+		Name:    "bochs-level4-self",
+		Emu:     Bochs,
+		CPU:     "tigerlake",
+		Suites:  "level4-self",
+		Memory:  "320M",
 		Timeout: 15 * time.Minute,
 	},
 	{
