@@ -256,7 +256,10 @@ type Exit struct {
 	Syscall Syscall // ExitSyscall
 	Fault   Fault   // ExitFault
 	Reason  string  // ExitKilled
-	VM      VMExit  // ExitVM
+	// VM is the VM exit (ExitVM; nil otherwise). It is the vCPU's own
+	// record, valid until the vCPU runs again. A pointer: every level
+	// copies Exit by value on its round trip.
+	VM *VMExit
 }
 
 // VMExit is a VM exit of a level 4 vCPU (SDM Vol. 3C §28.2): the basic
@@ -290,7 +293,9 @@ func (e Exit) String() string {
 	case ExitKilled:
 		return "killed: " + e.Reason
 	case ExitVM:
-		return "vm exit: " + e.VM.String()
+		if e.VM != nil {
+			return "vm exit: " + e.VM.String()
+		}
 	}
 	return e.Kind.String()
 }

@@ -47,7 +47,9 @@ type VCPU struct {
 	interrupt atomic.Bool
 	exited    bool
 	wake      chan struct{}
-	// Entries counts VM entries, Exits by basic reason.
+	// lastExit is what Exit.VM points to.
+	lastExit sandbox.VMExit
+	// Entries counts VM entries.
 	Entries uint64
 }
 
@@ -496,7 +498,12 @@ func (c *VCPU) Run() (sandbox.Exit, error) {
 
 // exit builds an Exit of kind k with the last exit's information.
 func (c *VCPU) exit(k sandbox.ExitKind) sandbox.Exit {
-	return sandbox.Exit{Kind: k, Thread: c, VM: c.LastExit()}
+	ex := sandbox.Exit{Kind: k, Thread: c}
+	if k == sandbox.ExitVM {
+		c.lastExit = c.LastExit()
+		ex.VM = &c.lastExit
+	}
+	return ex
 }
 
 // LastExit is the information of the vCPU's last VM exit.

@@ -237,7 +237,7 @@ func (m *Machine) Run() (Stop, error) {
 		case sandbox.ExitKilled:
 			return Stop{Kind: StopFailed, Exit: ex, Detail: ex.Reason}, nil
 		}
-		e := &ex.VM
+		e := ex.VM
 		reason := int(e.Reason)
 		if reason >= len(m.handlers) || m.handlers[reason] == nil {
 			return Stop{Kind: StopFailed, Exit: ex, Detail: "unhandled VM exit: " + e.String()}, nil
