@@ -143,8 +143,12 @@ type Config struct {
 	// Group, at level 2, makes guests share one protection key: guests of
 	// one group are not separated from each other. Nil: a key of its own.
 	Group *KeyGroup
-	// MaxThreads caps a level 3 guest's threads (default 64).
+	// MaxThreads caps the guest's threads (DefaultMaxThreads if 0).
 	MaxThreads int
+	// AddressSpace, at levels 1 and 2, is how much of the guest window
+	// the guest takes for regions it places, or the host places inside
+	// AddressRange (rounded up to 1 GiB slots; 0: one slot).
+	AddressSpace uint64
 	// Port, at level 3, takes the exits of the guest's threads that the
 	// host resumed with Resume. Nil: the guest has none, and its threads
 	// run only inside Run.
@@ -173,6 +177,7 @@ type VMConfig struct {
 const (
 	DefaultBudget      = 50 * time.Millisecond
 	DefaultMemoryLimit = 64 << 20
+	DefaultMaxThreads  = 64
 )
 
 // ExitKind says why a thread stopped.
@@ -314,10 +319,9 @@ type Guest interface {
 
 	// Main is the guest's first thread, created from Config.Regs.
 	Main() Thread
-	// NewThread creates a stopped thread with registers r (level 3;
-	// levels 1 and 2 have one thread and return ErrOneThread). It runs
-	// once the host calls its Run or Resume. A guest past its thread
-	// limit gets ErrThreadLimit.
+	// NewThread creates a stopped thread with registers r. It runs once
+	// the host calls its Run (or, at level 3, Resume). A guest past its
+	// thread limit gets ErrThreadLimit.
 	NewThread(r Regs) (Thread, error)
 	// Threads lists the threads that have not exited.
 	Threads() []Thread
@@ -337,6 +341,13 @@ type Guest interface {
 	// RegionAddrs lists the start of each region in the order they were
 	// mapped (for hosts that place regions at address 0).
 	RegionAddrs() []uint64
+	// AddressRange is where the host may place the guest's regions by
+	// address itself: [lo, hi) holds nothing of the kernel's or of
+	// another guest's (levels 1 and 2: the guest's slots of the guest
+	// window, Config.AddressSpace; level 3: the lower half above 4 GiB;
+	// level 4: its guest-physical RAM). Regions by address elsewhere are
+	// refused where they collide.
+	AddressRange() (lo, hi uint64)
 
 	// Duplicate makes a new guest of the same level whose memory is a
 	// copy of this guest's: every region at the same address with the
@@ -390,9 +401,10 @@ type Thread interface {
 	// Interrupt, from any goroutine, makes the thread's current or next
 	// Run return ExitInterrupted soon after; nothing else changes.
 	Interrupt()
-	// Exit ends the thread (level 3): it never runs again; a goroutine
-	// waiting for it gets ExitThreadExited. The last thread's exit does
-	// not close the guest. Levels 1 and 2 return ErrOneThread.
+	// Exit ends the thread: it never runs again; a goroutine waiting for
+	// it gets ExitThreadExited (level 3; at levels 1 and 2 a thread that
+	// is running gives ErrRunning). The last thread's exit does not close
+	// the guest.
 	Exit() error
 }
 
@@ -416,8 +428,8 @@ var (
 	// ErrRunning is returned by Run and Close while another goroutine runs
 	// the thread, and by the register methods of a running thread.
 	ErrRunning = errors.New("sandbox: the thread is running")
-	// ErrOneThread: levels 1 and 2 have exactly one thread.
-	ErrOneThread = errors.New("sandbox: a level 1 or 2 guest has exactly one thread")
+	// ErrVCPUExit: a level 4 vCPU lives as long as its VM.
+	ErrVCPUExit = errors.New("sandbox: a vCPU lives as long as its VM")
 	// ErrNoPort: the thread has no port to take its exits (Resume at
 	// levels 1 and 2).
 	ErrNoPort = errors.New("sandbox: the thread's exits have no port: use Run")

@@ -31,7 +31,7 @@ func init() {
 		reg("interrupt-before-run", testInterruptBeforeRun)
 		reg("exit-names-its-thread", testExitThread)
 		if l != sandbox.Level3 { // level 3 guests have many threads (suite level3)
-			reg("one-thread", testOneThread)
+			reg("threads", testRingThreads)
 		}
 	}
 	Register("levels", "level2-abi-pkru-through-interface", testABIPKRU)
@@ -226,29 +226,76 @@ func testExitThread(t *T, l sandbox.Level) {
 	check(sandbox.ExitBudget)
 }
 
-// testOneThread: a level 1 or 2 guest has one thread, run only by Run:
-// NewThread and Thread.Exit give ErrOneThread, Resume ErrNoPort, and the
-// level has no ports.
-func testOneThread(t *T, l sandbox.Level) {
-	g := levelGuest(t, l, code(movEAX(1000), insSyscall))
+// testRingThreads: a level 1 or 2 guest has as many threads as its limit
+// allows, each run by the goroutine in its Run, with registers of its
+// own, side by side in two goroutines; Exit ends one (it cannot run
+// again, the others run on); Resume gives ErrNoPort and the level has no
+// ports.
+func testRingThreads(t *T, l sandbox.Level) {
+	// Each thread returns RBX+1000 as its call number.
+	g, err := sandbox.New(sandbox.Config{
+		Level:      l,
+		MaxThreads: 3,
+		Regions: []sandbox.Region{
+			{Name: "text", Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: code(movEAX(1000), []byte{0x48, 0x01, 0xd8}, insSyscall, insJmpSelf)}, // add rax, rbx
+		},
+	})
+	t.Require("creating the guest", err)
 	defer g.Close()
-	if th, err := g.NewThread(sandbox.Regs{RIP: textAddr(g)}); th != nil || !errors.Is(err, sandbox.ErrOneThread) {
-		t.Errorf("NewThread: %v, %v; want ErrOneThread", th, err)
+	main := g.Main()
+	r := main.Regs()
+	r.RIP, r.RBX = textAddr(g), 1
+	t.Require("main's registers", main.SetRegs(r))
+	var extra []sandbox.Thread
+	for i := 2; i <= 3; i++ {
+		r.RBX = uint64(i)
+		th, err := g.NewThread(r)
+		t.Require("NewThread", err)
+		if th.ID() != i {
+			t.Errorf("thread %d has ID %d", i, th.ID())
+		}
+		extra = append(extra, th)
 	}
-	if err := g.Main().Exit(); !errors.Is(err, sandbox.ErrOneThread) {
-		t.Errorf("Thread.Exit: %v, want ErrOneThread", err)
+	if th, err := g.NewThread(r); th != nil || !errors.Is(err, sandbox.ErrThreadLimit) {
+		t.Errorf("a fourth thread past MaxThreads 3: %v, %v; want ErrThreadLimit", th, err)
 	}
-	if err := g.Main().Resume(); !errors.Is(err, sandbox.ErrNoPort) {
+	if n := len(g.Threads()); n != 3 {
+		t.Errorf("Threads lists %d, want 3", n)
+	}
+	results := make(chan string, 3)
+	for _, th := range append([]sandbox.Thread{main}, extra...) {
+		go func(th sandbox.Thread) {
+			e, err := th.Run()
+			switch {
+			case err != nil:
+				results <- fmt.Sprintf("thread %d: Run: %v", th.ID(), err)
+			case e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != uint64(1000+th.ID()) || e.Thread != th:
+				results <- fmt.Sprintf("thread %d: %v (thread %v), want syscall %d", th.ID(), e, e.Thread, 1000+th.ID())
+			default:
+				results <- ""
+			}
+		}(th)
+	}
+	for range 3 {
+		if msg := <-results; msg != "" {
+			t.Errorf("%s", msg)
+		}
+	}
+	t.Require("Exit of thread 2", extra[0].Exit())
+	if _, err := extra[0].Run(); !errors.Is(err, sandbox.ErrClosed) {
+		t.Errorf("Run of an exited thread: %v, want ErrClosed", err)
+	}
+	if n := len(g.Threads()); n != 2 {
+		t.Errorf("Threads lists %d after an Exit, want 2", n)
+	}
+	if _, err := g.NewThread(r); err != nil {
+		t.Errorf("a thread in the place of the exited one: %v", err)
+	}
+	if err := main.Resume(); !errors.Is(err, sandbox.ErrNoPort) {
 		t.Errorf("Resume: %v, want ErrNoPort", err)
 	}
 	if p, err := sandbox.NewPort(l); p != nil || err == nil {
 		t.Errorf("NewPort(%v): %v, %v; want an error", l, p, err)
-	}
-	if len(g.Threads()) != 1 {
-		t.Errorf("Threads() after the refusals: %v, want the one thread", g.Threads())
-	}
-	if e, err := g.Main().Run(); err != nil || e.Kind != sandbox.ExitSyscall {
-		t.Errorf("the thread after the refusals: %v %v, want a system call", e, err)
 	}
 }
 

@@ -139,6 +139,10 @@ func (g *guest) place(size uint64) (uint64, bool) {
 	return a, a+size <= userTop
 }
 
+// AddressRange is the lower half above 4 GiB: the kernel's entry pages
+// lie below.
+func (g *guest) AddressRange() (lo, hi uint64) { return 4 << 30, userTop }
+
 // userTop is the end of what a guest may map: the lower half less its last
 // page (cpu.UserTop).
 const userTop = 1<<47 - 4096

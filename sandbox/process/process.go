@@ -33,10 +33,6 @@ func init() {
 	})
 }
 
-const (
-	defaultMaxThreads = 64
-)
-
 // Operations of the task call (syscall.CallTask).
 const (
 	opStart = iota
@@ -137,7 +133,7 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 		g.budget = int64(sandbox.DefaultBudget)
 	}
 	if g.maxThreads <= 0 {
-		g.maxThreads = defaultMaxThreads
+		g.maxThreads = sandbox.DefaultMaxThreads
 	}
 	if cfg.Port != nil {
 		p, ok := cfg.Port.(*port)

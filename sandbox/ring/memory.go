@@ -43,6 +43,31 @@ func pagePerm(p sandbox.Perm) mm.Perm {
 	return mp
 }
 
+// takeSlots gives the guest its slots of the guest window, the first time
+// a region needs a place.
+func (g *guest) takeSlots() error {
+	if g.slot != 0 {
+		return nil
+	}
+	base, err := space.TakeSlots(g.owner, g.slots)
+	if err != nil {
+		return err
+	}
+	g.slot, g.slotEnd, g.next = base, base+uint64(g.slots)*space.SlotSize, base+mm.PageSize
+	return nil
+}
+
+// AddressRange is the guest's slots of the guest window (taken now if no
+// region has needed them yet).
+func (g *guest) AddressRange() (lo, hi uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || g.takeSlots() != nil {
+		return 0, 0
+	}
+	return g.slot, g.slotEnd
+}
+
 // Map adds a region.
 func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	g.mu.Lock()
@@ -56,17 +81,13 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	}
 	addr := r.Addr
 	if addr == 0 {
-		if g.slot == 0 {
-			base, err := space.TakeSlot(g.owner)
-			if err != nil {
-				return 0, err
-			}
-			g.slot, g.next = base, base+mm.PageSize
+		if err := g.takeSlots(); err != nil {
+			return 0, err
 		}
 		addr = g.next
-		// The slot's last page stays free: the guard before the next slot.
-		if addr+size > g.slot+space.SlotSize-mm.PageSize {
-			return 0, fmt.Errorf("sandbox: region %q does not fit the guest's 1 GiB slot", r.Name)
+		// The slots' last page stays free: the guard before the next slot.
+		if addr+size > g.slotEnd-mm.PageSize || addr+size < addr {
+			return 0, fmt.Errorf("sandbox: region %q does not fit the guest's %d GiB of the guest window", r.Name, (g.slotEnd-g.slot)>>30)
 		}
 	}
 	if addr&(mm.PageSize-1) != 0 || addr+size > cpu.UserTop || addr+size < addr {
@@ -107,7 +128,7 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	if r.Perm&sandbox.Exec != 0 {
 		g.addCode(reg)
 	}
-	if g.slot != 0 && addr >= g.slot && addr < g.slot+space.SlotSize {
+	if g.slot != 0 && addr >= g.slot && addr < g.slotEnd {
 		// Regions at address 0 go above every region of the slot,
 		// those placed by address included, past a guard page.
 		g.next = max(g.next, addr+size+mm.PageSize)

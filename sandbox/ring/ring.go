@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unsafe"
 
 	"beelzebox/cpu"
@@ -32,13 +33,17 @@ func init() {
 }
 
 // guest is a guest at level 1 or 2: its memory, user pages of the
-// kernel's address space (memory.go), and its one thread (thread.go).
+// kernel's address space (memory.go), and its threads (thread.go), each
+// entered by the goroutine in its Run.
 type guest struct {
-	level sandbox.Level
-	main  thread
-	rsLo  uintptr // the kernel memory of main's runState
-	rsHi  uintptr
-	owner *space.Owner
+	level  sandbox.Level
+	budget time.Duration
+	owner  *space.Owner
+	// threads are the threads that have not exited, main first; nextID
+	// numbers the next. Guarded by mu.
+	threads []*thread
+	nextID  int
+	maxThr  int
 	// mu guards the memory of the guest: its regions and what maps them.
 	// Map, Unmap, Protect, ReadMemory, WriteMemory and Close take it, so
 	// that another goroutine's call cannot free a region under a copy.
@@ -52,8 +57,11 @@ type guest struct {
 	// level2 is set once a level 2 guest is counted in (exec.go).
 	level2 bool
 	shared []sandbox.Share
-	slot   uint64 // placement slot base for regions at address 0, or 0
-	next   uint64 // lowest free address in the slot above every region
+	slots   int    // slots of the guest window to take (Config.AddressSpace)
+	slot    uint64 // base of the guest's slots for regions at address 0, or 0
+	slotEnd uint64
+	next    uint64 // lowest free address in the slots above every region
+	pkru    uint32 // level 2: the PKRU every thread runs with
 	key    int    // level 2: the guest's protection key
 	group  *sandbox.KeyGroup
 	limit  uint64
@@ -78,45 +86,19 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 			return nil, err
 		}
 	}
-	g := &guest{level: cfg.Level, limit: cfg.MemoryLimit, shared: cfg.Shared, owner: space.NewOwner("guest")}
-	g.main.g = g
-	g.main.budget = cfg.Budget
-	if g.main.budget <= 0 {
-		g.main.budget = sandbox.DefaultBudget
+	g := &guest{level: cfg.Level, budget: cfg.Budget, limit: cfg.MemoryLimit, shared: cfg.Shared, owner: space.NewOwner("guest"), nextID: 1, maxThr: cfg.MaxThreads}
+	if g.budget <= 0 {
+		g.budget = sandbox.DefaultBudget
 	}
 	if g.limit == 0 {
 		g.limit = sandbox.DefaultMemoryLimit
 	}
-	// The thread's saved state lives in kernel memory, not in the Go
-	// heap: the exit path writes it with the guest's FS base still loaded
-	// and must not take a page fault, and heap memory is backed only when
-	// touched. After the state comes the vector state: a 64-byte aligned
-	// XSAVE area with a clean header (XSTATE_BV 0: every component in its
-	// initial state) and the default MXCSR, which XRSTOR loads from memory
-	// even for the initial SSE state.
-	// It is charged to the guest's limit with its page table and the scan
-	// buffer, before anything is allocated.
-	size := (unsafe.Sizeof(runState{}) + 64 + cpu.XsaveSize + mm.PageSize - 1) &^ (mm.PageSize - 1)
-	g.used = uint64(size) + mm.PageSize + scanChunk
-	if g.used > g.limit {
-		g.Close()
-		return nil, fmt.Errorf("sandbox: the guest's saved state does not fit its memory limit of %d KiB", g.limit>>10)
+	if g.maxThr <= 0 {
+		g.maxThr = sandbox.DefaultMaxThreads
 	}
-	ok := false
-	syscall.InKernel(func() {
-		if uint64(mm.Phys.FreeCount())*mm.PageSize >= space.KernelReserve+g.used {
-			g.rsLo, g.rsHi, ok = mm.AllocKernel(size)
-		}
-	})
-	if !ok {
-		g.Close()
-		return nil, errors.New("sandbox: out of memory for the guest's saved state")
-	}
-	rs := (*runState)(unsafe.Pointer(g.rsLo))
-	g.main.rs = rs
-	area := (g.rsLo + unsafe.Sizeof(runState{}) + 63) &^ 63
-	*(*uint32)(unsafe.Pointer(area + 24)) = 0x1f80
-	rs.ctx.Xsave = area
+	g.slots = max(1, int((cfg.AddressSpace+space.SlotSize-1)/space.SlotSize))
+	// The page table and the scan buffer are charged to the limit first.
+	g.used = mm.PageSize + scanChunk
 	if cfg.Level == sandbox.Level2 {
 		var err error
 		if cfg.Group != nil {
@@ -138,17 +120,16 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 				ro = append(ro, s.Region.Key())
 			}
 		}
-		rs.ctx.PKRU = pkruAllowing(rw, ro)
-		rs.checkPKRU = 1
+		g.pkru = pkruAllowing(rw, ro)
 		if err := registerLevel2(); err != nil {
 			g.Close()
 			return nil, err
 		}
 		g.level2 = true
-		// Level 2 runs with protection keys on and its PKRU loaded;
-		// level 1 runs with CR4.PKE off (WRPKRU is #UD there), so that
-		// it can never leave a PKRU behind (cpu/entry_amd64.s).
-		rs.ctx.UsePKRU = 1
+	}
+	if _, err := g.NewThread(cfg.Regs); err != nil {
+		g.Close()
+		return nil, err
 	}
 	for _, r := range cfg.Regions {
 		if _, err := g.Map(r); err != nil {
@@ -156,49 +137,118 @@ func newGuest(cfg sandbox.Config) (sandbox.Guest, error) {
 			return nil, err
 		}
 	}
-	if err := g.main.SetRegs(cfg.Regs); err != nil {
-		g.Close()
-		return nil, err
-	}
 	return g, nil
 }
 
 func (g *guest) Level() sandbox.Level { return g.level }
 
-// Main is the guest's one thread.
-func (g *guest) Main() sandbox.Thread { return &g.main }
+// Main is the guest's first thread (nil once it has exited).
+func (g *guest) Main() sandbox.Thread {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.threads) == 0 || g.threads[0].id != 1 {
+		return nil
+	}
+	return g.threads[0]
+}
 
-// NewThread: a level 1 or 2 guest's thread is the host goroutine that
-// runs it, and there is one.
-func (g *guest) NewThread(sandbox.Regs) (sandbox.Thread, error) { return nil, sandbox.ErrOneThread }
+// NewThread adds a stopped thread with registers r: another context of
+// ring 3 in the guest's memory, entered by whichever goroutine calls its
+// Run. Its saved state is kernel memory charged to the guest's limit.
+func (g *guest) NewThread(r sandbox.Regs) (sandbox.Thread, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, sandbox.ErrClosed
+	}
+	if len(g.threads) >= g.maxThr {
+		return nil, sandbox.ErrThreadLimit
+	}
+	t := &thread{g: g, id: g.nextID, budget: g.budget}
+	// The thread's saved state lives in kernel memory, not in the Go
+	// heap: the exit path writes it with the guest's FS base still loaded
+	// and must not take a page fault, and heap memory is backed only when
+	// touched. After the state comes the vector state: a 64-byte aligned
+	// XSAVE area with a clean header (XSTATE_BV 0: every component in its
+	// initial state) and the default MXCSR, which XRSTOR loads from memory
+	// even for the initial SSE state.
+	size := uint64(unsafe.Sizeof(runState{})+64+cpu.XsaveSize+mm.PageSize-1) &^ (mm.PageSize - 1)
+	if g.used+size > g.limit {
+		return nil, fmt.Errorf("sandbox: the thread's saved state does not fit the guest's memory limit of %d KiB", g.limit>>10)
+	}
+	ok := false
+	syscall.InKernel(func() {
+		if uint64(mm.Phys.FreeCount())*mm.PageSize >= space.KernelReserve+size {
+			t.rsLo, t.rsHi, ok = mm.AllocKernel(uintptr(size))
+		}
+	})
+	if !ok {
+		return nil, errors.New("sandbox: out of memory for the thread's saved state")
+	}
+	g.used += size
+	rs := (*runState)(unsafe.Pointer(t.rsLo))
+	t.rs = rs
+	area := (t.rsLo + unsafe.Sizeof(runState{}) + 63) &^ 63
+	*(*uint32)(unsafe.Pointer(area + 24)) = 0x1f80
+	rs.ctx.Xsave = area
+	if g.level == sandbox.Level2 {
+		// Level 2 runs with protection keys on and its PKRU loaded;
+		// level 1 runs with CR4.PKE off (WRPKRU is #UD there), so that
+		// it can never leave a PKRU behind (cpu/entry_amd64.s).
+		rs.ctx.PKRU = g.pkru
+		rs.checkPKRU = 1
+		rs.ctx.UsePKRU = 1
+	}
+	if err := sandbox.LoadRegs(&rs.ctx, r); err != nil {
+		t.free()
+		return nil, err
+	}
+	g.nextID++
+	g.threads = append(g.threads, t)
+	return t, nil
+}
 
 // Duplicate: level 1 and 2 guests share the kernel's address space, so a
 // copy cannot have the guest's addresses.
 func (g *guest) Duplicate(sandbox.Thread) (sandbox.Guest, error) { return nil, sandbox.ErrNoDuplicate }
 
-// Threads lists the one thread until the guest is closed.
+// Threads lists the threads that have not exited until the guest is
+// closed.
 func (g *guest) Threads() []sandbox.Thread {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return nil
 	}
-	return []sandbox.Thread{&g.main}
+	ts := make([]sandbox.Thread, len(g.threads))
+	for i, t := range g.threads {
+		ts[i] = t
+	}
+	return ts
 }
 
 // Close releases the guest's memory, key, placement slot and run state.
 // It refuses while the thread runs: the kernel is running from that state.
 func (g *guest) Close() error {
-	if !g.main.claim(held) {
-		return sandbox.ErrRunning
-	}
-	defer g.main.unclaim()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return sandbox.ErrClosed
 	}
+	for i, t := range g.threads {
+		if !t.claim(held) {
+			for _, u := range g.threads[:i] {
+				u.unclaim()
+			}
+			return sandbox.ErrRunning
+		}
+	}
 	g.closed = true
+	for _, t := range g.threads {
+		t.free()
+		t.unclaim()
+	}
+	g.threads = nil
 	code.Lock()
 	for len(g.code) > 0 {
 		g.removeCode(g.code[0])
@@ -222,10 +272,6 @@ func (g *guest) Close() error {
 	}
 	for _, sh := range g.shared {
 		sh.Region.Unuse()
-	}
-	if g.rsLo != 0 {
-		g.main.rs = nil
-		syscall.InKernel(func() { mm.FreeKernel(g.rsLo, g.rsHi) })
 	}
 	return nil
 }

@@ -8,16 +8,20 @@ import (
 	"unsafe"
 
 	"beelzebox/cpu"
+	"beelzebox/mm"
 	"beelzebox/sandbox"
 	"beelzebox/syscall"
 )
 
-// thread is the one thread of a level 1 or 2 guest: the goroutine that
-// calls Run becomes it, through the Run system call (run.go), until the
-// guest's next exit.
+// thread is a thread of a level 1 or 2 guest: the goroutine that calls
+// its Run becomes it, through the Run system call (run.go), until the
+// thread's next exit.
 type thread struct {
 	g      *guest
-	rs     *runState // in kernel memory, see newGuest; nil once closed
+	id     int
+	rs     *runState // in kernel memory, see NewThread; nil once freed
+	rsLo   uintptr   // the kernel memory of rs
+	rsHi   uintptr
 	budget time.Duration
 	// state says who has the saved state (idle, inRun, held): Run and
 	// Close must not overlap (Close frees the state the kernel is running
@@ -71,8 +75,19 @@ const (
 
 func (t *thread) Guest() sandbox.Guest { return t.g }
 
-// ID is 1: the guest's only thread is its main thread.
-func (t *thread) ID() int { return 1 }
+// ID is the thread's number in its guest (Main is 1).
+func (t *thread) ID() int { return t.id }
+
+// free gives back the thread's saved state; the caller holds it and the
+// guest's lock.
+func (t *thread) free() {
+	if t.rsLo != 0 {
+		t.rs = nil
+		syscall.InKernel(func() { mm.FreeKernel(t.rsLo, t.rsHi) })
+		t.g.used -= uint64(t.rsHi - t.rsLo)
+		t.rsLo = 0
+	}
+}
 
 // Run enters the guest through the Run system call and decodes the exit.
 func (t *thread) Run() (e sandbox.Exit, err error) {
@@ -81,11 +96,11 @@ func (t *thread) Run() (e sandbox.Exit, err error) {
 	if !t.state.CompareAndSwap(idle, inRun) && !t.claim(inRun) {
 		return sandbox.Exit{}, sandbox.ErrRunning
 	}
-	if t.g.closed {
+	rs := t.rs
+	if rs == nil {
 		t.unclaim()
 		return sandbox.Exit{}, sandbox.ErrClosed
 	}
-	rs := t.rs
 	rs.budgetLeft = int64(t.budget)
 	syscall.Private(syscall.CallRun, uintptr(unsafe.Pointer(rs)), 0, 0)
 	e.Thread = t
@@ -127,8 +142,27 @@ func (t *thread) decodeStop(e *sandbox.Exit) {
 // Resume: the thread runs only inside Run, there is no port.
 func (t *thread) Resume() error { return sandbox.ErrNoPort }
 
-// Exit: the guest's one thread ends with the guest (Close).
-func (t *thread) Exit() error { return sandbox.ErrOneThread }
+// Exit ends a stopped thread and gives back its saved state.
+func (t *thread) Exit() error {
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !t.claim(held) {
+		return sandbox.ErrRunning
+	}
+	defer t.unclaim()
+	if t.rs == nil {
+		return sandbox.ErrClosed
+	}
+	t.free()
+	for i, u := range g.threads {
+		if u == t {
+			g.threads = append(g.threads[:i], g.threads[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
 
 // Interrupt makes the current or next Run return ExitInterrupted. The
 // flag is in the run state, which the Run system call checks before it
@@ -138,9 +172,9 @@ func (t *thread) Exit() error { return sandbox.ErrOneThread }
 // flag when its thread is scheduled again. On several CPUs, an IPI to the
 // CPU running the guest would be all that is missing.
 func (t *thread) Interrupt() {
-	t.g.mu.Lock() // Close frees the run state
+	t.g.mu.Lock() // Close and Exit free the run state
 	defer t.g.mu.Unlock()
-	if !t.g.closed {
+	if t.rs != nil {
 		t.rs.interrupt.Store(1)
 	}
 }
@@ -152,7 +186,7 @@ func (t *thread) hold() error {
 	if !t.claim(held) {
 		return sandbox.ErrRunning
 	}
-	if t.g.closed {
+	if t.rs == nil {
 		t.unclaim()
 		return sandbox.ErrClosed
 	}
@@ -183,8 +217,8 @@ func (t *thread) SetRegs(r sandbox.Regs) error {
 // trip's path, so it does not hold the thread: the host that serves the
 // thread calls it between Runs.
 func (t *thread) SetReturn(v uint64) {
-	if !t.g.closed {
-		t.rs.ctx.Regs.AX = v
+	if rs := t.rs; rs != nil {
+		rs.ctx.Regs.AX = v
 	}
 }
 

@@ -127,13 +127,23 @@ func Unclaim(start uint64) {
 var errWindowFull = errors.New("sandbox: guest address window is full")
 
 // TakeSlot gives o a free slot and returns its base.
-func TakeSlot(o *Owner) (uint64, error) {
+func TakeSlot(o *Owner) (uint64, error) { return TakeSlots(o, 1) }
+
+// TakeSlots gives o n consecutive slots and returns the first's base.
+func TakeSlots(o *Owner, n int) (uint64, error) {
 	space.Lock()
 	defer space.Unlock()
+	run := 0
 	for i, s := range space.slots {
-		if s == nil {
-			space.slots[i] = o
-			return slotBase(i), nil
+		if s != nil {
+			run = 0
+			continue
+		}
+		if run++; run == n {
+			for j := i - n + 1; j <= i; j++ {
+				space.slots[j] = o
+			}
+			return slotBase(i - n + 1), nil
 		}
 	}
 	return 0, errWindowFull

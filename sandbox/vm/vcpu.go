@@ -603,7 +603,7 @@ func (c *VCPU) Interrupt() {
 }
 
 // Exit: a vCPU lives as long as its VM.
-func (c *VCPU) Exit() error { return sandbox.ErrOneThread }
+func (c *VCPU) Exit() error { return sandbox.ErrVCPUExit }
 
 // Sleep waits for d or an Interrupt, whichever comes first (a halted
 // vCPU waiting for its next interrupt); false if interrupted.

@@ -340,6 +340,9 @@ func (v *VM) IsRAM(gpa uint64) bool {
 	return ok
 }
 
+// AddressRange is the guest-physical address space EPT maps.
+func (v *VM) AddressRange() (lo, hi uint64) { return 0, 1 << mm.GuestPhysBits }
+
 // RegionAddrs lists the regions' guest-physical addresses in order.
 func (v *VM) RegionAddrs() []uint64 {
 	v.mu.Lock()
