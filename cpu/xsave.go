@@ -38,3 +38,25 @@ func initXSAVE() {
 	XsaveSize = (uintptr(b) + 63) &^ 63
 	entry.percpu.xsize = uint64(XsaveSize)
 }
+
+// SanitizeXsave makes b, an XSAVE image in the standard format from an
+// untrusted source (a guest's signal frame), one that XRSTOR loads without
+// a fault and that names only the components the kernel enabled (SDM Vol.
+// 1 §13.8.1, the checks XRSTOR makes): MXCSR's reserved bits clear,
+// XSTATE_BV within XCR0 (so never PKRU), XCOMP_BV zero (standard form) and
+// the rest of the header zero. b must be XsaveSize bytes.
+func SanitizeXsave(b []byte) {
+	const mxcsrMask = 0xFFBF // MXCSR_MASK of every CPU without DAZ-less quirks
+	m := uint32(b[24]) | uint32(b[25])<<8 | uint32(b[26])<<16 | uint32(b[27])<<24
+	m &= mxcsrMask
+	b[24], b[25], b[26], b[27] = byte(m), byte(m>>8), byte(m>>16), byte(m>>24)
+	bv := uint64(0)
+	for i := 7; i >= 0; i-- {
+		bv = bv<<8 | uint64(b[512+i])
+	}
+	bv &= XCR0
+	for i := range 8 {
+		b[512+i] = byte(bv >> (8 * i))
+	}
+	clear(b[520:576])
+}

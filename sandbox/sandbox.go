@@ -395,6 +395,13 @@ type Thread interface {
 	SetRegs(Regs) error
 	// SetReturn sets RAX, the system-call result.
 	SetReturn(v uint64)
+	// VectorState copies the XSAVE image (standard format, cpu.XsaveSize
+	// bytes) of the stopped thread's x87, SSE and AVX state into b;
+	// SetVectorState loads one, sanitised so that it names only the
+	// components the kernel enables (cpu.SanitizeXsave). A running thread
+	// gives ErrRunning; level 4 vCPUs give ErrNoVectorState.
+	VectorState(b []byte) error
+	SetVectorState(b []byte) error
 	// PKRU is the protection-key rights register the thread had when it
 	// last stopped (level 2; 0 at other levels).
 	PKRU() uint32
@@ -428,6 +435,8 @@ var (
 	// ErrRunning is returned by Run and Close while another goroutine runs
 	// the thread, and by the register methods of a running thread.
 	ErrRunning = errors.New("sandbox: the thread is running")
+	// ErrNoVectorState: level 4 keeps a vCPU's vector state inside the VM.
+	ErrNoVectorState = errors.New("sandbox: a vCPU's vector state is not the host's")
 	// ErrVCPUExit: a level 4 vCPU lives as long as its VM.
 	ErrVCPUExit = errors.New("sandbox: a vCPU lives as long as its VM")
 	// ErrNoPort: the thread has no port to take its exits (Resume at
@@ -583,4 +592,21 @@ func CheckRegion(r Region, n int) (uint64, error) {
 		return 0, fmt.Errorf("sandbox: region %q: the guest already has %d regions, the most it may have", r.Name, MaxRegions)
 	}
 	return size, nil
+}
+
+// CopyVectorState copies between an XSAVE area and b for VectorState and
+// SetVectorState, sanitising what is loaded.
+func CopyVectorState(area, b []byte, load bool) error {
+	if len(b) < len(area) {
+		return fmt.Errorf("sandbox: vector state buffer of %d bytes, want %d", len(b), len(area))
+	}
+	if !load {
+		copy(b, area)
+		return nil
+	}
+	tmp := make([]byte, len(area))
+	copy(tmp, b)
+	cpu.SanitizeXsave(tmp)
+	copy(area, tmp)
+	return nil
 }

@@ -200,6 +200,9 @@ type Image struct {
 	Phent, Phnum uint16
 	// Bias is what Rebase added to every address (0 for Exec).
 	Bias uint64
+	// Interp is the PT_INTERP path of a program parsed by ParseProgram
+	// ("" for a static one).
+	Interp string
 
 	phdrKnown bool // PhdrAddr is meaningful (and must move on Rebase)
 	rebased   bool
@@ -277,7 +280,16 @@ type phdr struct {
 
 // Parse validates file as a static x86-64 executable and returns its load
 // plan. It never modifies file; Segment.Data aliases it.
-func Parse(file []byte) (*Image, error) {
+func Parse(file []byte) (*Image, error) { return parse(file, false) }
+
+// ParseProgram plans the load of a Linux program as execve does: the
+// program relocates itself (a static-pie's start code applies its own
+// relocations, IRELATIVE ones included), so the dynamic section is not
+// read and Relocs stay empty, and a PT_INTERP is not an error but named
+// in Interp: the caller loads that interpreter too, or refuses.
+func ParseProgram(file []byte) (*Image, error) { return parse(file, true) }
+
+func parse(file []byte, program bool) (*Image, error) {
 	if len(file) < ehdrSize {
 		return nil, errorf(ErrNotELF, "file is %d bytes, shorter than the %d-byte ELF header", len(file), ehdrSize)
 	}
@@ -327,6 +339,13 @@ func Parse(file []byte) (*Image, error) {
 		p := &phdrs[i]
 		switch p.typ {
 		case ptInterp:
+			if program {
+				im.Interp = interpPath(file, p)
+				if im.Interp == "" {
+					return nil, errorf(ErrMalformed, "program header %d: PT_INTERP is not a path", p.index)
+				}
+				continue
+			}
 			return nil, errorf(ErrUnsupported, "dynamically linked: program header %d is PT_INTERP%s", p.index, interpName(file, p))
 		case ptDynamic:
 			if dynamic != nil {
@@ -351,7 +370,7 @@ func Parse(file []byte) (*Image, error) {
 	if err := im.findPhdrAddr(phoff, phdrs, phdrSeg); err != nil {
 		return nil, err
 	}
-	if dynamic != nil {
+	if dynamic != nil && !program {
 		if err := im.readDynamic(file, dynamic); err != nil {
 			return nil, err
 		}
@@ -399,6 +418,15 @@ func readPhdrs(file []byte, phoff uint64, phentsize, phnum uint16) ([]phdr, erro
 // interpName returns " (/lib64/ld-linux-x86-64.so.2)" when the PT_INTERP
 // string is in the file and short, for a friendlier error.
 func interpName(file []byte, p *phdr) string {
+	if s := interpPath(file, p); s != "" {
+		return fmt.Sprintf(" (%s)", s)
+	}
+	return ""
+}
+
+// interpPath is PT_INTERP's path ("" if it is not a printable path of
+// at most 255 bytes inside the file).
+func interpPath(file []byte, p *phdr) string {
 	if p.filesz == 0 || p.filesz > 256 || !inFile(p.off, p.filesz, len(file)) {
 		return ""
 	}
@@ -412,7 +440,7 @@ func interpName(file []byte, p *phdr) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf(" (%s)", s)
+	return string(s)
 }
 
 // loadSegments validates the PT_LOAD headers and fills Segments, Low, High.

@@ -481,6 +481,20 @@ func (t *thread) SetReturn(v uint64) {
 
 func (t *thread) PKRU() uint32 { return 0 }
 
+// VectorState copies the stopped thread's XSAVE image into b.
+func (t *thread) VectorState(b []byte) error { return t.vectorState(b, false) }
+
+// SetVectorState loads a sanitised XSAVE image into the stopped thread.
+func (t *thread) SetVectorState(b []byte) error { return t.vectorState(b, true) }
+
+func (t *thread) vectorState(b []byte, load bool) error {
+	if err := t.hold(); err != nil {
+		return err
+	}
+	defer t.release()
+	return sandbox.CopyVectorState(xsaveArea(t), b, load)
+}
+
 // Interrupt asks the thread to stop with ExitInterrupted.
 func (t *thread) Interrupt() {
 	if t.acquire() {

@@ -231,3 +231,18 @@ func (t *thread) PKRU() uint32 {
 	defer t.unclaim()
 	return t.rs.ctx.ExitPKRU
 }
+
+// VectorState copies the stopped thread's XSAVE image into b.
+func (t *thread) VectorState(b []byte) error { return t.vectorState(b, false) }
+
+// SetVectorState loads a sanitised XSAVE image into the stopped thread.
+func (t *thread) SetVectorState(b []byte) error { return t.vectorState(b, true) }
+
+func (t *thread) vectorState(b []byte, load bool) error {
+	if err := t.hold(); err != nil {
+		return err
+	}
+	defer t.unclaim()
+	area := unsafe.Slice((*byte)(unsafe.Pointer(t.rs.ctx.Xsave)), cpu.XsaveSize)
+	return sandbox.CopyVectorState(area, b, load)
+}

@@ -592,6 +592,12 @@ func (c *VCPU) SetReturn(v uint64) { c.ctx.GPR[0] = v }
 // PKRU is the guest's PKRU at its last exit.
 func (c *VCPU) PKRU() uint32 { return c.ctx.PKRU }
 
+// VectorState: the vCPU's vector state is the VM's own.
+func (c *VCPU) VectorState([]byte) error { return sandbox.ErrNoVectorState }
+
+// SetVectorState: the vCPU's vector state is the VM's own.
+func (c *VCPU) SetVectorState([]byte) error { return sandbox.ErrNoVectorState }
+
 // Interrupt makes the current or next Run return ExitInterrupted, and
 // wakes a vCPU waiting in Sleep.
 func (c *VCPU) Interrupt() {
