@@ -55,18 +55,18 @@ type guest struct {
 	// with the code lock held as well (exec.go).
 	code []*region
 	// level2 is set once a level 2 guest is counted in (exec.go).
-	level2 bool
-	shared []sandbox.Share
+	level2  bool
+	shared  []sandbox.Share
 	slots   int    // slots of the guest window to take (Config.AddressSpace)
 	slot    uint64 // base of the guest's slots for regions at address 0, or 0
 	slotEnd uint64
 	next    uint64 // lowest free address in the slots above every region
 	pkru    uint32 // level 2: the PKRU every thread runs with
-	key    int    // level 2: the guest's protection key
-	group  *sandbox.KeyGroup
-	limit  uint64
-	used   uint64
-	closed bool
+	key     int    // level 2: the guest's protection key
+	group   *sandbox.KeyGroup
+	limit   uint64
+	used    uint64
+	closed  bool
 }
 
 const (
