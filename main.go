@@ -18,6 +18,8 @@
 //	vmrun           boot the kernel in the initramfs's vmrun/ in a level 4
 //	                VM and power off (the runner's vm command; vmrun.go)
 //	vmmem=<MiB>     the VM's main memory for vmrun (default 64)
+//	exec            run the Linux programs of the initramfs's exec/cases
+//	                and power off (the runner's exec command; execmode.go)
 package main
 
 import (
@@ -41,8 +43,11 @@ func main() {
 	if err != nil {
 		kernel.Panic("bad command line: " + err.Error())
 	}
-	if mode == "vmrun" {
+	switch mode {
+	case "vmrun":
 		kernel.Exit(vmrun(vmMemory))
+	case "exec":
+		kernel.Exit(execPrograms())
 	}
 	switch mode {
 	case "kfault":
@@ -86,8 +91,8 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 			}
 		case k == "test" && (v == "kfault" || v == "hfault"):
 			mode = v
-		case k == "vmrun" && !hasValue:
-			mode = "vmrun"
+		case (k == "vmrun" || k == "exec") && !hasValue:
+			mode = k
 		case k == "vmmem" && hasValue:
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil || n == 0 {

@@ -1,0 +1,245 @@
+package host
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"beelzebox/cpu"
+	"beelzebox/kernel/elfload"
+	"beelzebox/linux"
+	"beelzebox/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+const page = 4096
+
+func pageUp(x uint64) uint64   { return (x + page - 1) &^ (page - 1) }
+func pageDown(x uint64) uint64 { return x &^ (page - 1) }
+
+// maxArgs bounds argv and envp together, as Linux's ARG_MAX would.
+const maxArgs = 2 << 20
+
+// load maps the program (and its interpreter, if it names one that is in
+// the guest's files), the vDSO and the stack, and returns the main
+// thread's registers, as execve leaves them.
+func (p *Process) load() (sandbox.Regs, error) {
+	path, file, err := p.readProgram(p.cfg.Path)
+	if err != nil {
+		return sandbox.Regs{}, err
+	}
+	p.exe = path
+	im, err := elfload.ParseProgram(file)
+	if err != nil {
+		return sandbox.Regs{}, fmt.Errorf("%s: %w: %v", p.cfg.Path, ErrNotProgram, err)
+	}
+	bias, err := p.mapImage(path, im)
+	if err != nil {
+		return sandbox.Regs{}, err
+	}
+	entry, base := im.Entry, uint64(0)
+	if im.Interp != "" {
+		ipath, ifile, err := p.readProgram(im.Interp)
+		if err != nil {
+			return sandbox.Regs{}, fmt.Errorf("%s: dynamically linked, and its interpreter %s is not in the guest's files: %w", p.cfg.Path, im.Interp, ErrNotFound)
+		}
+		iim, err := elfload.ParseProgram(ifile)
+		if err != nil || iim.Kind != elfload.PIE || iim.Interp != "" {
+			return sandbox.Regs{}, fmt.Errorf("%s: interpreter %s: %w: %v", p.cfg.Path, im.Interp, ErrNotProgram, err)
+		}
+		if base, err = p.mapImage(ipath, iim); err != nil {
+			return sandbox.Regs{}, err
+		}
+		entry = iim.Entry
+	}
+	_ = bias
+	p.mem.SetBrkBase(pageUp(im.High))
+	var vdsoAddr uint64
+	if p.cfg.VDSO != nil {
+		if vdsoAddr, err = p.mapVDSO(); err != nil {
+			return sandbox.Regs{}, err
+		}
+	}
+	stack, errno := p.mem.Map("[stack]", 0, stackSize, unix.PROT_READ|unix.PROT_WRITE, nil)
+	if errno != 0 {
+		return sandbox.Regs{}, fmt.Errorf("mapping the stack: %v", errno)
+	}
+	sp, err := p.buildStack(stack+stackSize, im, entry, base, vdsoAddr)
+	if err != nil {
+		return sandbox.Regs{}, err
+	}
+	return sandbox.Regs{RIP: entry, RSP: sp}, nil
+}
+
+// readProgram reads a program file from the guest's files.
+func (p *Process) readProgram(path string) (string, []byte, error) {
+	if path == "" {
+		return "", nil, fmt.Errorf("no program named: %w", ErrNotFound)
+	}
+	full := path
+	if full[0] != '/' {
+		full = p.cfg.Cwd + "/" + full
+	}
+	file, err := p.fsys.ReadFile(full)
+	if err != nil {
+		if errors.Is(err, linux.ENOENT) || errors.Is(err, linux.ENOTDIR) {
+			return "", nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+		}
+		return "", nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, err)
+	}
+	return full, file, nil
+}
+
+// mapImage maps im's segments, a static-pie where the guest's memory
+// has room for its whole span, and returns the bias it was moved by.
+func (p *Process) mapImage(name string, im *elfload.Image) (uint64, error) {
+	lo := pageDown(im.Low)
+	span := pageUp(im.High) - lo
+	var bias uint64
+	if im.Kind == elfload.PIE {
+		at, errno := p.mem.Mmap(0, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0)
+		if errno != 0 {
+			return 0, fmt.Errorf("%s: no room for its %d KiB: %v", name, span>>10, errno)
+		}
+		bias = at - lo
+		if err := im.Rebase(bias); err != nil {
+			return 0, fmt.Errorf("%s: %w: %v", name, ErrNotProgram, err)
+		}
+	}
+	for _, s := range im.Segments {
+		start := pageDown(s.Vaddr)
+		size := pageUp(s.End()) - start
+		data := make([]byte, s.Vaddr-start+uint64(len(s.Data)))
+		copy(data[s.Vaddr-start:], s.Data)
+		prot := 0
+		if s.Read {
+			prot |= unix.PROT_READ
+		}
+		if s.Write {
+			prot |= unix.PROT_WRITE
+		}
+		if s.Exec {
+			prot |= unix.PROT_EXEC
+		}
+		if _, errno := p.mem.Map(name, start, size, prot, data); errno != 0 {
+			return 0, fmt.Errorf("%s: mapping [%#x, %#x): %v", name, start, start+size, errno)
+		}
+	}
+	return bias, nil
+}
+
+// mapVDSO maps the vvar page and the vDSO image after it.
+func (p *Process) mapVDSO() (uint64, error) {
+	v := p.cfg.VDSO
+	at, errno := p.mem.Mmap(0, page+v.Size(), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0)
+	if errno != 0 {
+		return 0, fmt.Errorf("mapping the vDSO: %v", errno)
+	}
+	data := vdsoData()
+	if _, errno := p.mem.Map("[vvar]", at, page, unix.PROT_READ, data[:]); errno != 0 {
+		return 0, fmt.Errorf("mapping the vDSO data: %v", errno)
+	}
+	if _, errno := p.mem.Map("[vdso]", at+page, v.Size(), unix.PROT_READ|unix.PROT_EXEC, v.Bytes()); errno != 0 {
+		return 0, fmt.Errorf("mapping the vDSO: %v", errno)
+	}
+	return at + page, nil
+}
+
+// buildStack lays out argc, argv, envp and the auxiliary vector below top
+// as Linux's execve does, and returns the stack pointer (at argc).
+func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAddr uint64) (uint64, error) {
+	argv, env := p.cfg.Argv, p.cfg.Env
+	size := 0
+	for _, s := range append(append([]string{}, argv...), env...) {
+		size += len(s) + 1
+	}
+	if size > maxArgs {
+		return 0, fmt.Errorf("argument list too long (%d bytes): %w", size, linux.E2BIG)
+	}
+	// Strings at the top: the executable's name, the environment, the
+	// arguments, then 16 random bytes.
+	var strs []byte
+	strAddr := func(s string) uint64 {
+		strs = append(strs, s...)
+		strs = append(strs, 0)
+		return uint64(len(strs) - len(s) - 1)
+	}
+	execfn := strAddr(p.cfg.Path)
+	argOff := make([]uint64, len(argv))
+	for i, s := range argv {
+		argOff[i] = strAddr(s)
+	}
+	envOff := make([]uint64, len(env))
+	for i, s := range env {
+		envOff[i] = strAddr(s)
+	}
+	var random [16]byte
+	rand.Read(random[:])
+	strBase := (top - 8 - uint64(len(strs))) &^ 15
+	randAddr := strBase - 16
+
+	_, _, _, edx := cpu.CPUID(1, 0)
+	auxv := [][2]uint64{
+		{linux.AT_SYSINFO_EHDR, vdsoAddr},
+		{linux.AT_MINSIGSTKSZ, uint64(p.sigFrameSize())},
+		{linux.AT_HWCAP, uint64(edx)},
+		{linux.AT_PAGESZ, page},
+		{linux.AT_CLKTCK, 100},
+		{linux.AT_PHDR, im.PhdrAddr},
+		{linux.AT_PHENT, uint64(im.Phent)},
+		{linux.AT_PHNUM, uint64(im.Phnum)},
+		{linux.AT_BASE, base},
+		{linux.AT_FLAGS, 0},
+		{linux.AT_ENTRY, im.Entry},
+		{linux.AT_UID, 0}, {linux.AT_EUID, 0}, {linux.AT_GID, 0}, {linux.AT_EGID, 0},
+		{linux.AT_SECURE, 0},
+		{linux.AT_RANDOM, randAddr},
+		{linux.AT_HWCAP2, 0},
+		{linux.AT_EXECFN, strBase + execfn},
+		{linux.AT_NULL, 0},
+	}
+	if vdsoAddr == 0 {
+		auxv = auxv[1:]
+	}
+	_ = entry
+	words := 1 + len(argv) + 1 + len(env) + 1 + 2*len(auxv)
+	sp := (randAddr - uint64(8*words)) &^ 15
+	vec := make([]byte, 8*words)
+	put := func(i int, v uint64) { binary.LittleEndian.PutUint64(vec[8*i:], v) }
+	i := 0
+	put(i, uint64(len(argv)))
+	i++
+	for _, o := range argOff {
+		put(i, strBase+o)
+		i++
+	}
+	i++ // NULL
+	for _, o := range envOff {
+		put(i, strBase+o)
+		i++
+	}
+	i++ // NULL
+	for _, a := range auxv {
+		put(i, a[0])
+		put(i+1, a[1])
+		i += 2
+	}
+	if sp < top-stackSize+page {
+		return 0, fmt.Errorf("arguments and environment do not fit the stack: %w", linux.E2BIG)
+	}
+	for _, w := range []struct {
+		at uint64
+		b  []byte
+	}{{strBase, strs}, {randAddr, random[:]}, {sp, vec}} {
+		if err := p.g.WriteMemory(w.at, w.b); err != nil {
+			return 0, err
+		}
+	}
+	return sp, nil
+}
+
+// fileSource gives vmem a file to map.
+func (p *Process) fileSource(fd int) (vmem.Source, linux.Errno) {
+	return p.files.MapSource(fd)
+}

@@ -1,0 +1,161 @@
+package host
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"beelzebox/linux"
+	"beelzebox/sandbox"
+	"beelzebox/sandbox/linux/fs"
+	"beelzebox/sandbox/linux/vmem"
+)
+
+// Status says how much of a system call the host implements.
+type Status int
+
+const (
+	// NotImplemented calls return ENOSYS and are counted.
+	NotImplemented Status = iota
+	// Full: Linux's semantics, every flag.
+	Full
+	// Partial: implemented but for what Missing says.
+	Partial
+	// Refused: deliberately ENOSYS or an errno, for the reason Missing
+	// gives; counted like NotImplemented.
+	Refused
+)
+
+func (s Status) String() string {
+	return [...]string{"ENOSYS", "full", "partial", "refused"}[s]
+}
+
+// handler serves a call; a is the six argument registers.
+type handler func(t *Thread, a [6]uint64) (uint64, linux.Errno)
+
+// Call is an entry of the system-call table.
+type Call struct {
+	Name    string
+	Status  Status
+	Missing string
+	fn      handler
+	// restart: interrupted by a signal whose handler has SA_RESTART, the
+	// call runs again (Linux's ERESTARTSYS calls).
+	restart bool
+}
+
+// maxNr bounds the table: x86-64 numbers end below 512.
+const maxNr = 512
+
+// table is every x86-64 system call by number, built at start from the
+// host's own calls, the file calls of package fs and the memory calls of
+// package vmem; a number in none of them is NotImplemented.
+var table [maxNr]Call
+
+func def(nr uint64, st Status, missing string, fn handler) {
+	if table[nr].fn != nil || table[nr].Status != NotImplemented {
+		panic(fmt.Sprintf("host: system call %d (%s) in the table twice", nr, linux.SyscallNames[nr]))
+	}
+	table[nr] = Call{Name: linux.SyscallNames[nr], Status: st, Missing: missing, fn: fn}
+}
+
+func init() {
+	for nr, name := range linux.SyscallNames {
+		if nr < maxNr {
+			table[nr].Name = name
+		}
+	}
+	hostCalls()
+	for nr, c := range fs.Calls {
+		fn := c.Fn
+		def(nr, Status(c.Status), c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+			return fn(t.p.files, t, a)
+		})
+	}
+	for nr, c := range vmem.Calls {
+		fn := c.Fn
+		def(nr, Status(c.Status), c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+			return fn(t.p.mem, a)
+		})
+	}
+	for _, nr := range []uint64{linux.SysRead, linux.SysReadv, linux.SysWrite, linux.SysWritev,
+		linux.SysPread64, linux.SysPwrite64, linux.SysWait4, linux.SysWaitid, linux.SysOpenat, linux.SysOpen,
+		linux.SysFcntl, linux.SysFlock, linux.SysIoctl, linux.SysSendfile} {
+		table[nr].restart = true
+	}
+}
+
+// Table lists every system call with its status, by number.
+func Table() []Call {
+	var out []Call
+	for _, c := range table {
+		if c.Name != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Summary is the table's counts by status, for the documentation and the
+// tests.
+func Summary() string {
+	n := map[Status]int{}
+	for _, c := range Table() {
+		n[c.Status]++
+	}
+	var parts []string
+	for _, s := range []Status{Full, Partial, Refused, NotImplemented} {
+		parts = append(parts, fmt.Sprintf("%d %v", n[s], s))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// syscall answers one guest system call.
+func (t *Thread) syscall(sc sandbox.Syscall) {
+	var c *Call
+	if sc.Nr < maxNr {
+		c = &table[sc.Nr]
+	}
+	if c == nil || c.fn == nil {
+		name := fmt.Sprintf("syscall_%d", sc.Nr)
+		if c != nil && c.Name != "" {
+			name = c.Name
+		}
+		t.p.mu.Lock()
+		t.p.nosys[name]++
+		t.p.mu.Unlock()
+		t.t.SetReturn(linux.ENOSYS.Ret())
+		return
+	}
+	if c.Status == Refused {
+		t.p.mu.Lock()
+		t.p.nosys[c.Name]++
+		t.p.mu.Unlock()
+	}
+	t.nr = sc.Nr
+	t.noReturn = false
+	ret, errno := c.fn(t, sc.Args)
+	if t.noReturn {
+		return
+	}
+	if errno != 0 {
+		if errno == linux.EINTR && c.restart {
+			t.restart = true
+		}
+		if errno == linux.ERESTARTSYS {
+			t.restart, errno = true, linux.EINTR
+		}
+		ret = errno.Ret()
+	}
+	t.t.SetReturn(ret)
+}
+
+// SortedNosys formats the unimplemented calls made, by name.
+func SortedNosys(m map[string]int) []string {
+	var out []string
+	for name, n := range m {
+		out = append(out, fmt.Sprintf("%s=%d", name, n))
+	}
+	sort.Strings(out)
+	return out
+}
