@@ -13,7 +13,7 @@ GUEST_OUT := $(BUILD)/guests
 
 # Fixed (ET_EXEC at 0x400000) and pie (static-pie ET_DYN) guests. A pie guest
 # <name>-pie is built from <name>.c.
-GUESTS_FIXED := hello badptrs readhost spin recurse jit wrpkru xrstor vecregs divzero
+GUESTS_FIXED := hello badptrs readhost spin recurse jit wrpkru xrstor vecregs divzero linuxfuzz memhog
 GUESTS_PIE   := hello-pie
 GUESTS       := $(GUESTS_FIXED) $(GUESTS_PIE)
 GUEST_BINS   := $(addprefix $(GUEST_OUT)/,$(GUESTS))
@@ -30,7 +30,7 @@ GUEST_LDFLAGS := -Wl,--build-id=none -Wl,-z,noexecstack
 GUEST_FIXED   := -fno-pie -no-pie -Wl,-Ttext-segment=0x400000
 GUEST_PIE     := -fpie -static-pie
 
-GUEST_DEPS := $(GUEST_SRC)/start.S $(GUEST_SRC)/abi.h $(GUEST_SRC)/guests.mk
+GUEST_DEPS := $(GUEST_SRC)/start.S $(GUEST_SRC)/abi.h $(GUEST_SRC)/linux.h $(GUEST_SRC)/guests.mk
 
 .PHONY: guests
 guests: $(GUEST_BINS)

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"beelzebox/kernel"
 	"beelzebox/linux"
 	"golang.org/x/sys/unix"
 )
@@ -522,7 +523,6 @@ func sysTimes(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	return uint64(monotonic() / 1e7), 0
 }
 
-var bootTime = time.Now()
-
-// monotonic is CLOCK_MONOTONIC in ns.
-func monotonic() int64 { return int64(time.Since(bootTime)) }
+// monotonic is CLOCK_MONOTONIC in ns: the kernel's clock, which the
+// vDSO computes from the TSC the same way.
+func monotonic() int64 { return kernel.Nanotime() }

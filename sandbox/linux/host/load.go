@@ -1,10 +1,12 @@
 package host
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel/elfload"
@@ -28,6 +30,26 @@ func (p *Process) load() (sandbox.Regs, error) {
 	path, file, err := p.readProgram(p.cfg.Path)
 	if err != nil {
 		return sandbox.Regs{}, err
+	}
+	// A script names its interpreter: run that with the script's path as
+	// an argument, as execve does (up to four levels deep).
+	for depth := 0; bytes.HasPrefix(file, []byte("#!")); depth++ {
+		interp, arg, ok := shebang(file)
+		if !ok || depth == 4 {
+			return sandbox.Regs{}, fmt.Errorf("%s: %w: a bad #! line", p.cfg.Path, ErrNotProgram)
+		}
+		argv := []string{interp}
+		if arg != "" {
+			argv = append(argv, arg)
+		}
+		argv = append(argv, p.cfg.Path)
+		if len(p.cfg.Argv) > 1 {
+			argv = append(argv, p.cfg.Argv[1:]...)
+		}
+		p.cfg.Argv, p.cfg.Path = argv, interp
+		if path, file, err = p.readProgram(interp); err != nil {
+			return sandbox.Regs{}, err
+		}
 	}
 	p.exe = path
 	im, err := elfload.ParseProgram(file)
@@ -70,6 +92,22 @@ func (p *Process) load() (sandbox.Regs, error) {
 		return sandbox.Regs{}, err
 	}
 	return sandbox.Regs{RIP: entry, RSP: sp}, nil
+}
+
+// shebang parses a script's first line: "#!interpreter [one argument]".
+func shebang(file []byte) (interp, arg string, ok bool) {
+	line := file[2:min(len(file), 256)]
+	end := bytes.IndexByte(line, '\n')
+	if end < 0 {
+		if len(file) > 256 {
+			return "", "", false
+		}
+		end = len(line)
+	}
+	fields := strings.TrimSpace(string(line[:end]))
+	interp, arg, _ = strings.Cut(fields, " ")
+	arg = strings.TrimSpace(arg)
+	return interp, arg, interp != ""
 }
 
 // readProgram reads a program file from the guest's files.
