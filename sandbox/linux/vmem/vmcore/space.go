@@ -836,7 +836,7 @@ func (s *Space) Mremap(old, oldLen, newLen uint64, flags int, newAddr uint64) (u
 		}
 		last++
 	}
-	if !fixed && oldN >= newN {
+	if !fixed && !dontUnmap && oldN >= newN {
 		if oldN > newN {
 			if e := s.unmap(old+newN, old+oldN); e != 0 {
 				return 0, e
@@ -872,6 +872,9 @@ func (s *Space) Mremap(old, oldLen, newLen uint64, flags int, newAddr uint64) (u
 	}
 	if !mayMove {
 		return 0, linux.ENOMEM
+	}
+	if oldN > newN { // only with dontUnmap, which has them equal
+		return 0, linux.EINVAL
 	}
 	to, ok := s.place(newN, s.lo, s.hi, false)
 	if !ok {
@@ -976,8 +979,8 @@ func (s *Space) merge(a, b *vma) (*vma, bool) {
 		}
 		return nil, false
 	}
-	s.replace(a, []*vma{m})
 	s.replace(b, nil)
+	s.replace(a, []*vma{m})
 	return m, true
 }
 
