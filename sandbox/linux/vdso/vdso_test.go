@@ -615,3 +615,111 @@ func TestCallFallback(t *testing.T) {
 		})
 	}
 }
+
+// TestPrograms runs real static programs, a Go one and a C one linked with
+// glibc and with musl, through testdata/loader.c with AT_SYSINFO_EHDR
+// naming the image: their runtimes must find the vDSO by its symbols and
+// versions and take their clocks from it. The data page sets the guest's
+// clocks apart from the host's (realtime 10^6 s behind, monotonic 1000 s)
+// so that only a clock read through the vDSO shows the shift.
+func TestPrograms(t *testing.T) {
+	im, _ := parsed(t)
+	exe := harness(t)
+	p := calibrate(t, exe)
+	const realShift, monoShift = -1_000_000e9, -1000e9
+	p.RealtimeOffset += realShift - monoShift
+	p.MonotonicBase += monoShift
+	p.CoarseResolution, p.CPU = 3_000_000, 4095 // unlike the host's
+
+	dir := t.TempDir()
+	loader := filepath.Join(dir, "loader")
+	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-o", loader, "testdata/loader.c").CombinedOutput(); err != nil {
+		t.Fatalf("building the loader: %v\n%s", err, out)
+	}
+	img, vv := filepath.Join(dir, "image"), filepath.Join(dir, "vvar")
+	d := Data(p)
+	if err := os.WriteFile(img, im.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vv, d[:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type prog struct {
+		name  string
+		build []string // command building dir/name
+		env   []string
+		mono  bool // prints the monotonic clock
+	}
+	progs := []prog{
+		{"go", []string{"go", "build", "-o", "OUT", "./testdata/gotime"}, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}, false},
+		{"glibc", []string{"gcc", "-O2", "-static", "-no-pie", "-o", "OUT", "testdata/ctime.c"}, nil, true},
+		{"musl", []string{"musl-gcc", "-O2", "-static", "-no-pie", "-o", "OUT", "testdata/ctime.c"}, nil, true},
+	}
+	for _, pr := range progs {
+		t.Run(pr.name, func(t *testing.T) {
+			if _, err := exec.LookPath(pr.build[0]); err != nil {
+				t.Skipf("%s not found: cannot build the %s program", pr.build[0], pr.name)
+			}
+			bin := filepath.Join(dir, pr.name)
+			args := slicesReplace(pr.build, "OUT", bin)
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Env = append(os.Environ(), pr.env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				if pr.name == "glibc" && bytes.Contains(out, []byte("cannot find -lc")) {
+					t.Skipf("no static glibc (libc.a): %s", out)
+				}
+				t.Fatalf("building: %v\n%s", err, out)
+			}
+			out, err := exec.Command(loader, img, vv, bin).CombinedOutput()
+			if err != nil {
+				t.Fatalf("running: %v\n%s", err, out)
+			}
+			t.Logf("%s", out)
+			if pr.name == "go" {
+				out = append(out, "done\n"...)
+			}
+			res := lines(t, out)
+			shifted := func(key string, shift, tolerance int64) {
+				t.Helper()
+				c := one(t, res, key)
+				a, v, b := c[0]+shift, c[1], c[2]+shift
+				if v < a-tolerance || v > b+tolerance {
+					t.Errorf("%s: program read %d, the system call %d..%d shifted by %d (off by %d ns): not the vDSO's clock",
+						key, v, a, b, shift, v-(a+b)/2)
+				}
+			}
+			const tolerance = 5_000_000
+			shifted("realtime", realShift, tolerance)
+			if pr.mono {
+				shifted("monotonic", monoShift, tolerance)
+				shifted("gettimeofday", realShift, tolerance)
+				shifted("time", realShift, 1e9+tolerance)
+			}
+			if pr.name == "glibc" { // musl's clock_getres makes the system call
+				if r := one(t, res, "getres"); r[0] != 3_000_000 {
+					t.Errorf("clock_getres(CLOCK_MONOTONIC_COARSE) = %d ns, not the page's 3000000", r[0])
+				}
+			}
+			if pr.mono {
+				if c := one(t, res, "getcpu"); c[0] != 4095 {
+					t.Errorf("sched_getcpu() = %d, not the page's 4095", c[0])
+				}
+			}
+			if s, ok := res["sleep"]; ok && (s[0][0] < 50e6 || s[0][0] > 5e9) {
+				t.Errorf("Go's time.Sleep(50ms) took %d ns by its own clock", s[0][0])
+			}
+		})
+	}
+}
+
+func slicesReplace(s []string, old, new string) []string {
+	r := make([]string, len(s))
+	for i, v := range s {
+		if v == old {
+			v = new
+		}
+		r[i] = v
+	}
+	return r
+}
