@@ -18,6 +18,17 @@
 // RIP-relatively at image start - 4096, so the two must be adjacent in
 // that order; any base address works (the image has no relocations).
 //
+// For beelzebox's own clock (the package does not import kernel, so that
+// its tests run on the build machine):
+//
+//	base, mult, shift := kernel.TSCClock()
+//	page := vdso.Data(vdso.ClockParams{BaseTSC: base, Mult: mult, Shift: shift,
+//		RealtimeOffset: realtimeEpoch}) // what the host's CLOCK_REALTIME adds to Nanotime
+//
+// gives a guest CLOCK_MONOTONIC equal to kernel.Nanotime at the same TSC
+// value, and CLOCK_REALTIME equal to it plus the offset: the answers of a
+// clock_gettime system call built on kernel.Nanotime, to the nanosecond.
+//
 // The data page's layout is image/vvar.h's; the Off* constants below are
 // the same offsets, and the package test checks them against the header.
 package vdso

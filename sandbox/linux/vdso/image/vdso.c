@@ -73,11 +73,18 @@ static inline int usable(const struct vvar_data *d)
 	return !(d->flags & VVAR_FLAG_FALLBACK) && d->mult != 0;
 }
 
+/* Sums wrap (as in the Go reference, ClockParams.Monotonic) rather than
+ * overflow, which C leaves undefined for signed integers. */
+static inline long long add(long long a, long long b)
+{
+	return (long long)((unsigned long long)a + (unsigned long long)b);
+}
+
 static inline long long mono_ns(const struct vvar_data *d)
 {
 	unsigned long long delta = rdtsc_ordered() - d->base_tsc;
 	unsigned __int128 p = (unsigned __int128)delta * d->mult;
-	return d->mono_base + (long long)(unsigned long long)(p >> (d->shift & 127));
+	return add(d->mono_base, (long long)(unsigned long long)(p >> (d->shift & 127)));
 }
 
 /* offset_of sets *off to the clock's offset from CLOCK_MONOTONIC and
@@ -98,7 +105,7 @@ static inline int offset_of(int clk, const struct vvar_data *d, long long *off)
 		*off = d->realtime_offset;
 		return 1;
 	case CLOCK_TAI:
-		*off = d->realtime_offset + d->tai_offset;
+		*off = add(d->realtime_offset, d->tai_offset);
 		return 1;
 	}
 	return 0;
@@ -122,7 +129,7 @@ int __vdso_clock_gettime(int clk, struct k_timespec *ts)
 	long long off;
 	if (!usable(d) || ts == 0 || !offset_of(clk, d, &off))
 		return sys2(NR_clock_gettime, clk, (long)ts);
-	ts->tv_sec = split(mono_ns(d) + off, &ts->tv_nsec);
+	ts->tv_sec = split(add(mono_ns(d), off), &ts->tv_nsec);
 	return 0;
 }
 
@@ -133,7 +140,7 @@ int __vdso_gettimeofday(struct k_timeval *tv, struct k_timezone *tz)
 		return sys2(NR_gettimeofday, (long)tv, (long)tz);
 	if (tv) {
 		long ns;
-		tv->tv_sec = split(mono_ns(d) + d->realtime_offset, &ns);
+		tv->tv_sec = split(add(mono_ns(d), d->realtime_offset), &ns);
 		tv->tv_usec = ns / 1000;
 	}
 	if (tz) {
@@ -149,7 +156,7 @@ long __vdso_time(long *t)
 	long s, ns;
 	if (!usable(d))
 		return sys2(NR_time, (long)t, 0);
-	s = split(mono_ns(d) + d->realtime_offset, &ns);
+	s = split(add(mono_ns(d), d->realtime_offset), &ns);
 	if (t)
 		*t = s;
 	return s;
