@@ -45,6 +45,13 @@ func Nanotime() int64 {
 	return int64(hi<<32 | lo>>32)
 }
 
+// TSCClock returns the parameters of Nanotime: for a TSC value t,
+// Nanotime is int64(uint64((t-base)*mult >> shift)) with the product taken
+// to 128 bits. The vDSO of Linux guests (package sandbox/linux/vdso)
+// computes CLOCK_MONOTONIC from them, so that a guest reading the TSC
+// agrees with the kernel to the nanosecond.
+func TSCClock() (base, mult uint64, shift uint32) { return tsc0, tscMult, 32 }
+
 // TSCFrequency is the calibrated TSC rate in Hz.
 func TSCFrequency() uint64 { return tscPerSec }
 
