@@ -32,12 +32,13 @@ kernel:
 
 include tests/guests/guests.mk
 include tests/vmguests/vmguests.mk
+include sandbox/linux/vdso/vdso.mk
 
 # build/guests/vm/<name> (the level 4 VM guests) lands in the archive as
 # vm/<name>; the kernel itself as vm/beelzebox, the guest of the level4-self
-# suite.
-initramfs: guests vmguests kernel
-	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests vm/beelzebox=$(KERNEL)
+# suite; the vDSO of Linux guests as linux/vdso.so.
+initramfs: guests vmguests kernel vdso
+	$(GO) run ./tools/mkinitramfs -o $(INITRD) $(BUILD)/guests vm/beelzebox=$(KERNEL) linux/vdso.so=$(VDSO_SO)
 
 # Debian packages for the emulators and GRUB, installed when missing.
 deps:

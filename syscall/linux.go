@@ -288,15 +288,15 @@ type timespec struct{ sec, nsec int64 }
 func (ts *timespec) nanos() int64 { return ts.sec*1e9 + ts.nsec }
 func (ts *timespec) set(ns int64) { ts.sec, ts.nsec = ns/1e9, ns%1e9 }
 
-// realtimeEpoch is what CLOCK_REALTIME reads at boot: the kernel has no
+// RealtimeEpoch is what CLOCK_REALTIME reads at boot: the kernel has no
 // RTC driver yet, so wall time starts at 2026-01-01T00:00:00Z.
-const realtimeEpoch = 1767225600 * 1e9
+const RealtimeEpoch = 1767225600 * 1e9
 
 func clock(id uint64) int64 {
 	now := kernel.Nanotime()
 	switch id {
 	case 0, 5, 8, 11: // REALTIME, REALTIME_COARSE, REALTIME_ALARM, TAI
-		now += realtimeEpoch
+		now += RealtimeEpoch
 	}
 	return now
 }

@@ -8,6 +8,7 @@ import (
 
 	"beelzebox/kernel"
 	"beelzebox/linux"
+	"beelzebox/syscall"
 	"golang.org/x/sys/unix"
 )
 
@@ -347,7 +348,7 @@ func sysGetrandom(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 func clockNow(t *Thread, id uint64) (int64, linux.Errno) {
 	switch id {
 	case linux.CLOCK_REALTIME, linux.CLOCK_REALTIME_COARSE, linux.CLOCK_TAI:
-		return time.Now().UnixNano(), 0
+		return monotonic() + syscall.RealtimeEpoch, 0
 	case linux.CLOCK_MONOTONIC, linux.CLOCK_MONOTONIC_RAW, linux.CLOCK_MONOTONIC_COARSE, linux.CLOCK_BOOTTIME:
 		return monotonic(), 0
 	case linux.CLOCK_PROCESS_CPUTIME_ID, linux.CLOCK_THREAD_CPUTIME_ID:

@@ -9,9 +9,12 @@ import (
 	"strings"
 
 	"beelzebox/cpu"
+	"beelzebox/kernel"
 	"beelzebox/kernel/elfload"
 	"beelzebox/linux"
 	"beelzebox/sandbox"
+	"beelzebox/sandbox/linux/vdso"
+	"beelzebox/syscall"
 	"golang.org/x/sys/unix"
 )
 
@@ -280,4 +283,12 @@ func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAdd
 // fileSource gives vmem a file to map.
 func (p *Process) fileSource(fd int) (vmem.Source, linux.Errno) {
 	return p.files.MapSource(fd)
+}
+
+// vdsoData is the vDSO's data page: the kernel's clock (kernel.Nanotime
+// and the realtime epoch of package syscall), so that the guest's clocks
+// read without a system call agree with the host's to the nanosecond.
+func vdsoData() [vdso.PageSize]byte {
+	base, mult, shift := kernel.TSCClock()
+	return vdso.Data(vdso.ClockParams{BaseTSC: base, Mult: mult, Shift: shift, RealtimeOffset: syscall.RealtimeEpoch})
 }

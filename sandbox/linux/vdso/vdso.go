@@ -23,7 +23,7 @@
 //
 //	base, mult, shift := kernel.TSCClock()
 //	page := vdso.Data(vdso.ClockParams{BaseTSC: base, Mult: mult, Shift: shift,
-//		RealtimeOffset: realtimeEpoch}) // what the host's CLOCK_REALTIME adds to Nanotime
+//		RealtimeOffset: syscall.RealtimeEpoch}) // what the host's CLOCK_REALTIME adds to Nanotime
 //
 // gives a guest CLOCK_MONOTONIC equal to kernel.Nanotime at the same TSC
 // value, and CLOCK_REALTIME equal to it plus the offset: the answers of a
