@@ -738,3 +738,16 @@ func linuxNativeOnly(root, file, run string) int {
 	}
 	return exitOK
 }
+
+// linuxSuiteWithGuests builds build/linuxroot (make -s linux-guests) and
+// runs the suite: the test command's hook (linuxSuiteInTest).
+func linuxSuiteWithGuests(a Artefacts, o linuxOptions) bool {
+	cmd := exec.Command("make", "-s", "linux-guests")
+	cmd.Dir = a.Root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		logf("linux: make -s linux-guests: %v", err)
+		return false
+	}
+	return runLinuxSuite(a, o)
+}

@@ -293,6 +293,11 @@ func runTableCommand(name string, table []Boot, args []string) int {
 			failed = append(failed, r.Boot.Name)
 		}
 	}
+	if name == "test" && *only == "" && linuxSuiteInTest {
+		if !linuxSuiteWithGuests(a, linuxSuiteTest) {
+			failed = append(failed, "linux")
+		}
+	}
 	if len(failed) > 0 {
 		logf("%s: %d boots, %d passed, %d failed: %s", name, len(results), len(results)-len(failed), len(failed), strings.Join(failed, ", "))
 		return exitFailed
