@@ -870,9 +870,9 @@ func cmdExec(args []string) int {
 	// The program's stdin first: a failed build should not leave it unread
 	// by accident, and reading is cheap.
 	var stdin []byte
-	if !stdinIsTerminal(os.Stdin) {
+	if f, ok := execStdin.(*os.File); !ok || !stdinIsTerminal(f) {
 		var err error
-		if stdin, err = io.ReadAll(os.Stdin); err != nil {
+		if stdin, err = io.ReadAll(execStdin); err != nil {
 			logf("exec: reading stdin: %v", err)
 			return exitUsage
 		}
@@ -955,9 +955,9 @@ func cmdExec(args []string) int {
 		printMu.Lock()
 		defer printMu.Unlock()
 		if fd == 1 {
-			os.Stdout.Write(data)
+			execStdout.Write(data)
 		} else {
-			os.Stderr.Write(data)
+			execStderr.Write(data)
 		}
 	}
 	d.onNosys = func(_ *execResult, calls []string) { execStderrLine(nosysText(calls)) }
@@ -989,5 +989,12 @@ func cmdExec(args []string) int {
 func execStderrLine(s string) {
 	printMu.Lock()
 	defer printMu.Unlock()
-	fmt.Fprintln(os.Stderr, s)
+	fmt.Fprintln(execStderr, s)
 }
+
+// The exec command's standard files; tests replace them.
+var (
+	execStdin  io.Reader = os.Stdin
+	execStdout io.Writer = os.Stdout
+	execStderr io.Writer = os.Stderr
+)

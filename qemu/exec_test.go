@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -441,5 +442,120 @@ func TestMappings(t *testing.T) {
 	}
 	if guestName("/") != "root" || guestName("/bin/x") != "root/bin/x" || guestName("../../etc") != "root/etc" {
 		t.Errorf("guestName: %q %q %q", guestName("/"), guestName("/bin/x"), guestName("../../etc"))
+	}
+}
+
+// fakeQEMU puts a qemu-system-x86_64 on PATH that saves its -initrd and
+// -append, prints $FAKE_CONSOLE, sleeps $FAKE_SLEEP seconds and exits 3
+// (a kernel exit code of 1).
+func fakeQEMU(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `#!/bin/sh
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-initrd) cp "$2" "$FAKE_OUT/initrd.cpio";;
+	-append) printf %s "$2" > "$FAKE_OUT/append";;
+	esac
+	shift
+done
+cat "$FAKE_CONSOLE"
+[ -n "$FAKE_SLEEP" ] && sleep "$FAKE_SLEEP"
+exit 3
+`
+	if err := os.WriteFile(filepath.Join(bin, "qemu-system-x86_64"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	t.Setenv("FAKE_OUT", dir)
+	t.Setenv("FAKE_SLEEP", "")
+	return dir
+}
+
+func runFakeExec(t *testing.T, dir string, console []string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	con := filepath.Join(dir, "console")
+	if err := os.WriteFile(con, []byte(strings.Join(console, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKE_CONSOLE", con)
+	kernel := filepath.Join(dir, "kernel.elf")
+	if err := os.WriteFile(kernel, []byte("not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The runner writes them under printMu, and they are read after the boot.
+	var out, errb bytes.Buffer
+	execStdin, execStdout, execStderr = strings.NewReader(stdin), &out, &errb
+	defer func() { execStdin, execStdout, execStderr = os.Stdin, os.Stdout, os.Stderr }()
+	status := cmdExec(append([]string{"-kernel", kernel}, args...))
+	return status, out.String(), errb.String()
+}
+
+func TestCmdExecWithAFakeQEMU(t *testing.T) {
+	dir := fakeQEMU(t)
+	prog := filepath.Join(dir, "prog")
+	extra := filepath.Join(dir, "extra")
+	for _, f := range []string{prog, extra} {
+		if err := os.WriteFile(f, []byte("content of "+filepath.Base(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	console := []string{
+		"beelzebox: booting",
+		"exec: begin exec level 2",
+		"exec|1 " + b64("hello\n"),
+		"exec|2 " + b64("warn\n"),
+		"exec: nosys exec rseq=2 membarrier=1",
+		"exec|1 " + b64("bye"),
+		"exec: end exec level 2 status 7",
+		"exec: done 1",
+	}
+	status, stdout, stderr := runFakeExec(t, dir, console, "input bytes",
+		"-level", "2", "-env", "A=b", "-file", extra+":/etc/extra", "--", prog, "arg 1")
+	if status != 7 || stdout != "hello\nbye" {
+		t.Errorf("status %d stdout %q; want 7 %q (stderr %q)", status, stdout, "hello\nbye", stderr)
+	}
+	if stderr != "warn\nexec: unimplemented system calls: rseq (2), membarrier (1)\n" {
+		t.Errorf("stderr %q", stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "append")); string(b) != "exec" {
+		t.Errorf("kernel command line %q, want exec", b)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "initrd.cpio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, contents, _ := readArchive(t, data)
+	wantCases := "case exec\nlevel 2\narg " + strconv.Quote(prog) + "\narg \"arg 1\"\nenv \"PATH=/bin\"\nenv \"HOME=/\"\nenv \"A=b\"\nstdin \"exec/stdin/exec\"\nend\n"
+	for name, want := range map[string]string{
+		"exec/cases":      wantCases,
+		"exec/stdin/exec": "input bytes",
+		"root" + prog:     "content of prog",
+		"root/etc/extra":  "content of extra",
+	} {
+		if contents[name] != want {
+			t.Errorf("%s = %q, want %q", name, contents[name], want)
+		}
+	}
+
+	// A boot that ends without "exec: end": 125 and the kernel's last lines.
+	status, stdout, stderr = runFakeExec(t, dir, []string{"beelzebox: booting", "exec: begin exec level 1", "exec|1 " + b64("partial"), "kernel: something broke"}, "", "--", prog)
+	if status != 125 || stdout != "partial" || !strings.Contains(stderr, "beelzebox: booting\n") || !strings.Contains(stderr, "kernel: something broke\n") {
+		t.Errorf("no end: status %d stdout %q stderr %q", status, stdout, stderr)
+	}
+	// -v shows the kernel lines as they come.
+	_, _, stderr = runFakeExec(t, dir, console, "", "-v", "--", prog)
+	if !strings.HasPrefix(stderr, "beelzebox: booting\n") {
+		t.Errorf("-v: stderr %q", stderr)
+	}
+	// The time limit.
+	t.Setenv("FAKE_SLEEP", "20")
+	status, _, _ = runFakeExec(t, dir, console[:3], "", "-timeout", "500ms", "--", prog)
+	if status != 124 {
+		t.Errorf("time limit: status %d, want 124", status)
 	}
 }

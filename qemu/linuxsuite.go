@@ -583,7 +583,10 @@ func runLinuxSuite(a Artefacts, o linuxOptions) bool {
 	}
 	problems = append(problems, d.fatal...)
 	problems = append(problems, d.problems...)
-	if d.done != len(guestCases) {
+	switch {
+	case d.done < 0:
+		problems = append(problems, "no \"exec: done\" line")
+	case d.done != len(guestCases):
 		problems = append(problems, fmt.Sprintf("exec: done %d, want %d", d.done, len(guestCases)))
 	}
 	if len(problems) > 0 {
