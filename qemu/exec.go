@@ -71,6 +71,13 @@ the kernel cannot run; 127 a missing program), or
        boot that ended without "exec: end" (the kernel log's tail is
        printed on stderr)
   2    bad usage, a failed build, an emulator that could not start
+("go run" reports every failing status as 1: for the exact status, build
+the runner, go build -o build/runner ./qemu, and run build/runner exec.)
+
+Guest programs: make linux-guests builds build/linuxroot (busybox and its
+applets in /bin, C programs in /bin/musl and /bin/glibc, u-root commands
+in /bin/u, Go programs in /bin/go); -dir build/linuxroot:/ makes it the
+guest's root. make exec ARGS="..." runs this command.
 
 Flags:
 `

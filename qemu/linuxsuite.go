@@ -29,6 +29,26 @@ import (
 // one boot (kernel command line "exec", see exec.go). Stdout, stderr and
 // the exit status must be the same byte for byte.
 
+const linuxUsage = `usage: go run ./qemu linux [flags]
+
+The Linux programs suite: every case of tests/linux/cases.txt runs natively
+(chrooted into a hard-link copy of build/linuxroot, an empty /tmp of its
+own; needs root) and in beelzebox at each level of -levels, all in one boot
+(kernel command line "exec"). Stdout, stderr and the exit status must agree
+byte for byte. One line per case and level on stdout:
+
+  ok    l1 busybox/echo
+  FAIL  l2 musl/files: stdout differs at byte 12 (line 2; ...): native "...", beelzebox "..."
+  known l3 glibc/hello-dynamic: <the case's xdiff note>: <the difference>
+
+then a summary on stderr; the status is 1 if any run failed or the boot
+did. Unless -nobuild, "make -s linux-guests" and "make -s build" run first.
+-native runs the cases natively only and prints what they give (for writing
+cases without a kernel).
+
+Flags:
+`
+
 const (
 	linuxRootDir   = "build/linuxroot"
 	linuxCasesFile = "tests/linux/cases.txt"
@@ -570,7 +590,7 @@ func runLinuxSuite(a Artefacts, o linuxOptions) bool {
 			line += " [nosys " + strings.Join(res.Nosys, " ") + "]"
 		}
 		printMu.Lock()
-		fmt.Println(line)
+		fmt.Fprintln(execStdout, line)
 		printMu.Unlock()
 	}
 	bootOK := true
@@ -639,6 +659,10 @@ func judgeLinuxRun(c linuxCase, level int, native runResult, res *execResult) (s
 // cmdLinux is the linux subcommand.
 func cmdLinux(args []string) int {
 	fs := flag.NewFlagSet("linux", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, linuxUsage)
+		fs.PrintDefaults()
+	}
 	var c commonFlags
 	fs.BoolVar(&c.noBuild, "nobuild", false, "do not run \"make -s build linux-guests\" first")
 	fs.StringVar(&c.kernel, "kernel", "", "boot this multiboot ELF instead of "+defaultKernel+" (implies -nobuild)")

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/u-root/u-root/pkg/cpio"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -288,5 +291,58 @@ func TestTheCasesAreDeterministic(t *testing.T) {
 		if a.Status == 124 || a.Status == 125 {
 			t.Errorf("case %s: status %d (%s)", c.Name, a.Status, a.Note)
 		}
+	}
+}
+
+// TestRunLinuxSuiteWithAFakeQEMU runs the suite's whole path: native
+// runs, the archive, one boot (a fake QEMU printing exec lines), verdicts.
+func TestRunLinuxSuiteWithAFakeQEMU(t *testing.T) {
+	root := nativeRoot(t)
+	dir := fakeQEMU(t)
+	cases := filepath.Join(dir, "cases.txt")
+	text := "case same\nrun /bin/echo hi\ncase differs\nrun /bin/false\ncase known\nrun /bin/true\nxdiff \"on purpose\"\ncase onlythree\nrun /bin/true\nlevels 3\n"
+	if err := os.WriteFile(cases, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	console := []string{
+		"beelzebox: booting",
+		"exec: begin l1/same level 1", "exec|1 " + b64("hi\n"), "exec: end l1/same level 1 status 0",
+		"exec: begin l1/differs level 1", "exec|2 " + b64("surprise\n"), "exec: end l1/differs level 1 status 1",
+		"exec: begin l1/known level 1", "exec: nosys l1/known rseq=1", "exec: end l1/known level 1 status 5",
+		"exec: done 3",
+	}
+	con := filepath.Join(dir, "console")
+	if err := os.WriteFile(con, []byte(strings.Join(console, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAKE_CONSOLE", con)
+	var out bytes.Buffer
+	execStdout = &out
+	defer func() { execStdout = os.Stdout }()
+	a := Artefacts{Root: root, Kernel: filepath.Join(dir, "console")}
+	ok := runLinuxSuite(a, linuxOptions{Emu: QEMU, CPU: "max", Memory: "1G", Levels: []int{1}, Timeout: time.Minute, Cases: cases})
+	if ok {
+		t.Error("the suite passed with a differing run")
+	}
+	want := "ok    l1 same\n" +
+		"FAIL  l1 differs: stderr differs at byte 0 (line 1; native 0 bytes, beelzebox 9): native \"\", beelzebox \"surprise\\n\"\n" +
+		"known l1 known: on purpose: status: native 0, beelzebox 5 [nosys rseq=1]\n"
+	if out.String() != want {
+		t.Errorf("output\n%s\nwant\n%s", out.String(), want)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "initrd.cpio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, contents, _ := readArchive(t, data)
+	if !strings.Contains(contents["exec/cases"], "case l1/same\nlevel 1\narg \"/bin/echo\"\narg \"hi\"\nenv \"PATH=/bin\"\nenv \"HOME=/\"\nenv \"LC_ALL=C\"\nend\n") ||
+		strings.Contains(contents["exec/cases"], "onlythree") {
+		t.Errorf("exec/cases:\n%s", contents["exec/cases"])
+	}
+	if infos["root/bin/echo"].Mode&cpio.S_IFMT != cpio.S_IFLNK || contents["root/bin/echo"] != "busybox" {
+		t.Errorf("root/bin/echo: mode %o -> %q, want a symlink to busybox", infos["root/bin/echo"].Mode, contents["root/bin/echo"])
+	}
+	if infos["root/tmp"].Mode != cpio.S_IFDIR|0o1777 {
+		t.Errorf("root/tmp mode %o", infos["root/tmp"].Mode)
 	}
 }
