@@ -17,6 +17,8 @@ LDFLAGS  := -E beelzebox/boot.mbentry -T 0x1001000 -checklinkname=0
 # objects. The classic collector does not use those instructions.
 KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc
 DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
+# The Linux programs suite (tests/linux/linux.mk) builds musl guests.
+DEBS     += musl-tools
 RUNNER   := $(GO) run ./qemu
 
 .PHONY: all build kernel initramfs guests vmguests test test-host test-emu fuzz run bench manifests iso debug deps vet clean
@@ -33,6 +35,8 @@ kernel:
 include tests/guests/guests.mk
 include tests/vmguests/vmguests.mk
 include sandbox/linux/vdso/vdso.mk
+# Linux programs: build/linuxroot (make linux-guests), make exec, make linux.
+include tests/linux/linux.mk
 
 # build/guests/vm/<name> (the level 4 VM guests) lands in the archive as
 # vm/<name>; the kernel itself as vm/beelzebox, the guest of the level4-self

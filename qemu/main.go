@@ -38,6 +38,8 @@ var subcommands = map[string]func(args []string) int{
 	"iso":      cmdISO,
 	"manifest": cmdManifest,
 	"vm":       cmdVM,
+	"exec":     cmdExec,
+	"linux":    cmdLinux,
 }
 
 func runMain(args []string) int {
@@ -59,7 +61,9 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, help
+subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, exec, linux, help
+  exec [flags] -- PROGRAM [ARGS...]   run a static Linux program in beelzebox (exec -h)
+  linux [flags]                       the Linux programs suite: native vs beelzebox (linux -h)
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 
@@ -287,6 +291,11 @@ func runTableCommand(name string, table []Boot, args []string) int {
 	for _, r := range results {
 		if !r.Verdict.OK {
 			failed = append(failed, r.Boot.Name)
+		}
+	}
+	if name == "test" && *only == "" && linuxSuiteInTest {
+		if !linuxSuiteWithGuests(a, linuxSuiteTest) {
+			failed = append(failed, "linux")
 		}
 	}
 	if len(failed) > 0 {
