@@ -358,3 +358,21 @@ func (f Flock) Encode(b []byte) {
 func DecodeFlock(b []byte) Flock {
 	return Flock{int16(le.Uint16(b[0:])), int16(le.Uint16(b[2:])), int64(le.Uint64(b[8:])), int64(le.Uint64(b[16:])), int32(le.Uint32(b[24:]))}
 }
+
+// Constants of <asm-generic/ioctls.h>, <asm-generic/poll.h> and
+// <linux/fcntl.h> that golang.org/x/sys/unix does not define for
+// linux/amd64.
+const (
+	FIONREAD   = 0x541b
+	FIONBIO    = 0x5421
+	FIONCLEX   = 0x5450
+	FIOCLEX    = 0x5451
+	FIOASYNC   = 0x5452
+	POLLRDNORM = 0x40
+	POLLRDBAND = 0x80
+	POLLWRNORM = 0x100
+	POLLWRBAND = 0x200
+
+	AT_STATX_SYNC_TYPE = 0x6000
+	ST_VALID           = 0x20 // statfs f_flags: the flags are valid
+)
