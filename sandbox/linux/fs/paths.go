@@ -910,11 +910,11 @@ func (f *Files) rename(t Task, olddirfd int, oldAddr uint64, newdirfd int, newAd
 	if (oslash || nslash) && !src.isDir() {
 		return 0, linux.ENOTDIR
 	}
-	if odir.mnt.readonly || ndir.mnt.readonly || odir.dynamic() || ndir.dynamic() {
-		return 0, linux.EROFS
-	}
 	if odir.mnt != ndir.mnt {
 		return 0, linux.EXDEV
+	}
+	if odir.mnt.readonly || ndir.mnt.readonly || odir.dynamic() || ndir.dynamic() {
+		return 0, linux.EROFS
 	}
 	if src.mnt != odir.mnt {
 		return 0, linux.EBUSY
