@@ -100,7 +100,33 @@ const (
 type entry struct {
 	kind kind
 	data []byte // contents (regular) or target (symlink)
+	info Entry
 }
+
+// Entry describes one record of the archive as Lookup and Entries return
+// it: the metadata cpio stored, with hard links resolved.
+type Entry struct {
+	Name  string // normalized, without a leading "/" ("." for the root)
+	Mode  uint32 // file type and permission bits (S_IFREG|0755 ...)
+	UID   uint32
+	GID   uint32
+	MTime int64 // seconds since the epoch
+	NLink uint32
+	// Ino, Dev: the record's inode number and device (major<<32|minor);
+	// hard links share both.
+	Ino uint64
+	Dev uint64
+	// Data is the contents of a regular file (aliasing the archive: do
+	// not modify) and nil otherwise.
+	Data []byte
+	// Target is the target of a symbolic link.
+	Target string
+}
+
+// IsDir, IsRegular and IsSymlink report the entry's file type.
+func (e Entry) IsDir() bool     { return e.Mode&cpio.S_IFMT == cpio.S_IFDIR }
+func (e Entry) IsRegular() bool { return e.Mode&cpio.S_IFMT == cpio.S_IFREG }
+func (e Entry) IsSymlink() bool { return e.Mode&cpio.S_IFMT == cpio.S_IFLNK }
 
 // FS is a read-only view of the files of one archive.
 type FS struct {
@@ -152,10 +178,14 @@ func Open(archive []byte) (*FS, error) {
 			data = archive[rec.FilePos:end:end]
 		}
 		pos = (end + 3) &^ 3
+		info := Entry{
+			Name: rec.Name, Mode: uint32(rec.Mode), UID: uint32(rec.UID), GID: uint32(rec.GID),
+			MTime: int64(rec.MTime), NLink: uint32(rec.NLink), Ino: rec.Ino, Dev: rec.Major<<32 | rec.Minor,
+		}
 
 		switch rec.Mode & cpio.S_IFMT {
 		case cpio.S_IFREG:
-			fsys.entries[rec.Name] = entry{kind: regular, data: data}
+			fsys.entries[rec.Name] = entry{kind: regular, data: data, info: info}
 			if rec.NLink > 1 {
 				ino := inode{rec.Ino, rec.Major, rec.Minor}
 				if len(data) > 0 {
@@ -167,9 +197,9 @@ func Open(archive []byte) (*FS, error) {
 				}{rec.Name, ino})
 			}
 		case cpio.S_IFDIR:
-			fsys.entries[rec.Name] = entry{kind: directory}
+			fsys.entries[rec.Name] = entry{kind: directory, info: info}
 		case cpio.S_IFLNK:
-			fsys.entries[rec.Name] = entry{kind: symlink, data: data}
+			fsys.entries[rec.Name] = entry{kind: symlink, data: data, info: info}
 		default:
 			// Devices, FIFOs and sockets mean nothing here; a
 			// later record of another type may still replace an
@@ -271,6 +301,38 @@ func shorten(s string) string {
 // Names returns the names of the regular files, sorted, without a leading
 // "/". The slice is a copy.
 func (f *FS) Names() []string { return slices.Clone(f.names) }
+
+// Lookup returns the entry named name ("bin/x" or "/bin/x") of any type:
+// regular file, directory or symbolic link.
+func (f *FS) Lookup(name string) (Entry, bool) {
+	e, ok := f.entries[clean(name)]
+	if !ok {
+		return Entry{}, false
+	}
+	return e.export(), true
+}
+
+func (e entry) export() Entry {
+	x := e.info
+	switch e.kind {
+	case regular:
+		x.Data = e.data
+	case symlink:
+		x.Target = string(e.data)
+	}
+	return x
+}
+
+// Entries returns every entry (regular files, directories and symbolic
+// links), sorted by name.
+func (f *FS) Entries() []Entry {
+	out := make([]Entry, 0, len(f.entries))
+	for _, e := range f.entries {
+		out = append(out, e.export())
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // IsDir reports whether the archive has a directory record named name.
 func (f *FS) IsDir(name string) bool {
