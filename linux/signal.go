@@ -55,12 +55,13 @@ const (
 
 // sigprocmask hows, sigaltstack flags.
 const (
-	SIG_BLOCK   = 0
-	SIG_UNBLOCK = 1
-	SIG_SETMASK = 2
-	SS_ONSTACK  = 1
-	SS_DISABLE  = 2
-	MINSIGSTKSZ = 2048
+	SIG_BLOCK     = 0
+	SIG_UNBLOCK   = 1
+	SIG_SETMASK   = 2
+	SS_ONSTACK    = 1
+	SS_DISABLE    = 2
+	SS_AUTODISARM = 1 << 31
+	MINSIGSTKSZ   = 2048
 )
 
 // si_code values.

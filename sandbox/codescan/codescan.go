@@ -124,6 +124,22 @@ func (e *RangeError) Error() string {
 	return fmt.Sprintf("codescan: range [%#x, %#x) does not lie inside a region of %#x bytes", e.Lo, e.Hi, e.Len)
 }
 
+// Rules says which PKRU writers a scan refuses. WRPKRU always; XRSTORS
+// always (it faults at CPL 3 anyway); XRSTOR only where it can reach PKRU,
+// which it can only if XCR0 enables the PKRU component (XRSTOR restores
+// the components in EDX:EAX AND XCR0, SDM Vol. 1 §13.8). The kernel never
+// enables it (cpu.XCR0), so it scans with XRSTOR false and runs real C
+// libraries, whose lazy-binding trampolines (glibc's
+// _dl_runtime_resolve_xsave, linked into every static glibc program) use
+// XRSTOR.
+type Rules struct {
+	XRSTOR bool
+}
+
+// Strict refuses every instruction that can write PKRU on some
+// configuration: what Scan and ScanRange apply.
+var Strict = Rules{XRSTOR: true}
+
 // Scan checks code that will be mapped executable at guest virtual address
 // base. code must be the whole contiguous executable region (see the package
 // comment). It returns nil, or a *Finding for the forbidden instruction at the
@@ -150,6 +166,11 @@ func Scan(code []byte, base uint64) error {
 // This holds because no forbidden sequence is longer than MaxInsnLen bytes
 // and the outcome at an offset depends only on the MaxInsnLen bytes from it.
 func ScanRange(region []byte, base uint64, lo, hi int) error {
+	return Strict.ScanRange(region, base, lo, hi)
+}
+
+// ScanRange is the package's ScanRange under rules r.
+func (r Rules) ScanRange(region []byte, base uint64, lo, hi int) error {
 	if lo < 0 || hi < lo || hi > len(region) {
 		return &RangeError{Lo: lo, Hi: hi, Len: len(region)}
 	}
@@ -171,11 +192,11 @@ func ScanRange(region []byte, base uint64, lo, hi int) error {
 			next = nextOpcodePair(region, i)
 		}
 		if next <= i+MaxInsnLen-2 && next < len(region) {
-			if f := decodeAt(region, base, i); f != nil {
+			if f := decodeAt(region, base, i); f != nil && (r.XRSTOR || !strings.HasPrefix(f.Insn, "XRSTOR") || strings.HasPrefix(f.Insn, "XRSTORS")) {
 				return f
 			}
 		}
-		if f := patternAt(region, base, i); f != nil {
+		if f := patternAt(region, base, i); f != nil && (r.XRSTOR || f.Insn != "XRSTOR") {
 			return f
 		}
 	}

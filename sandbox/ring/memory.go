@@ -142,6 +142,10 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	return addr, nil
 }
 
+// scanRules are the code scan's: XRSTOR is harmless while XCR0 leaves
+// PKRU out, as the kernel always does (cpu/xsave.go).
+func scanRules() codescan.Rules { return codescan.Rules{XRSTOR: cpu.XCR0&cpu.XCR0PKRU != 0} }
+
 // scan checks, before r becomes or stays executable, every instruction
 // that starts in [lo, hi) or up to codescan.Overlap bytes before it in
 // executable memory (an adjacent executable region of the guest: an
@@ -171,7 +175,7 @@ func (g *guest) scan(r *region, lo, hi, patchAt uint64, patch []byte) error {
 		if pLo, pHi := max(a, patchAt), min(a+uint64(len(b)), patchAt+uint64(len(patch))); pLo < pHi {
 			copy(b[pLo-a:pHi-a], patch[pLo-patchAt:])
 		}
-		if err := codescan.ScanRange(b, a, 0, int(n)); err != nil {
+		if err := scanRules().ScanRange(b, a, 0, int(n)); err != nil {
 			var f *codescan.Finding
 			if errors.As(err, &f) {
 				f.Offset += int(a - start) // from the start of the scan, not of the chunk

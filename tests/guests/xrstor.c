@@ -5,11 +5,12 @@
  * XCR0 bit 9) from a zeroed, 64-byte aligned 4 KiB XSAVE area on its stack.
  * An all-zero header (XSTATE_BV = 0, XCOMP_BV = 0: standard format) asks the
  * CPU to put PKRU in its initial state, 0: every key open. That is how XRSTOR
- * can change PKRU from ring 3, which is why it is refused like WRPKRU.
+ * could change PKRU from ring 3 if XCR0 enabled the PKRU component.
  *
- * Host should observe: at level 2 the loader refuses the image (codescan finds
- * the XRSTOR64). At level 1 it runs and exits 0 (the host prints its PKRU; it
- * is 0 if XCR0 enables PKRU). Without XSAVE enabled (CR4.OSXSAVE) it gets #UD.
+ * Host should observe: the kernel's XCR0 leaves PKRU out, so the XRSTOR
+ * restores nothing; the level 2 scan accepts it (codescan.Rules), and the
+ * guest's PKRU at its pkru call is still the one it was given. Without XSAVE
+ * enabled (CR4.OSXSAVE) it gets #UD.
  */
 #include "abi.h"
 

@@ -14,6 +14,7 @@ import (
 	"beelzebox/linux"
 	"beelzebox/sandbox"
 	"beelzebox/sandbox/linux/vdso"
+	"beelzebox/sandbox/linux/vmem"
 	"beelzebox/syscall"
 	"golang.org/x/sys/unix"
 )
@@ -164,6 +165,9 @@ func (p *Process) mapImage(name string, im *elfload.Image) (uint64, error) {
 			prot |= unix.PROT_EXEC
 		}
 		if _, errno := p.mem.Map(name, start, size, prot, data); errno != 0 {
+			if err := p.mem.LastError(); err != nil {
+				return 0, fmt.Errorf("%s: %w: %v", name, ErrNotProgram, err)
+			}
 			return 0, fmt.Errorf("%s: mapping [%#x, %#x): %v", name, start, start+size, errno)
 		}
 	}
@@ -282,7 +286,11 @@ func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAdd
 
 // fileSource gives vmem a file to map.
 func (p *Process) fileSource(fd int) (vmem.Source, linux.Errno) {
-	return p.files.MapSource(fd)
+	m, err := p.files.MapSource(fd)
+	if err != 0 {
+		return nil, err
+	}
+	return m, 0
 }
 
 // vdsoData is the vDSO's data page: the kernel's clock (kernel.Nanotime

@@ -227,7 +227,7 @@ func sysSigaltstack(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		switch {
 		case flags&linux.SS_DISABLE != 0:
 			t.altSP, t.altSize, t.altFlags = 0, 0, linux.SS_DISABLE
-		case flags&^uint32(unix.SS_AUTODISARM) != 0:
+		case flags&^uint32(linux.SS_AUTODISARM) != 0:
 			return 0, linux.EINVAL
 		case size < linux.MINSIGSTKSZ:
 			return 0, linux.ENOMEM

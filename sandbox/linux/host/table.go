@@ -11,12 +11,12 @@ import (
 	"beelzebox/sandbox/linux/vmem"
 )
 
-// Status says how much of a system call the host implements.
-type Status int
+// CallStatus says how much of a system call the host implements.
+type CallStatus int
 
 const (
 	// NotImplemented calls return ENOSYS and are counted.
-	NotImplemented Status = iota
+	NotImplemented CallStatus = iota
 	// Full: Linux's semantics, every flag.
 	Full
 	// Partial: implemented but for what Missing says.
@@ -26,9 +26,15 @@ const (
 	Refused
 )
 
-func (s Status) String() string {
+func (s CallStatus) String() string {
 	return [...]string{"ENOSYS", "full", "partial", "refused"}[s]
 }
+
+// The statuses of the file and memory calls, in the host's terms.
+var (
+	fileStatus = map[fs.Status]CallStatus{fs.Full: Full, fs.Partial: Partial}
+	memStatus  = map[vmem.Status]CallStatus{vmem.Full: Full, vmem.Partial: Partial}
+)
 
 // handler serves a call; a is the six argument registers.
 type handler func(t *Thread, a [6]uint64) (uint64, linux.Errno)
@@ -36,7 +42,7 @@ type handler func(t *Thread, a [6]uint64) (uint64, linux.Errno)
 // Call is an entry of the system-call table.
 type Call struct {
 	Name    string
-	Status  Status
+	Status  CallStatus
 	Missing string
 	fn      handler
 	// restart: interrupted by a signal whose handler has SA_RESTART, the
@@ -52,7 +58,7 @@ const maxNr = 512
 // package vmem; a number in none of them is NotImplemented.
 var table [maxNr]Call
 
-func def(nr uint64, st Status, missing string, fn handler) {
+func def(nr uint64, st CallStatus, missing string, fn handler) {
 	if table[nr].fn != nil || table[nr].Status != NotImplemented {
 		panic(fmt.Sprintf("host: system call %d (%s) in the table twice", nr, linux.SyscallNames[nr]))
 	}
@@ -68,15 +74,44 @@ func init() {
 	hostCalls()
 	for nr, c := range fs.Calls {
 		fn := c.Fn
-		def(nr, Status(c.Status), c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		def(nr, fileStatus[c.Status], c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 			return fn(t.p.files, t, a)
 		})
 	}
 	for nr, c := range vmem.Calls {
 		fn := c.Fn
-		def(nr, Status(c.Status), c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		def(nr, memStatus[c.Status], c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 			return fn(t.p.mem, a)
 		})
+	}
+	// The calls that wait with a temporary signal mask: the file calls
+	// wait, the host swaps the mask around them. a[i] is the mask's
+	// address, a[j] its size (pselect6 passes both through a[5]).
+	for _, m := range []struct {
+		nr   uint64
+		i, j int
+	}{{linux.SysPpoll, 3, 4}, {linux.SysEpollPwait, 4, 5}, {linux.SysEpollPwait2, 4, 5}, {linux.SysPselect6, -1, -1}} {
+		c := &table[m.nr]
+		if c.fn == nil {
+			continue
+		}
+		fn, m := c.fn, m
+		c.fn = func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+			mask, size := uint64(0), uint64(8)
+			if m.i >= 0 {
+				mask, size = a[m.i], a[m.j]
+			} else if a[5] != 0 {
+				var b [16]byte
+				if err := t.read(a[5], b[:]); err != 0 {
+					return 0, err
+				}
+				mask, size = le.Uint64(b[0:]), le.Uint64(b[8:])
+			}
+			if mask != 0 && size != 8 {
+				return 0, linux.EINVAL
+			}
+			return t.withMask(mask, func() (uint64, linux.Errno) { return fn(t, a) })
+		}
 	}
 	for _, nr := range []uint64{linux.SysRead, linux.SysReadv, linux.SysWrite, linux.SysWritev,
 		linux.SysPread64, linux.SysPwrite64, linux.SysWait4, linux.SysWaitid, linux.SysOpenat, linux.SysOpen,
@@ -99,12 +134,12 @@ func Table() []Call {
 // Summary is the table's counts by status, for the documentation and the
 // tests.
 func Summary() string {
-	n := map[Status]int{}
+	n := map[CallStatus]int{}
 	for _, c := range Table() {
 		n[c.Status]++
 	}
 	var parts []string
-	for _, s := range []Status{Full, Partial, Refused, NotImplemented} {
+	for _, s := range []CallStatus{Full, Partial, Refused, NotImplemented} {
 		parts = append(parts, fmt.Sprintf("%d %v", n[s], s))
 	}
 	return strings.Join(parts, ", ")

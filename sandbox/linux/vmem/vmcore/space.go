@@ -118,6 +118,7 @@ type Space struct {
 	lo, hi  uint64
 	vmas    []*vma
 	brkBase uint64
+	lastErr error // the backend's last refusal (LastError)
 	brk     uint64
 	mapped  uint64 // bytes of backed mappings
 }
@@ -327,6 +328,7 @@ func (s *Space) back(v *vma, pages []page, delta uint64, fresh bool) error {
 		name = "mmap"
 	}
 	if _, err := s.g.Map(Region{Name: name, Addr: v.start, Size: v.size(), Perm: initial}); err != nil {
+		s.lastErr = err
 		return err
 	}
 	var err error
@@ -339,12 +341,22 @@ func (s *Space) back(v *vma, pages []page, delta uint64, fresh bool) error {
 		err = s.g.Protect(v.start, final)
 	}
 	if err != nil {
+		s.lastErr = err
 		s.g.Unmap(v.start)
 		return err
 	}
 	v.backed = true
 	s.mapped += v.size()
 	return nil
+}
+
+// LastError is the backend's last refusal to map or protect memory,
+// which the calls report as an errno: for the host's messages (a level 2
+// code scan's finding, say).
+func (s *Space) LastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 func (s *Space) unback(v *vma) {

@@ -1,0 +1,59 @@
+package fs
+
+import (
+	"strings"
+
+	"beelzebox/linux"
+	"golang.org/x/sys/unix"
+)
+
+// MapFile is an open file as mmap copies it: its bytes at offsets, its
+// name for /proc/self/maps and the access mode it was opened with.
+type MapFile struct {
+	File
+	access int
+}
+
+// AccessMode is the O_ACCMODE the file was opened with.
+func (m *MapFile) AccessMode() int { return m.access }
+
+// MapSource is the open file fd for mmap: EBADF if none, EACCES if it
+// is not a regular file (devices and pipes cannot be mapped here).
+func (f *Files) MapSource(fd int) (*MapFile, linux.Errno) {
+	of := f.get(fd)
+	if of == nil {
+		return nil, linux.EBADF
+	}
+	defer of.decRef()
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if !of.ino.isReg() || of.ino.openFn != nil {
+		return nil, linux.EACCES
+	}
+	return &MapFile{File: &loaderFile{fsys: f.fs, ino: of.ino, name: of.path}, access: int(of.flags.Load() & unix.O_ACCMODE)}, 0
+}
+
+// WriteFile creates (or replaces) a regular file in /tmp with data, as a
+// host places a file for its guest; path must be under /tmp.
+func (fsys *FS) WriteFile(path string, data []byte, mode uint32) error {
+	name, ok := strings.CutPrefix(path, "/tmp/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return linux.EINVAL
+	}
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	dir := fsys.tmp.root
+	if used := fsys.tmp.used + int64(len(data)); used > fsys.tmp.limit {
+		return linux.ENOSPC
+	}
+	n := fsys.newInode(fsys.tmp, unix.S_IFREG|mode&0o7777)
+	n.parent, n.name = dir, name
+	n.data = append([]byte(nil), data...)
+	fsys.tmp.used += int64(len(data))
+	if old := dir.kids[name]; old != nil && old.isReg() {
+		old.nlink--
+		fsys.maybeFree(old)
+	}
+	dir.kids[name] = n
+	return nil
+}
