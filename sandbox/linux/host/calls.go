@@ -261,10 +261,10 @@ func sysUname(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 func sysSysinfo(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	var b [112]byte
 	le.PutUint64(b[0:], uint64(time.Since(t.p.start)/time.Second)) // uptime
-	le.PutUint64(b[32:], t.p.cfg.MemoryLimit)                     // totalram
-	le.PutUint64(b[40:], t.p.cfg.MemoryLimit/2)                   // freeram
-	le.PutUint16(b[80:], 1)                                       // procs
-	le.PutUint32(b[104:], 1)                                      // mem_unit
+	le.PutUint64(b[32:], t.p.cfg.MemoryLimit)                      // totalram
+	le.PutUint64(b[40:], t.p.cfg.MemoryLimit/2)                    // freeram
+	le.PutUint16(b[80:], 1)                                        // procs
+	le.PutUint32(b[104:], 1)                                       // mem_unit
 	return 0, t.write(a[0], b[:])
 }
 

@@ -119,14 +119,14 @@ type Process struct {
 	actions [linux.NSIG + 1]linux.SigAction
 	pending uint64
 	// Exit: exiting is set once by the first exit_group or fatal signal.
-	exiting bool
-	status  Status
-	done    chan struct{}
-	nosys   map[string]int
-	futexes futexTable
-	ids     ids
-	limits  [linux.RLIM_NLIMITS][2]uint64
-	comm    string
+	exiting    bool
+	status     Status
+	done       chan struct{}
+	nosys      map[string]int
+	futexes    futexTable
+	ids        ids
+	limits     [linux.RLIM_NLIMITS][2]uint64
+	comm       string
 	alarm      *time.Timer
 	alarmDue   time.Time
 	alarmEvery time.Duration
@@ -298,12 +298,12 @@ func baseName(path string) string {
 // procInfo gives the file system's /proc/self the process's view.
 type procInfo struct{ p *Process }
 
-func (pi procInfo) Exe() string        { return pi.p.exe }
-func (pi procInfo) Cmdline() []string  { return pi.p.cfg.Argv }
-func (pi procInfo) Maps() string       { return pi.p.mem.Maps() }
-func (pi procInfo) PID() int           { return pi.p.pid }
-func (pi procInfo) Stat() string       { return pi.p.statLine() }
-func (pi procInfo) Status() string     { return pi.p.statusText() }
+func (pi procInfo) Exe() string       { return pi.p.exe }
+func (pi procInfo) Cmdline() []string { return pi.p.cfg.Argv }
+func (pi procInfo) Maps() string      { return pi.p.mem.Maps() }
+func (pi procInfo) PID() int          { return pi.p.pid }
+func (pi procInfo) Stat() string      { return pi.p.statLine() }
+func (pi procInfo) Status() string    { return pi.p.statusText() }
 
 func (p *Process) statLine() string {
 	return fmt.Sprintf("%d (%s) R 0 %d %d 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d 0\n",

@@ -167,4 +167,6 @@ func (t *Thread) interrupted() bool {
 }
 
 // SignalPipe sends the thread SIGPIPE (a write to a pipe nobody reads).
-func (t *Thread) SignalPipe() { t.p.signalThread(t, linux.SigInfo{Signo: linux.SIGPIPE, Code: linux.SI_USER, Kill: true}) }
+func (t *Thread) SignalPipe() {
+	t.p.signalThread(t, linux.SigInfo{Signo: linux.SIGPIPE, Code: linux.SI_USER, Kill: true})
+}
