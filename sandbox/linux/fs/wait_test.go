@@ -57,6 +57,13 @@ func TestPipe(t *testing.T) {
 		t.Errorf("partial write %d", n)
 	}
 	e.errno(linux.EAGAIN, (*Files).Write, uint64(w), big, 1)
+	// Room for 100 bytes: a 200-byte write (<= PIPE_BUF) is all or
+	// nothing, a larger one is partial.
+	e.read(r, 100)
+	e.errno(linux.EAGAIN, (*Files).Write, uint64(w), big, 200)
+	if n := e.ok((*Files).Write, uint64(w), big, linux.PipeBuf+1); n != 100 {
+		t.Errorf("partial write of PIPE_BUF+1 = %d", n)
+	}
 	// A blocking writer blocks until a reader drains.
 	e.ok((*Files).Fcntl, uint64(w), unix.F_SETFL, 0)
 	wrote := make(chan uint64)
@@ -145,7 +152,8 @@ func TestPipeAtomic(t *testing.T) {
 	buf := tk.alloc(linux.PipeBuf)
 	var all []byte
 	for {
-		n, err := e.f.Read(tk, [6]uint64{uint64(r), buf, linux.PipeBuf})
+		// Odd read sizes leave room that is not a multiple of PIPE_BUF.
+		n, err := e.f.Read(tk, [6]uint64{uint64(r), buf, 1000})
 		if err != 0 {
 			t.Fatal(err)
 		}
