@@ -307,3 +307,33 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestLookupAndEntries(t *testing.T) {
+	link := func(name, content string) cpio.Record {
+		return cpio.StaticRecord([]byte(content), cpio.Info{Name: name, Mode: cpio.S_IFREG | 0o755, Ino: 9, NLink: 2, UID: 3, GID: 4, MTime: 1234})
+	}
+	fsys, err := Open(write(t, cpio.Directory("bin", 0o711), link("bin/a", ""), link("bin/b", "data"), cpio.Symlink("bin/l", "a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := fsys.Lookup("/bin/a")
+	if !ok || !a.IsRegular() || string(a.Data) != "data" || a.Ino != 9 || a.NLink != 2 || a.UID != 3 || a.GID != 4 || a.MTime != 1234 || a.Mode != cpio.S_IFREG|0o755 {
+		t.Errorf("Lookup(bin/a) = %+v", a)
+	}
+	if l, ok := fsys.Lookup("bin/l"); !ok || !l.IsSymlink() || l.Target != "a" || l.Data != nil {
+		t.Errorf("Lookup(bin/l) = %+v", l)
+	}
+	if d, ok := fsys.Lookup("bin"); !ok || !d.IsDir() || d.Mode&0o777 != 0o711 {
+		t.Errorf("Lookup(bin) = %+v", d)
+	}
+	if _, ok := fsys.Lookup("nope"); ok {
+		t.Error("Lookup(nope)")
+	}
+	var names []string
+	for _, e := range fsys.Entries() {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, []string{"bin", "bin/a", "bin/b", "bin/l"}) {
+		t.Errorf("Entries = %q", names)
+	}
+}

@@ -147,6 +147,11 @@ func (fsys *FS) NewFiles(p ProcInfo) *Files {
 		f.fds = append(f.fds, fdEntry{f: of})
 	}
 	fsys.register(f)
+	fsys.con.mu.Lock()
+	if fsys.con.pgrp == 0 {
+		fsys.con.pgrp = int32(f.pid) // the first process leads the terminal
+	}
+	fsys.con.mu.Unlock()
 	return f
 }
 
@@ -297,9 +302,7 @@ func Errno(err error) linux.Errno {
 	return linux.EIO
 }
 
-func ret(n uint64, err linux.Errno) (uint64, linux.Errno) { return n, err }
-
-// Close closes a descriptor: close(fd).
+// CloseFD is close(fd). (Close, without arguments, closes everything.)
 func (f *Files) CloseFD(t Task, a [6]uint64) (uint64, linux.Errno) {
 	fd, ok := fdArg(a[0])
 	if !ok {

@@ -142,24 +142,33 @@ func capIO(n uint64) int {
 }
 
 // doRead reads into a host buffer: at the file offset (pos < 0) or at pos.
-func (of *file) doRead(t Task, p []byte, pos int64) (int, linux.Errno) {
+// out, if not nil, copies the bytes read to the guest; the file offset
+// only moves if it succeeds.
+func (of *file) doRead(t Task, p []byte, pos int64, out func([]byte) linux.Errno) (int, linux.Errno) {
 	if !of.readable() || of.isPath() {
 		return 0, linux.EBADF
 	}
-	s, seek := of.ops.(seekable)
+	copyOut := func(n int, err linux.Errno) (int, linux.Errno) {
+		if n > 0 && out != nil {
+			if e := out(p[:n]); e != 0 {
+				return 0, e
+			}
+		}
+		return n, err
+	}
+	_, seek := of.ops.(seekable)
 	if !seek {
 		if pos >= 0 {
 			return 0, linux.ESPIPE
 		}
-		return of.ops.read(t, of, p, 0)
+		return copyOut(of.ops.read(t, of, p, 0))
 	}
 	if pos >= 0 {
-		return of.ops.read(t, of, p, pos)
+		return copyOut(of.ops.read(t, of, p, pos))
 	}
-	_ = s
 	of.mu.Lock()
 	defer of.mu.Unlock()
-	n, err := of.ops.read(t, of, p, of.off)
+	n, err := copyOut(of.ops.read(t, of, p, of.off))
 	if n > 0 {
 		of.off += int64(n)
 	}
@@ -227,18 +236,12 @@ func (f *Files) readTo(t Task, fd int, buf, count uint64, pos int64) (uint64, li
 	if _, ok := of.ops.(*pipeOps); ok {
 		n = min(n, PipeCapacity)
 	}
-	if n == 0 && count > 0 {
-		// Still check the buffer, as Linux does for a read at EOF.
-		if count > 0 && writeMem(t, buf, nil) != 0 {
-			return 0, linux.EFAULT
-		}
+	if count > 0 && (buf+count < buf || buf+count > 1<<47) {
+		return 0, linux.EFAULT // not a user address (access_ok)
 	}
 	p := make([]byte, n)
-	got, err := of.doRead(t, p, pos)
+	got, err := of.doRead(t, p, pos, func(b []byte) linux.Errno { return writeMem(t, buf, b) })
 	if got > 0 {
-		if e := writeMem(t, buf, p[:got]); e != 0 {
-			return 0, e
-		}
 		return uint64(got), 0
 	}
 	return 0, err
@@ -360,20 +363,21 @@ func (f *Files) readv(t Task, fd int, iovAddr, cnt uint64, pos int64) (uint64, l
 		}
 	}
 	p := make([]byte, n)
-	got, rerr := of.doRead(t, p, pos)
+	got, rerr := of.doRead(t, p, pos, func(p []byte) linux.Errno {
+		for _, v := range iov {
+			if len(p) == 0 {
+				break
+			}
+			c := min(uint64(len(p)), v.Len)
+			if e := writeMem(t, v.Base, p[:c]); e != 0 {
+				return e
+			}
+			p = p[c:]
+		}
+		return 0
+	})
 	if got == 0 {
 		return 0, rerr
-	}
-	p = p[:got]
-	for _, v := range iov {
-		if len(p) == 0 {
-			break
-		}
-		c := min(uint64(len(p)), v.Len)
-		if e := writeMem(t, v.Base, p[:c]); e != 0 {
-			return 0, e
-		}
-		p = p[c:]
 	}
 	return uint64(got), 0
 }
@@ -566,7 +570,7 @@ func (f *Files) Sendfile(t Task, a [6]uint64) (uint64, linux.Errno) {
 		return 0, linux.EINVAL
 	}
 	p := make([]byte, min(capIO(a[3]), 64<<10))
-	n, err := in.doRead(t, p, pos)
+	n, err := in.doRead(t, p, pos, nil)
 	if n == 0 {
 		return 0, err
 	}
@@ -655,7 +659,7 @@ func (f *Files) CopyFileRange(t Task, a [6]uint64) (uint64, linux.Errno) {
 			return 0, linux.EINVAL
 		}
 	}
-	n, err := in.doRead(t, p, inPos)
+	n, err := in.doRead(t, p, inPos, nil)
 	if n == 0 {
 		return 0, err
 	}

@@ -56,8 +56,11 @@ func (f *Files) lookupPath(dirfd int, path string, follow, emptyOK bool) (*inode
 		}
 		if dirfd == atFDCWD {
 			f.mu.Lock()
-			defer f.mu.Unlock()
-			return f.cwd, pathOf(f.cwd), 0
+			cwd := f.cwd
+			f.mu.Unlock()
+			f.fs.mu.Lock()
+			defer f.fs.mu.Unlock()
+			return cwd, pathOf(cwd), 0
 		}
 		of := f.get(dirfd)
 		if of == nil {
@@ -511,8 +514,8 @@ func (f *Files) readlink(t Task, dirfd int, addr, buf, size uint64) (uint64, lin
 func (f *Files) linkText(n *inode) string {
 	if n.magicFn != nil {
 		f.fs.mu.Lock()
+		defer f.fs.mu.Unlock()
 		of := n.magicFn(f)
-		f.fs.mu.Unlock()
 		if of == nil {
 			return ""
 		}
