@@ -112,6 +112,10 @@ type execConsole struct {
 	in io.Reader
 }
 
+// Pipes: the program's output is captured as the runner's, so it sees
+// pipes, not a terminal, as natively under the runner.
+func (c *execConsole) Pipes() bool { return true }
+
 func (c *execConsole) Read(p []byte) (int, error) {
 	if c.in == nil {
 		return 0, io.EOF

@@ -248,6 +248,14 @@ func (o *consoleOps) queue(*file) *waitQueue { return &o.c.q }
 
 func (o *consoleOps) ioctl(t Task, of *file, req, arg uint64) (uint64, linux.Errno) {
 	c := o.c
+	if p, ok := c.con.(Pipes); ok && p.Pipes() {
+		// The console stands for pipes: not a terminal.
+		switch req {
+		case linux.FIONREAD, linux.FIONBIO, linux.FIOCLEX, linux.FIONCLEX, linux.FIOASYNC:
+		default:
+			return 0, linux.ENOTTY
+		}
+	}
 	switch req {
 	case unix.TCGETS:
 		c.mu.Lock()

@@ -57,3 +57,27 @@ func (fsys *FS) WriteFile(path string, data []byte, mode uint32) error {
 	dir.kids[name] = n
 	return nil
 }
+
+// Pipes is what a Console implements to say that it stands for pipes
+// rather than a terminal (a program run by the runner's exec, whose
+// output is captured): the terminal ioctls then give ENOTTY, so the
+// program buffers and formats its output as it would into a pipe.
+type Pipes interface {
+	Pipes() bool
+}
+
+// SetCwd sets the working directory (the host's, before the program
+// starts): path is absolute.
+func (f *Files) SetCwd(path string) error {
+	n, _, err := f.lookupPath(atFDCWD, path, true, false)
+	if err != 0 {
+		return err
+	}
+	if !n.isDir() {
+		return linux.ENOTDIR
+	}
+	f.mu.Lock()
+	f.cwd = n
+	f.mu.Unlock()
+	return nil
+}

@@ -168,6 +168,10 @@ func Start(cfg Config) (*Process, error) {
 	p.mem = vmem.New(g, lo, hi)
 	p.files = p.fsys.NewFiles(procInfo{p})
 	p.mem.Files = p.fileSource
+	if err := p.files.SetCwd(cfg.Cwd); err != nil {
+		p.release()
+		return nil, fmt.Errorf("working directory %s: %v", cfg.Cwd, err)
+	}
 	regs, err := p.load()
 	if err != nil {
 		p.release()

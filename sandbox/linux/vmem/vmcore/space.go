@@ -699,7 +699,11 @@ func (s *Space) Mmap(addr, length uint64, prot, flags int, src Source, off uint6
 	}
 	if addr != 0 && flags&linux.MAP_32BIT == 0 {
 		hint := max(addr&^pageMask, linux.MmapMinAddr)
-		if hint <= linux.TaskSize-n && s.free(hint, hint+n) {
+		// A reservation has no region for the backend to refuse, so a
+		// hint outside the window, where it could never be backed
+		// later, is not taken.
+		inWindow := hint >= s.lo && hint <= s.hi && n <= s.hi-hint
+		if hint <= linux.TaskSize-n && s.free(hint, hint+n) && (v.prot != 0 || inWindow) {
 			v.start, v.end = hint, hint+n
 			if a, e := s.mapNew(v); e == 0 {
 				return a, 0
