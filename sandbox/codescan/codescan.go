@@ -124,21 +124,22 @@ func (e *RangeError) Error() string {
 	return fmt.Sprintf("codescan: range [%#x, %#x) does not lie inside a region of %#x bytes", e.Lo, e.Hi, e.Len)
 }
 
-// Rules says which PKRU writers a scan refuses. WRPKRU always; XRSTORS
-// always (it faults at CPL 3 anyway); XRSTOR only where it can reach PKRU,
-// which it can only if XCR0 enables the PKRU component (XRSTOR restores
-// the components in EDX:EAX AND XCR0, SDM Vol. 1 §13.8). The kernel never
-// enables it (cpu.XCR0), so it scans with XRSTOR false and runs real C
-// libraries, whose lazy-binding trampolines (glibc's
-// _dl_runtime_resolve_xsave, linked into every static glibc program) use
-// XRSTOR.
+// Rules says which PKRU writers a scan refuses. WRPKRU always. The XSAVE
+// restores only when Restores is set: XRSTOR restores the components in
+// EDX:EAX AND XCR0 (SDM Vol. 1 §13.8), so it reaches PKRU only if XCR0
+// enables the PKRU component; XRSTORS faults at CPL 3 (§13.12) and takes
+// user components from XCR0 too. The kernel never enables PKRU in XCR0
+// (cpu.XCR0), so it scans with Restores false and runs real programs:
+// glibc's lazy-binding trampolines (_dl_runtime_resolve_xsave, linked into
+// every static glibc program) use XRSTOR, and the bytes of XRSTORS turn up
+// inside other instructions of Go programs.
 type Rules struct {
-	XRSTOR bool
+	Restores bool
 }
 
 // Strict refuses every instruction that can write PKRU on some
 // configuration: what Scan and ScanRange apply.
-var Strict = Rules{XRSTOR: true}
+var Strict = Rules{Restores: true}
 
 // Scan checks code that will be mapped executable at guest virtual address
 // base. code must be the whole contiguous executable region (see the package
@@ -192,11 +193,11 @@ func (r Rules) ScanRange(region []byte, base uint64, lo, hi int) error {
 			next = nextOpcodePair(region, i)
 		}
 		if next <= i+MaxInsnLen-2 && next < len(region) {
-			if f := decodeAt(region, base, i); f != nil && (r.XRSTOR || !strings.HasPrefix(f.Insn, "XRSTOR") || strings.HasPrefix(f.Insn, "XRSTORS")) {
+			if f := decodeAt(region, base, i); f != nil && r.Restores {
 				return f
 			}
 		}
-		if f := patternAt(region, base, i); f != nil && (r.XRSTOR || f.Insn != "XRSTOR") {
+		if f := patternAt(region, base, i); f != nil && (r.Restores || f.Insn == "WRPKRU") {
 			return f
 		}
 	}

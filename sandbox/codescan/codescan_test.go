@@ -582,19 +582,20 @@ func BenchmarkScanOwnText(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(code)), "ns/byte")
 }
 
-// TestRulesWithoutXRSTOR: with XRSTOR allowed (XCR0 without PKRU), XRSTOR
-// and XRSTOR64 pass, WRPKRU and XRSTORS are still refused.
+// TestRulesWithoutXRSTOR: with the restores allowed (XCR0 without PKRU),
+// XRSTOR, XRSTOR64 and XRSTORS pass, WRPKRU is still refused.
 func TestRulesWithoutXRSTOR(t *testing.T) {
 	loose := Rules{}
 	for _, c := range []struct {
 		code []byte
 		ok   bool
 	}{
-		{[]byte{0x0f, 0xae, 0x6c, 0x24, 0x40}, true},       // xrstor 0x40(%rsp)
-		{[]byte{0x48, 0x0f, 0xae, 0x2f}, true},             // xrstor64 (%rdi)
-		{[]byte{0x0f, 0x01, 0xef}, false},                  // wrpkru
-		{[]byte{0x0f, 0xc7, 0x1f}, false},                  // xrstors (%rdi)
-		{[]byte{0x90, 0x0f, 0xae, 0x6c, 0x24, 0x40}, true}, // after a nop
+		{[]byte{0x0f, 0xae, 0x6c, 0x24, 0x40}, true},        // xrstor 0x40(%rsp)
+		{[]byte{0x48, 0x0f, 0xae, 0x2f}, true},              // xrstor64 (%rdi)
+		{[]byte{0x0f, 0x01, 0xef}, false},                   // wrpkru
+		{[]byte{0x0f, 0xc7, 0x1f}, true},                    // xrstors (%rdi)
+		{[]byte{0x0f, 0xae, 0x6c, 0x0f, 0x01, 0xef}, false}, // wrpkru inside
+		{[]byte{0x90, 0x0f, 0xae, 0x6c, 0x24, 0x40}, true},  // after a nop
 	} {
 		err := loose.ScanRange(c.code, 0x1000, 0, len(c.code))
 		if (err == nil) != c.ok {

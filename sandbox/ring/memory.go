@@ -142,9 +142,9 @@ func (g *guest) Map(r sandbox.Region) (uint64, error) {
 	return addr, nil
 }
 
-// scanRules are the code scan's: XRSTOR is harmless while XCR0 leaves
-// PKRU out, as the kernel always does (cpu/xsave.go).
-func scanRules() codescan.Rules { return codescan.Rules{XRSTOR: cpu.XCR0&cpu.XCR0PKRU != 0} }
+// scanRules are the code scan's: XRSTOR and XRSTORS are harmless while
+// XCR0 leaves PKRU out, as the kernel always does (cpu/xsave.go).
+func scanRules() codescan.Rules { return codescan.Rules{Restores: cpu.XCR0&cpu.XCR0PKRU != 0} }
 
 // scan checks, before r becomes or stays executable, every instruction
 // that starts in [lo, hi) or up to codescan.Overlap bytes before it in

@@ -103,7 +103,7 @@ func hostCalls() {
 	def(linux.SysClone3, Partial, "threads only (CLONE_VM|CLONE_THREAD); new processes are not implemented yet", sysClone3)
 	def(linux.SysFork, Refused, "a new process (EAGAIN): not implemented yet", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.EAGAIN })
 	def(linux.SysVfork, Refused, "a new process (EAGAIN): not implemented yet", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.EAGAIN })
-	def(linux.SysExecve, Refused, "replacing the program: not implemented yet (ENOSYS)", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.ENOSYS })
+	def(linux.SysExecve, Full, "", sysExecve)
 	def(linux.SysWait4, Partial, "the process has no children: ECHILD", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.ECHILD })
 	def(linux.SysWaitid, Partial, "the process has no children: ECHILD", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.ECHILD })
 	def(linux.SysFutex, Partial, "no priority-inheritance operations (ENOSYS)", sysFutex)

@@ -153,30 +153,22 @@ func Start(cfg Config) (*Process, error) {
 		threads: map[int]*Thread{}, done: make(chan struct{}), nosys: map[string]int{}, start: time.Now()}
 	p.futexes.init()
 	p.initLimits()
-	p.comm = baseName(cfg.Path)
-	g, err := sandbox.New(sandbox.Config{
-		Level:        cfg.Level,
-		MemoryLimit:  cfg.MemoryLimit,
-		MaxThreads:   cfg.MaxThreads,
-		AddressSpace: addressSpace,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.g = g
-	lo, hi := g.AddressRange()
-	p.mem = vmem.New(g, lo, hi)
 	p.files = p.fsys.NewFiles(procInfo{p})
-	p.mem.Files = p.fileSource
 	if err := p.files.SetCwd(cfg.Cwd); err != nil {
 		p.release()
 		return nil, fmt.Errorf("working directory %s: %v", cfg.Cwd, err)
 	}
-	regs, err := p.load()
+	pr, err := p.prepare(cfg.Path, cfg.Argv, cfg.Env)
 	if err != nil {
 		p.release()
 		return nil, err
 	}
+	regs, err := p.newImage(pr)
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	g := p.g
 	main := g.Main()
 	if err := main.SetRegs(regs); err != nil {
 		p.release()
@@ -191,6 +183,25 @@ func Start(cfg Config) (*Process, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// newImage gives the process a new guest holding the prepared program.
+func (p *Process) newImage(pr *program) (sandbox.Regs, error) {
+	g, err := sandbox.New(sandbox.Config{
+		Level:        p.level,
+		MemoryLimit:  p.cfg.MemoryLimit,
+		MaxThreads:   p.cfg.MaxThreads,
+		AddressSpace: addressSpace,
+	})
+	if err != nil {
+		return sandbox.Regs{}, err
+	}
+	lo, hi := g.AddressRange()
+	p.g, p.mem = g, vmem.New(g, lo, hi)
+	p.mem.Files = p.fileSource
+	p.cfg.Argv, p.cfg.Path = pr.argv, pr.path
+	p.comm = baseName(pr.path)
+	return p.load(pr)
 }
 
 // Run starts a program and waits for its end: the common case.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -27,62 +26,81 @@ func pageDown(x uint64) uint64 { return x &^ (page - 1) }
 // maxArgs bounds argv and envp together, as Linux's ARG_MAX would.
 const maxArgs = 2 << 20
 
-// load maps the program (and its interpreter, if it names one that is in
-// the guest's files), the vDSO and the stack, and returns the main
-// thread's registers, as execve leaves them.
-func (p *Process) load() (sandbox.Regs, error) {
-	path, file, err := p.readProgram(p.cfg.Path)
+// program is a program ready to map: parsed, its interpreter found, its
+// arguments final (a script's interpreter in front). Nothing of the
+// guest's memory has been touched yet: every error so far is one execve
+// returns to the caller.
+type program struct {
+	path, exe  string // as named, and the resolved file
+	argv, env  []string
+	im, interp *elfload.Image
+	interpPath string
+}
+
+// prepare reads and parses the program at path (relative to the working
+// directory), following #! lines as execve does (up to four deep).
+func (p *Process) prepare(path string, argv, env []string) (*program, error) {
+	exe, file, err := p.readProgram(path)
 	if err != nil {
-		return sandbox.Regs{}, err
+		return nil, err
 	}
-	// A script names its interpreter: run that with the script's path as
-	// an argument, as execve does (up to four levels deep).
 	for depth := 0; bytes.HasPrefix(file, []byte("#!")); depth++ {
 		interp, arg, ok := shebang(file)
 		if !ok || depth == 4 {
-			return sandbox.Regs{}, fmt.Errorf("%s: %w: a bad #! line", p.cfg.Path, ErrNotProgram)
+			return nil, fmt.Errorf("%s: %w: a bad #! line", path, ErrNotProgram)
 		}
-		argv := []string{interp}
+		nargv := []string{interp}
 		if arg != "" {
-			argv = append(argv, arg)
+			nargv = append(nargv, arg)
 		}
-		argv = append(argv, p.cfg.Path)
-		if len(p.cfg.Argv) > 1 {
-			argv = append(argv, p.cfg.Argv[1:]...)
+		nargv = append(nargv, path)
+		if len(argv) > 1 {
+			nargv = append(nargv, argv[1:]...)
 		}
-		p.cfg.Argv, p.cfg.Path = argv, interp
-		if path, file, err = p.readProgram(interp); err != nil {
-			return sandbox.Regs{}, err
+		argv, path = nargv, interp
+		if exe, file, err = p.readProgram(interp); err != nil {
+			return nil, err
 		}
 	}
-	p.exe = path
-	im, err := elfload.ParseProgram(file)
-	if err != nil {
-		return sandbox.Regs{}, fmt.Errorf("%s: %w: %v", p.cfg.Path, ErrNotProgram, err)
+	pr := &program{path: path, exe: exe, argv: argv, env: env}
+	if pr.im, err = elfload.ParseProgram(file); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, err)
 	}
-	bias, err := p.mapImage(path, im)
-	if err != nil {
+	if pr.im.Interp != "" {
+		ipath, ifile, err := p.readProgram(pr.im.Interp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dynamically linked, and its interpreter %s is not in the guest's files: %w", path, pr.im.Interp, ErrNotFound)
+		}
+		pr.interp, err = elfload.ParseProgram(ifile)
+		if err != nil || pr.interp.Kind != elfload.PIE || pr.interp.Interp != "" {
+			return nil, fmt.Errorf("%s: interpreter %s: %w: %v", path, pr.im.Interp, ErrNotProgram, err)
+		}
+		pr.interpPath = ipath
+	}
+	return pr, nil
+}
+
+// load maps a prepared program (and its interpreter), the vDSO and the
+// stack into the process's memory, and returns the main thread's
+// registers, as execve leaves them.
+func (p *Process) load(pr *program) (sandbox.Regs, error) {
+	p.exe = pr.exe
+	im := pr.im
+	if _, err := p.mapImage(pr.exe, im); err != nil {
 		return sandbox.Regs{}, err
 	}
 	entry, base := im.Entry, uint64(0)
-	if im.Interp != "" {
-		ipath, ifile, err := p.readProgram(im.Interp)
-		if err != nil {
-			return sandbox.Regs{}, fmt.Errorf("%s: dynamically linked, and its interpreter %s is not in the guest's files: %w", p.cfg.Path, im.Interp, ErrNotFound)
-		}
-		iim, err := elfload.ParseProgram(ifile)
-		if err != nil || iim.Kind != elfload.PIE || iim.Interp != "" {
-			return sandbox.Regs{}, fmt.Errorf("%s: interpreter %s: %w: %v", p.cfg.Path, im.Interp, ErrNotProgram, err)
-		}
-		if base, err = p.mapImage(ipath, iim); err != nil {
+	if pr.interp != nil {
+		var err error
+		if base, err = p.mapImage(pr.interpPath, pr.interp); err != nil {
 			return sandbox.Regs{}, err
 		}
-		entry = iim.Entry
+		entry = pr.interp.Entry
 	}
-	_ = bias
 	p.mem.SetBrkBase(pageUp(im.High))
 	var vdsoAddr uint64
 	if p.cfg.VDSO != nil {
+		var err error
 		if vdsoAddr, err = p.mapVDSO(); err != nil {
 			return sandbox.Regs{}, err
 		}
@@ -91,12 +109,38 @@ func (p *Process) load() (sandbox.Regs, error) {
 	if errno != 0 {
 		return sandbox.Regs{}, fmt.Errorf("mapping the stack: %v", errno)
 	}
-	sp, err := p.buildStack(stack+stackSize, im, entry, base, vdsoAddr)
+	sp, err := p.buildStack(stack+stackSize, pr, base, vdsoAddr)
 	if err != nil {
 		return sandbox.Regs{}, err
 	}
 	return sandbox.Regs{RIP: entry, RSP: sp}, nil
 }
+
+// readProgram reads a program file, resolved against the working
+// directory.
+func (p *Process) readProgram(path string) (string, []byte, error) {
+	if path == "" {
+		return "", nil, fmt.Errorf("no program named: %w", ErrNotFound)
+	}
+	f, errno := p.files.OpenExec(path)
+	if errno != 0 {
+		if errno == linux.ENOENT || errno == linux.ENOTDIR {
+			return "", nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+		}
+		return "", nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, errno)
+	}
+	if f.Size() > maxProgram {
+		return "", nil, fmt.Errorf("%s: %w: %d bytes", path, ErrNotProgram, f.Size())
+	}
+	file := make([]byte, f.Size())
+	if _, err := f.ReadAt(file, 0); err != nil && len(file) > 0 {
+		return "", nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, err)
+	}
+	return f.Name(), file, nil
+}
+
+// maxProgram bounds the file of a program.
+const maxProgram = 256 << 20
 
 // shebang parses a script's first line: "#!interpreter [one argument]".
 func shebang(file []byte) (interp, arg string, ok bool) {
@@ -112,25 +156,6 @@ func shebang(file []byte) (interp, arg string, ok bool) {
 	interp, arg, _ = strings.Cut(fields, " ")
 	arg = strings.TrimSpace(arg)
 	return interp, arg, interp != ""
-}
-
-// readProgram reads a program file from the guest's files.
-func (p *Process) readProgram(path string) (string, []byte, error) {
-	if path == "" {
-		return "", nil, fmt.Errorf("no program named: %w", ErrNotFound)
-	}
-	full := path
-	if full[0] != '/' {
-		full = p.cfg.Cwd + "/" + full
-	}
-	file, err := p.fsys.ReadFile(full)
-	if err != nil {
-		if errors.Is(err, linux.ENOENT) || errors.Is(err, linux.ENOTDIR) {
-			return "", nil, fmt.Errorf("%s: %w", path, ErrNotFound)
-		}
-		return "", nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, err)
-	}
-	return full, file, nil
 }
 
 // mapImage maps im's segments, a static-pie where the guest's memory
@@ -193,8 +218,8 @@ func (p *Process) mapVDSO() (uint64, error) {
 
 // buildStack lays out argc, argv, envp and the auxiliary vector below top
 // as Linux's execve does, and returns the stack pointer (at argc).
-func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAddr uint64) (uint64, error) {
-	argv, env := p.cfg.Argv, p.cfg.Env
+func (p *Process) buildStack(top uint64, pr *program, base, vdsoAddr uint64) (uint64, error) {
+	argv, env, im := pr.argv, pr.env, pr.im
 	size := 0
 	for _, s := range append(append([]string{}, argv...), env...) {
 		size += len(s) + 1
@@ -210,7 +235,7 @@ func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAdd
 		strs = append(strs, 0)
 		return uint64(len(strs) - len(s) - 1)
 	}
-	execfn := strAddr(p.cfg.Path)
+	execfn := strAddr(pr.path)
 	argOff := make([]uint64, len(argv))
 	for i, s := range argv {
 		argOff[i] = strAddr(s)
@@ -247,7 +272,6 @@ func (p *Process) buildStack(top uint64, im *elfload.Image, entry, base, vdsoAdd
 	if vdsoAddr == 0 {
 		auxv = auxv[1:]
 	}
-	_ = entry
 	words := 1 + len(argv) + 1 + len(env) + 1 + 2*len(auxv)
 	sp := (randAddr - uint64(8*words)) &^ 15
 	vec := make([]byte, 8*words)
