@@ -254,9 +254,8 @@ func fuzzPatterns(n int) []string {
 // linuxSuiteInTest adds the Linux programs suite (go run ./qemu linux,
 // qemu/linuxsuite.go: tests/linux/cases.txt natively and in beelzebox) to
 // the test command, after the table's boots, as one QEMU boot at levels
-// 1, 2 and 3 (linuxSuiteTest). It is off until the kernel side of the
-// exec contract lands: set it to true to make it part of make test.
-var linuxSuiteInTest = false
+// 1, 2 and 3 (linuxSuiteTest).
+var linuxSuiteInTest = true
 
 // linuxSuiteTest is the suite's run in the test command.
 var linuxSuiteTest = linuxOptions{
