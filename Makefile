@@ -59,6 +59,9 @@ vet:
 	# and device addresses become pointers) and framepointer (entry code
 	# switches stacks before it can save RBP).
 	$(KGOENV) $(GO) vet -unsafeptr=false -framepointer=false ./...
+	# crypto/rand links a 32 MiB buffer (crypto/internal/fips140/drbg)
+	# that the kernel image would carry as .bss: kernel.RandomBytes instead.
+	! $(KGOENV) $(GO) list -deps . | grep -qx 'crypto/rand'
 
 test-host:
 	$(GO) test ./...

@@ -109,7 +109,7 @@ func testLinuxTable(t *T) {
 // behind.
 func testLinuxFuzz(t *T, l sandbox.Level) {
 	before := framesInUse()
-	for seed := 1; seed <= 4; seed++ {
+	for seed := 1; seed <= 16; seed++ {
 		st, con := runLinux(t, l, host.Config{Argv: []string{"/linuxfuzz", fmt.Sprint(seed)}})
 		if st.Code != 0 || st.Err != nil || !strings.Contains(con.stdout(), "survived") {
 			t.Fatalf("seed %d: status %d (%v), output %q", seed, st.Code, st.Err, con.stdout())
@@ -119,7 +119,7 @@ func testLinuxFuzz(t *T, l sandbox.Level) {
 		}
 	}
 	if after := framesInUse(); after > before+64 {
-		t.Errorf("frames in use: %d before, %d after four runs", before, after)
+		t.Errorf("frames in use: %d before, %d after sixteen runs", before, after)
 	}
 }
 

@@ -4,7 +4,7 @@
  * xorshift generator seeded by argv[1] (a decimal number; the test varies
  * it): small integers, -1, huge sizes, kernel addresses,
  * non-canonical addresses, unaligned and unmapped user addresses, and
- * pointers into its own stack and data. It skips the calls that would end
+ * pointers into a buffer of its own. It skips the calls that would end
  * it or stop it legitimately (exit, signals to itself, sleeps, waits,
  * unmapping or protecting its own memory, replacing fds 0-2, execve).
  * Surviving is the test: it exits 0. The host must answer every call
@@ -15,7 +15,10 @@
 #define ROUNDS 3
 
 static u64 state = 0x9e3779b97f4a7c15UL;
-static char scratch[8192];
+/* Pointer arguments into our own memory land in the first 4 KiB of a
+ * 1 MiB buffer: whatever a call writes there stays inside it, rather than
+ * in our stack or variables, which a garbage call may legitimately ruin. */
+static char scratch[1 << 20];
 
 static u64 next(void)
 {
@@ -27,7 +30,6 @@ static u64 next(void)
 
 static long arg(void)
 {
-	char local[64];
 	switch (next() % 12) {
 	case 0: return 0;
 	case 1: return -1;
@@ -35,8 +37,8 @@ static long arg(void)
 	case 3: return (long)0xffff800000000000UL + (long)(next() % (1UL << 40)); /* kernel half */
 	case 4: return (long)0x0000800000000000UL + (long)(next() % 4096);       /* non-canonical */
 	case 5: return (long)(next() % (1UL << 47));                              /* anywhere below */
-	case 6: return (long)&scratch[next() % sizeof scratch];                   /* our data */
-	case 7: return (long)&local[next() % sizeof local];                       /* our stack */
+	case 6: return (long)&scratch[next() % 4096];                             /* our data */
+	case 7: return (long)&scratch[4096 - 8 * (next() % 8)];                   /* aligned */
 	case 8: return (long)(1UL << (next() % 64));
 	case 9: return (long)0x1000000 + (long)(next() % 0x100000);                /* the kernel image */
 	case 10: return (long)(next() & 0xffffffff);

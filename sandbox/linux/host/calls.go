@@ -1,7 +1,6 @@
 package host
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"runtime"
 	"time"
@@ -339,7 +338,7 @@ func sysGetrandom(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	}
 	n := min(a[1], maxRandom)
 	b := make([]byte, n)
-	rand.Read(b)
+	kernel.RandomBytes(b)
 	return n, t.write(a[0], b)
 }
 

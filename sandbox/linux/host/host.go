@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"beelzebox/cpu"
+	"beelzebox/kernel"
 	"beelzebox/linux"
 	"beelzebox/sandbox"
 	"beelzebox/sandbox/linux/fs"
@@ -52,6 +53,8 @@ type Config struct {
 	// AT_SYSINFO_EHDR.
 	VDSO *vdso.Image
 }
+
+func init() { fs.Random = kernel.RandomBytes }
 
 // Defaults.
 const (

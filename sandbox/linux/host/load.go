@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -245,7 +244,7 @@ func (p *Process) buildStack(top uint64, pr *program, base, vdsoAddr uint64) (ui
 		envOff[i] = strAddr(s)
 	}
 	var random [16]byte
-	rand.Read(random[:])
+	kernel.RandomBytes(random[:])
 	strBase := (top - 8 - uint64(len(strs))) &^ 15
 	randAddr := strBase - 16
 
