@@ -79,8 +79,9 @@ fuzz: deps build
 run: deps build
 	$(RUNNER) run -nobuild -emu qemu-icount
 
-bench: deps build
+bench: deps build linux-guests
 	$(RUNNER) bench -nobuild
+	$(RUNNER) linuxbench -nobuild
 
 # Rewrites qemu/manifests/*.txt from fresh runs of the test table; review
 # the diff. Bench boots: go run ./qemu manifest -nobuild -write -only bench-qemu-icount,bench-bochs

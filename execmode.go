@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"beelzebox/cpu"
 	"beelzebox/kernel"
 	"beelzebox/kernel/initramfs"
 	"beelzebox/sandbox"
@@ -39,6 +40,7 @@ type execCase struct {
 //	exec|<fd> <base64>       a chunk of its output on fd 1 or 2
 //	exec: nosys <name> <call>=<count>...
 //	exec: error <name> <message>
+//	exec: instructions <name> <TSC ticks from load to end>
 //	exec: end <name> level <n> status <status>
 //	exec: done <count>
 //
@@ -89,11 +91,15 @@ func runExecCase(fsys *initramfs.FS, c execCase, vd *vdso.Image) {
 	}
 	root, err := fs.New(fsys, "root/", con)
 	st := host.Status{Code: 127, Level: level}
+	start := cpu.Rdtsc()
 	if err != nil {
 		st.Err = err
 	} else {
 		st = host.Run(host.Config{Level: level, FS: root, Argv: c.argv, Env: c.env, Cwd: c.cwd, MemoryLimit: c.memory, VDSO: vd})
 	}
+	// TSC ticks from the program's load to its end: instructions under
+	// QEMU -icount shift=0 (the runner's linuxbench).
+	fmt.Printf("exec: instructions %s %d\n", c.name, cpu.Rdtsc()-start)
 	if len(st.Unimplemented) > 0 {
 		fmt.Printf("exec: nosys %s %s\n", c.name, strings.Join(host.SortedNosys(st.Unimplemented), " "))
 	}

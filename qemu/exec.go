@@ -493,16 +493,19 @@ func (a *archive) fixTmp() {
 
 // execResult is what the kernel reported about one run.
 type execResult struct {
-	Name     string
-	Level    int // from the begin line
-	Began    bool
-	Ended    bool
-	Status   int
-	Stdout   []byte
-	Stderr   []byte
-	Nosys    []string // "name=count", as the kernel printed them
-	Errors   []string // exec: error messages
-	Problems []string // protocol violations concerning this run
+	Name   string
+	Level  int // from the begin line
+	Began  bool
+	Ended  bool
+	Status int
+	Stdout []byte
+	Stderr []byte
+	Nosys  []string // "name=count", as the kernel printed them
+	// Instructions is the TSC ticks from the program's load to its end
+	// (instructions under QEMU -icount shift=0); 0 if not reported.
+	Instructions uint64
+	Errors       []string // exec: error messages
+	Problems     []string // protocol violations concerning this run
 }
 
 // execDecoder reads the exec lines of a console. Lines that are not exec
@@ -560,7 +563,7 @@ func (d *execDecoder) line(s string) {
 	if rest, ok := strings.CutPrefix(s, "exec: "); ok {
 		verb, args, _ := strings.Cut(rest, " ")
 		switch verb {
-		case "begin", "end", "nosys", "error", "done":
+		case "begin", "end", "nosys", "error", "instructions", "done":
 			d.directive(s, verb, args)
 			return
 		}
@@ -686,6 +689,14 @@ func (d *execDecoder) directive(s, verb, args string) {
 		if d.onError != nil {
 			d.onError(r, msg)
 		}
+	case "instructions":
+		name, n, _ := strings.Cut(args, " ")
+		v, err := strconv.ParseUint(n, 10, 64)
+		if !execCaseName.MatchString(name) || err != nil {
+			malformed()
+			return
+		}
+		d.result(name).Instructions = v
 	case "done":
 		n, err := strconv.Atoi(args)
 		if err != nil || n < 0 || d.done >= 0 {

@@ -29,17 +29,18 @@ func main() {
 
 // subcommands maps a subcommand name to its implementation.
 var subcommands = map[string]func(args []string) int{
-	"boot":     cmdBoot,
-	"test":     tableCommand("test", testTable),
-	"fuzz":     tableCommand("fuzz", fuzzTable),
-	"bench":    cmdBench,
-	"run":      cmdRun,
-	"debug":    cmdDebug,
-	"iso":      cmdISO,
-	"manifest": cmdManifest,
-	"vm":       cmdVM,
-	"exec":     cmdExec,
-	"linux":    cmdLinux,
+	"boot":       cmdBoot,
+	"test":       tableCommand("test", testTable),
+	"fuzz":       tableCommand("fuzz", fuzzTable),
+	"bench":      cmdBench,
+	"run":        cmdRun,
+	"debug":      cmdDebug,
+	"iso":        cmdISO,
+	"manifest":   cmdManifest,
+	"vm":         cmdVM,
+	"exec":       cmdExec,
+	"linux":      cmdLinux,
+	"linuxbench": cmdLinuxBench,
 }
 
 func runMain(args []string) int {
@@ -61,9 +62,10 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, exec, linux, help
+subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, exec, linux, linuxbench, help
   exec [flags] -- PROGRAM [ARGS...]   run a static Linux program in beelzebox (exec -h)
   linux [flags]                       the Linux programs suite: native vs beelzebox (linux -h)
+  linuxbench [flags]                  whole Linux programs per level in instructions, beside Linux 6.1
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 

@@ -12,23 +12,30 @@
 #   bin/glibc/hello-dynamic     hello.c, plain gcc: needs an interpreter the root lacks
 #   bin/u/<cmd>                 u-root's cmds/core/<cmd> (go.mod's version)
 #   bin/go/<prog>               tests/linux/goprogs/<prog>
+#   data/1mib                   1 MiB of zeros (the linuxbench's sha256sum input)
 
 LINUX_SRC     := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 LINUXROOT     := $(BUILD)/linuxroot
-LINUX_CPROGS  := args stdio malloc files pipepoll clock threads signals exitcode fault nosys hello
+LINUX_CPROGS  := args stdio malloc files pipepoll clock threads signals exitcode fault nosys hello empty getppid
 LINUX_UROOT   := echo cat ls wc sort tr base64 shasum
-LINUX_GOPROGS := psum
+LINUX_GOPROGS := psum hello gosum
 LINUX_CFLAGS  := -O2 -Wall
 
 LINUX_BINS := $(LINUXROOT)/bin/busybox \
 	$(addprefix $(LINUXROOT)/bin/musl/,$(LINUX_CPROGS)) \
 	$(addprefix $(LINUXROOT)/bin/glibc/,$(LINUX_CPROGS) hello-pie hello-dynamic) \
 	$(addprefix $(LINUXROOT)/bin/u/,$(LINUX_UROOT)) \
-	$(addprefix $(LINUXROOT)/bin/go/,$(LINUX_GOPROGS))
+	$(addprefix $(LINUXROOT)/bin/go/,$(LINUX_GOPROGS)) \
+	$(LINUXROOT)/data/1mib
 
 .PHONY: linux-guests exec linux
 
 linux-guests: $(LINUX_BINS)
+
+# The linuxbench's input file (go run ./qemu linuxbench).
+$(LINUXROOT)/data/1mib:
+	@mkdir -p $(@D)
+	head -c 1048576 /dev/zero > $@
 
 # busybox-static from Debian, fetched as a .deb (apt-get update only if the
 # download fails) and unpacked under $(BUILD).
