@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,10 @@ func execPrograms() int {
 		fmt.Printf("exec: error - exec/cases: %v\n", err)
 		return 1
 	}
+	// One program at a time, in a machine sized for it: the collector
+	// may let the heap grow further between cycles (each cycle scans
+	// the whole kernel heap, millions of instructions).
+	debug.SetGCPercent(400)
 	var vd *vdso.Image
 	if so, err := fsys.File("linux/vdso.so"); err == nil {
 		if vd, err = vdso.Parse(so); err != nil {

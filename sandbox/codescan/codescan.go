@@ -176,6 +176,13 @@ func (r Rules) ScanRange(region []byte, base uint64, lo, hi int) error {
 		return &RangeError{Lo: lo, Hi: hi, Len: len(region)}
 	}
 	start := max(lo-Overlap, 0)
+	if !r.Restores {
+		// WRPKRU alone: its three bytes, found by bytes.Index.
+		if i := bytes.Index(region[start:min(hi+2, len(region))], wrpkru); i >= 0 {
+			return newFinding(region, base, start+i, start+i+3, "WRPKRU")
+		}
+		return nil
+	}
 
 	// Decoding every offset costs ~150 ns and allocates (x86asm boxes
 	// operands), yet almost no offset can decode to an XRSTOR form. Those
@@ -203,6 +210,8 @@ func (r Rules) ScanRange(region []byte, base uint64, lo, hi int) error {
 	}
 	return nil
 }
+
+var wrpkru = []byte{0x0F, 0x01, 0xEF}
 
 // nextOpcodePair returns the index of the first 0F AE or 0F C7 pair that
 // starts at or after from, or len(b) if there is none.

@@ -62,8 +62,12 @@ const (
 	// addressSpace is how much of the guest window a level 1 or 2
 	// program takes: room for the reservations of a Go runtime.
 	addressSpace = 16 << 30
-	// stackSize is the main thread's stack (RLIMIT_STACK).
-	stackSize = 8 << 20
+	// stackSize is the main thread's stack (RLIMIT_STACK) at level 3,
+	// where memory is backed when first touched; levels 1 and 2 back and
+	// zero every page when it is mapped, so their stacks (and, through
+	// RLIMIT_STACK, the C libraries' thread stacks) are smaller.
+	stackSize     = 8 << 20
+	ringStackSize = 1 << 20
 	// firstPID is the process's ID; its threads count up from it.
 	firstPID = 1000
 )
@@ -294,13 +298,21 @@ func (p *Process) initLimits() {
 	for i := range p.limits {
 		p.limits[i] = [2]uint64{inf, inf}
 	}
-	p.limits[linux.RLIMIT_STACK] = [2]uint64{stackSize, inf}
+	p.limits[linux.RLIMIT_STACK] = [2]uint64{p.stackSize(), inf}
 	p.limits[linux.RLIMIT_NOFILE] = [2]uint64{1024, 1024}
 	p.limits[linux.RLIMIT_CORE] = [2]uint64{0, inf}
 	p.limits[linux.RLIMIT_NPROC] = [2]uint64{64, 64}
 	p.limits[linux.RLIMIT_MEMLOCK] = [2]uint64{8 << 20, 8 << 20}
 	p.limits[linux.RLIMIT_AS] = [2]uint64{p.cfg.MemoryLimit, p.cfg.MemoryLimit}
 	p.limits[linux.RLIMIT_DATA] = [2]uint64{p.cfg.MemoryLimit, p.cfg.MemoryLimit}
+}
+
+// stackSize is the main thread's stack at the process's level.
+func (p *Process) stackSize() uint64 {
+	if p.level == sandbox.Level3 {
+		return stackSize
+	}
+	return ringStackSize
 }
 
 func baseName(path string) string {

@@ -104,11 +104,12 @@ func (p *Process) load(pr *program) (sandbox.Regs, error) {
 			return sandbox.Regs{}, err
 		}
 	}
-	stack, errno := p.mem.Map("[stack]", 0, stackSize, unix.PROT_READ|unix.PROT_WRITE, nil)
+	size := p.stackSize()
+	stack, errno := p.mem.Map("[stack]", 0, size, unix.PROT_READ|unix.PROT_WRITE, nil)
 	if errno != 0 {
 		return sandbox.Regs{}, fmt.Errorf("mapping the stack: %v", errno)
 	}
-	sp, err := p.buildStack(stack+stackSize, pr, base, vdsoAddr)
+	sp, err := p.buildStack(stack+size, pr, base, vdsoAddr)
 	if err != nil {
 		return sandbox.Regs{}, err
 	}
@@ -293,7 +294,7 @@ func (p *Process) buildStack(top uint64, pr *program, base, vdsoAddr uint64) (ui
 		put(i+1, a[1])
 		i += 2
 	}
-	if sp < top-stackSize+page {
+	if sp < top-p.stackSize()+page {
 		return 0, fmt.Errorf("arguments and environment do not fit the stack: %w", linux.E2BIG)
 	}
 	for _, w := range []struct {

@@ -359,6 +359,39 @@ func (s *Space) LastError() error {
 	return s.lastErr
 }
 
+// backData maps a region for v with data as its first bytes, written in
+// place while the region is still writable and not executable.
+func (s *Space) backData(v *vma, data []byte) error {
+	final := perm(v.prot)
+	initial := final
+	if len(data) > 0 && final&PermExec != 0 || final == 0 {
+		initial = PermRead // the host writes any region; the scan waits
+	}
+	name := v.name
+	if name == "" {
+		name = "mmap"
+	}
+	if _, err := s.g.Map(Region{Name: name, Addr: v.start, Size: v.size(), Perm: initial}); err != nil {
+		s.lastErr = err
+		return err
+	}
+	var err error
+	if len(data) > 0 {
+		err = s.g.WriteMemory(v.start, data)
+	}
+	if err == nil && initial != final {
+		err = s.g.Protect(v.start, final)
+	}
+	if err != nil {
+		s.lastErr = err
+		s.g.Unmap(v.start)
+		return err
+	}
+	v.backed = true
+	s.mapped += v.size()
+	return nil
+}
+
 func (s *Space) unback(v *vma) {
 	if v.backed {
 		s.g.Unmap(v.start)
@@ -559,17 +592,10 @@ func (s *Space) Map(name string, addr, length uint64, prot int, data []byte) (ui
 		return 0, linux.ENOMEM
 	}
 	v := &vma{start: addr, end: addr + n, prot: prot, name: name}
-	var pages []page
-	for o := 0; o < len(data); o += pageSize {
-		p := data[o:min(o+pageSize, len(data))]
-		if !allZero(p) {
-			b := make([]byte, pageSize)
-			copy(b, p)
-			pages = append(pages, page{addr + uint64(o), b})
-		}
-	}
-	if prot != 0 || len(pages) > 0 {
-		if err := s.back(v, pages, 0, false); err != nil {
+	if prot != 0 || len(data) > 0 {
+		// The contents go in as one write, between the region's mapping
+		// and its final protection (back, with data).
+		if err := s.backData(v, data); err != nil {
 			return 0, linux.ENOMEM
 		}
 	}
