@@ -32,6 +32,7 @@ func init() {
 		}
 		reg("garbage-system-calls", testLinuxFuzz)
 		reg("memory-limit-is-enomem", testLinuxMemoryLimit)
+		reg("garbage-signal-frames", testLinuxSigreturn)
 		reg("bad-programs-refused", testLinuxBadPrograms)
 		reg("faults-are-signals", testLinuxFaults)
 		reg("kill-a-spinning-program", testLinuxKill)
@@ -226,5 +227,22 @@ func testLinuxKill(t *T, l sandbox.Level) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the kill took %v", d)
+	}
+}
+
+// testLinuxSigreturn: rt_sigreturn with random frames ends the program by
+// a signal or lets it run on, never the kernel; a sound frame whose
+// vector state is random bytes is restored sanitised, and the program
+// exits 0.
+func testLinuxSigreturn(t *T, l sandbox.Level) {
+	for seed := 1; seed <= 16; seed++ {
+		st, _ := runLinux(t, l, host.Config{Argv: []string{"/sigreturnfuzz", fmt.Sprint(seed), "garbage"}})
+		if st.Err != nil || (st.Signal == 0 && st.Code != 0) {
+			t.Errorf("seed %d garbage: status %d signal %d (%v)", seed, st.Code, st.Signal, st.Err)
+		}
+		st, _ = runLinux(t, l, host.Config{Argv: []string{"/sigreturnfuzz", fmt.Sprint(seed), "fpstate"}})
+		if st.Code != 0 || st.Err != nil {
+			t.Errorf("seed %d fpstate: status %d signal %d (%v), want 0", seed, st.Code, st.Signal, st.Err)
+		}
 	}
 }
