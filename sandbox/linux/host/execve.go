@@ -149,6 +149,7 @@ func (p *Process) endOtherThreads(t *Thread) {
 	for _, u := range others {
 		if u != t {
 			u.exited = true
+			u.attention.Store(true)
 		}
 	}
 	p.mu.Unlock()

@@ -268,6 +268,9 @@ func (p *Process) exitGroup(code, sig int) {
 		}
 	}
 	ts := p.threadList()
+	for _, t := range ts {
+		t.attention.Store(true)
+	}
 	p.mu.Unlock()
 	for _, t := range ts {
 		t.kick()

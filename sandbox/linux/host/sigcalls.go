@@ -74,6 +74,7 @@ func sysRtSigprocmask(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 			return 0, linux.EINVAL
 		}
 		t.mask &^= linux.Unblockable
+		t.attention.Store(true)
 	}
 	p.mu.Unlock()
 	if a[2] != 0 {
@@ -107,9 +108,11 @@ func (t *Thread) withMask(addr uint64, call func() (uint64, linux.Errno)) (uint6
 	p.mu.Lock()
 	old := t.mask
 	t.mask = m &^ linux.Unblockable
+	t.attention.Store(true)
 	p.mu.Unlock()
 	ret, errno := call()
 	p.mu.Lock()
+	t.attention.Store(true)
 	if errno == linux.EINTR && (t.pending|p.pending)&^t.mask != 0 {
 		// The handler runs with the temporary mask; its sigreturn
 		// restores the old one (saved in the frame).
@@ -182,6 +185,7 @@ func sysRtSigtimedwait(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		werr := t.Wait(nil, deadline)
 		p.mu.Lock()
 		t.mask = old
+		t.attention.Store(true)
 		waiting := (t.pending|p.pending)&set != 0
 		p.mu.Unlock()
 		if waiting {

@@ -45,6 +45,7 @@ func (p *Process) signalThread(t *Thread, info linux.SigInfo) {
 	}
 	t.pending |= linux.SigBit(sig)
 	t.infos[sig] = info
+	t.attention.Store(true)
 	wake := t.mask&linux.SigBit(sig) == 0
 	p.mu.Unlock()
 	if sig == linux.SIGKILL {
@@ -83,6 +84,7 @@ func (p *Process) signalProcess(info linux.SigInfo) {
 	}
 	target.pending |= linux.SigBit(sig)
 	target.infos[sig] = info
+	target.attention.Store(true)
 	p.mu.Unlock()
 	target.kick()
 }
@@ -125,6 +127,7 @@ func (t *Thread) fault(f sandbox.Fault) {
 	}
 	t.pending |= linux.SigBit(sig)
 	t.infos[sig] = info
+	t.attention.Store(true)
 	p.mu.Unlock()
 }
 
@@ -136,6 +139,9 @@ func (t *Thread) deliverSignals() bool {
 	for {
 		p.mu.Lock()
 		ready := (t.pending | p.pending) &^ t.mask
+		if ready == 0 && !p.exiting {
+			t.attention.Store(false)
+		}
 		if ready == 0 || p.exiting {
 			restart := t.restart
 			t.restart = false
@@ -324,6 +330,7 @@ func (t *Thread) sigreturn() (uint64, linux.Errno) {
 	p := t.p
 	p.mu.Lock()
 	t.mask = le.Uint64(u[linux.UCSigmask:]) &^ linux.Unblockable
+	t.attention.Store(true)
 	p.mu.Unlock()
 	t.noReturn = true
 	return 0, 0

@@ -2,6 +2,7 @@ package host
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"beelzebox/linux"
@@ -16,6 +17,11 @@ type Thread struct {
 	// wake is poked when a signal for the thread becomes deliverable or
 	// the process exits: it ends a blocking call (Wait).
 	wake chan struct{}
+	// attention says a signal may be deliverable to the thread (one was
+	// made pending, its mask changed) or the process is ending: serve
+	// looks at signals only then, not at every round trip. Set and
+	// cleared with p.mu held.
+	attention atomic.Bool
 	// Signal state: the blocked mask and pending set (guarded by p.mu),
 	// the alternate stack, the fault behind a pending synchronous signal.
 	mask     uint64
@@ -45,6 +51,7 @@ func (p *Process) addThread(st sandbox.Thread) *Thread {
 	tid := p.nextTID
 	p.nextTID++
 	t := &Thread{p: p, t: st, tid: tid, wake: make(chan struct{}, 1)}
+	t.attention.Store(true)
 	p.threads[tid] = t
 	return t
 }
@@ -65,11 +72,13 @@ func (t *Thread) serve() {
 	defer p.live.Done()
 	defer t.end()
 	for {
-		if p.isExiting() || t.exited {
-			return
-		}
-		if !t.deliverSignals() {
-			return
+		if t.attention.Load() || t.restart || t.exited {
+			if p.isExiting() || t.exited {
+				return
+			}
+			if !t.deliverSignals() {
+				return
+			}
 		}
 		e, err := t.t.Run()
 		if err != nil {
