@@ -23,13 +23,14 @@ import (
 
 // execCase is a program run of the exec mode, from exec/cases.
 type execCase struct {
-	name   string
-	level  int
-	argv   []string
-	env    []string
-	cwd    string
-	stdin  string
-	memory uint64
+	name    string
+	level   int
+	argv    []string
+	env     []string
+	cwd     string
+	stdin   string
+	memory  uint64
+	discard bool // stdout to nowhere (> /dev/null)
 }
 
 // execPrograms runs the programs listed in the initramfs's exec/cases in
@@ -86,7 +87,7 @@ func runExecCase(fsys *initramfs.FS, c execCase, vd *vdso.Image) {
 		level = host.Best()
 	}
 	fmt.Printf("exec: begin %s level %d\n", c.name, level)
-	con := &execConsole{}
+	con := &execConsole{discard: c.discard}
 	if c.stdin != "" {
 		data, err := fsys.File(c.stdin)
 		if err != nil {
@@ -119,8 +120,9 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 // execConsole is the program's terminal: stdin from the case's file,
 // output as protocol lines.
 type execConsole struct {
-	mu sync.Mutex
-	in io.Reader
+	mu      sync.Mutex
+	in      io.Reader
+	discard bool
 }
 
 // Pipes: the program's output is captured as the runner's, so it sees
@@ -135,6 +137,9 @@ func (c *execConsole) Read(p []byte) (int, error) {
 }
 
 func (c *execConsole) Write(fd int, p []byte) (int, error) {
+	if fd == 1 && c.discard {
+		return len(p), nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	const chunk = 3 << 10
@@ -192,6 +197,8 @@ func parseExecCases(text string) ([]execCase, error) {
 			var mib uint64
 			mib, err = strconv.ParseUint(val, 10, 32)
 			c.memory = mib << 20
+		case "discard":
+			c.discard = true
 		case "end":
 			c = nil
 		default:

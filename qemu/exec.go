@@ -103,6 +103,9 @@ type execCase struct {
 	Cwd    string   // "" = "/"
 	Stdin  string   // initramfs path of the stdin bytes; "" = empty stdin
 	Memory int      // MiB; 0 = no limit
+	// Discard sends the program's stdout to nowhere, as > /dev/null
+	// would (the linuxbench, whose figures must not count the console).
+	Discard bool
 }
 
 func (c execCase) validate() error {
@@ -159,6 +162,9 @@ func encodeCases(cs []execCase) ([]byte, error) {
 		if c.Memory > 0 {
 			fmt.Fprintf(&b, "memory %d\n", c.Memory)
 		}
+		if c.Discard {
+			b.WriteString("discard\n")
+		}
 		b.WriteString("end\n")
 	}
 	return b.Bytes(), nil
@@ -210,6 +216,11 @@ func decodeCases(data []byte) ([]execCase, error) {
 				return bad("bad or repeated level %q", rest)
 			}
 			cur.Level, haveLevel = l, true
+		case "discard":
+			if rest != "" || cur.Discard {
+				return bad("bad or repeated discard")
+			}
+			cur.Discard = true
 		case "memory":
 			m, err := strconv.Atoi(rest)
 			if err != nil || m <= 0 || cur.Memory != 0 {
