@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"beelzebox/cpu"
+	"beelzebox/linux"
 )
 
 // Signals, as far as the Go runtime needs them: it installs handlers with
@@ -22,35 +23,33 @@ import (
 // thread's alternate stack, and redirects the entry frame to the handler.
 // rt_sigreturn reverses it.
 
+// The Linux constants the kernel's signals use (package linux holds them
+// for every user).
 const (
-	SIGILL   = 4
-	SIGTRAP  = 5
-	SIGABRT  = 6
-	SIGBUS   = 7
-	SIGFPE   = 8
-	SIGKILL  = 9
-	SIGSEGV  = 11
-	SIGPIPE  = 13
-	SIGURG   = 23
-	SIGCHLD  = 17
-	SIGWINCH = 28
-	NSIG     = 64
+	SIGILL   = linux.SIGILL
+	SIGTRAP  = linux.SIGTRAP
+	SIGBUS   = linux.SIGBUS
+	SIGFPE   = linux.SIGFPE
+	SIGKILL  = linux.SIGKILL
+	SIGSEGV  = linux.SIGSEGV
+	SIGURG   = linux.SIGURG
+	SIGCHLD  = linux.SIGCHLD
+	SIGWINCH = linux.SIGWINCH
+	NSIG     = linux.NSIG
 
-	saOnStack = 0x08000000
-	saNoDefer = 0x40000000
-	ssOnStack = 1
-	ssDisable = 2
+	saOnStack = linux.SA_ONSTACK
+	saNoDefer = linux.SA_NODEFER
+	ssDisable = linux.SS_DISABLE
 
-	sigDefault = 0
-	sigIgnore  = 1
+	sigDefault = linux.SIG_DFL
+	sigIgnore  = linux.SIG_IGN
 
-	// si_code values.
-	SegvMapErr = 1
-	SegvAccErr = 2
-	SIKernel   = 0x80
-	FPEIntDiv  = 1
-	ILLIllOpn  = 2
-	TrapBrkpt  = 1
+	SegvMapErr = linux.SEGV_MAPERR
+	SegvAccErr = linux.SEGV_ACCERR
+	SIKernel   = linux.SI_KERNEL
+	FPEIntDiv  = linux.FPE_INTDIV
+	ILLIllOpn  = linux.ILL_ILLOPN
+	TrapBrkpt  = linux.TRAP_BRKPT
 )
 
 // SigAction is the kernel's struct sigaction (handler, flags, restorer,

@@ -17,22 +17,23 @@ import (
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
+	"beelzebox/linux"
 	"beelzebox/mm"
 )
 
-// Linux errno values.
+// Linux errno values (package linux holds them), as handler results.
 const (
-	EPERM     = 1
-	ENOENT    = 2
-	EINTR     = 4
-	EBADF     = 9
-	EAGAIN    = 11
-	ENOMEM    = 12
-	EFAULT    = 14
-	ENODEV    = 19
-	EINVAL    = 22
-	ENOSYS    = 38
-	ETIMEDOUT = 110
+	EPERM     = int64(linux.EPERM)
+	ENOENT    = int64(linux.ENOENT)
+	EINTR     = int64(linux.EINTR)
+	EBADF     = int64(linux.EBADF)
+	EAGAIN    = int64(linux.EAGAIN)
+	ENOMEM    = int64(linux.ENOMEM)
+	EFAULT    = int64(linux.EFAULT)
+	ENODEV    = int64(linux.ENODEV)
+	EINVAL    = int64(linux.EINVAL)
+	ENOSYS    = int64(linux.ENOSYS)
+	ETIMEDOUT = int64(linux.ETIMEDOUT)
 )
 
 // PrivateBase is the first of the kernel's own system-call numbers, far
@@ -73,7 +74,7 @@ func dispatch(f *cpu.Frame) {
 	if nr >= PrivateBase && nr < PrivateBase+uint64(len(private)) && private[nr-PrivateBase] != nil {
 		r = private[nr-PrivateBase](f)
 	} else {
-		r = linux(f, nr)
+		r = answerLinux(f, nr)
 	}
 	f.AX = uint64(r)
 	// Linux returns with RCX = RIP and R11 = RFLAGS, as SYSRET leaves them.
@@ -82,48 +83,49 @@ func dispatch(f *cpu.Frame) {
 	kernel.DeliverSignals(f)
 }
 
+// The system calls answered here (package linux numbers them all).
 const (
-	sysRead             = 0
-	sysWrite            = 1
-	sysClose            = 3
-	sysMmap             = 9
-	sysMprotect         = 10
-	sysMunmap           = 11
-	sysRtSigaction      = 13
-	sysRtSigprocmask    = 14
-	sysRtSigreturn      = 15
-	sysSchedYield       = 24
-	sysMadvise          = 28
-	sysNanosleep        = 35
-	sysGetpid           = 39
-	sysClone            = 56
-	sysExit             = 60
-	sysKill             = 62
-	sysFcntl            = 72
-	sysGettimeofday     = 96
-	sysSigaltstack      = 131
-	sysPrctl            = 157
-	sysArchPrctl        = 158
-	sysGettid           = 186
-	sysTkill            = 200
-	sysTime             = 201
-	sysFutex            = 202
-	sysSchedGetaffinity = 204
-	sysClockGettime     = 228
-	sysClockGetres      = 229
-	sysExitGroup        = 231
-	sysEpollCtl         = 233
-	sysTgkill           = 234
-	sysOpenat           = 257
-	sysEpollPwait       = 281
-	sysEventfd2         = 290
-	sysEpollCreate1     = 291
-	sysPrlimit64        = 302
-	sysGetrandom        = 318
-	sysEpollPwait2      = 441
+	sysRead             = linux.SysRead
+	sysWrite            = linux.SysWrite
+	sysClose            = linux.SysClose
+	sysMmap             = linux.SysMmap
+	sysMprotect         = linux.SysMprotect
+	sysMunmap           = linux.SysMunmap
+	sysRtSigaction      = linux.SysRtSigaction
+	sysRtSigprocmask    = linux.SysRtSigprocmask
+	sysRtSigreturn      = linux.SysRtSigreturn
+	sysSchedYield       = linux.SysSchedYield
+	sysMadvise          = linux.SysMadvise
+	sysNanosleep        = linux.SysNanosleep
+	sysGetpid           = linux.SysGetpid
+	sysClone            = linux.SysClone
+	sysExit             = linux.SysExit
+	sysKill             = linux.SysKill
+	sysFcntl            = linux.SysFcntl
+	sysGettimeofday     = linux.SysGettimeofday
+	sysSigaltstack      = linux.SysSigaltstack
+	sysPrctl            = linux.SysPrctl
+	sysArchPrctl        = linux.SysArchPrctl
+	sysGettid           = linux.SysGettid
+	sysTkill            = linux.SysTkill
+	sysTime             = linux.SysTime
+	sysFutex            = linux.SysFutex
+	sysSchedGetaffinity = linux.SysSchedGetaffinity
+	sysClockGettime     = linux.SysClockGettime
+	sysClockGetres      = linux.SysClockGetres
+	sysExitGroup        = linux.SysExitGroup
+	sysEpollCtl         = linux.SysEpollCtl
+	sysTgkill           = linux.SysTgkill
+	sysOpenat           = linux.SysOpenat
+	sysEpollPwait       = linux.SysEpollPwait
+	sysEventfd2         = linux.SysEventfd2
+	sysEpollCreate1     = linux.SysEpollCreate1
+	sysPrlimit64        = linux.SysPrlimit64
+	sysGetrandom        = linux.SysGetrandom
+	sysEpollPwait2      = linux.SysEpollPwait2
 )
 
-func linux(f *cpu.Frame, nr uint64) int64 {
+func answerLinux(f *cpu.Frame, nr uint64) int64 {
 	a0, a1, a2, a3 := f.DI, f.SI, f.DX, f.R10
 	switch nr {
 	case sysRead:
