@@ -235,10 +235,15 @@ func New(root *initramfs.FS, prefix string, con Console) (*FS, error) {
 		fsys.loadArchive(root, prefix)
 	}
 
-	// Mounts cover whatever the archive had at their place.
+	// Mounts cover whatever the archive had at their place, but for
+	// /tmp, which starts with the archive's files there (a copy: the
+	// guest may change them).
 	fsys.tmp = &mount{name: "tmpfs", dev: linux.Mkdev(0, 2), magic: tmpfsMagic, limit: DefaultTmpMax}
 	tmp := fsys.newInode(fsys.tmp, unix.S_IFDIR|0o1777)
 	fsys.tmp.root = tmp
+	if old := fsys.root.kids["tmp"]; old != nil && old.isDir() {
+		fsys.copyTree(old, tmp)
+	}
 	fsys.mountAt("tmp", tmp)
 
 	fsys.dev = &mount{name: "devtmpfs", dev: linux.Mkdev(0, 5), readonly: true, magic: tmpfsMagic}
@@ -251,6 +256,30 @@ func New(root *initramfs.FS, prefix string, con Console) (*FS, error) {
 	fsys.proc.root = fsys.procRoot()
 	fsys.mountAt("proc", fsys.proc.root)
 	return fsys, nil
+}
+
+// copyTree copies the entries of the directory src into dst, a directory
+// of another mount, as new inodes of dst's mount (hard links become
+// separate files).
+func (fsys *FS) copyTree(src, dst *inode) {
+	for name, n := range src.kids {
+		var c *inode
+		switch {
+		case n.isDir():
+			c = fsys.mkdirIn(dst, name, n.mode&0o7777)
+			fsys.copyTree(n, c)
+		case n.isReg(), n.isLink():
+			c = fsys.newInode(dst.mnt, n.mode)
+			c.data = append([]byte(nil), n.data...)
+			c.target = n.target
+			dst.mnt.used += int64(len(c.data))
+			dst.kids[name] = c
+		default:
+			continue
+		}
+		c.mode, c.uid, c.gid = n.mode, n.uid, n.gid
+		c.atime, c.mtime, c.ctime = n.atime, n.mtime, n.ctime
+	}
 }
 
 // SetTmpLimit sets the size limit of /tmp in bytes (ENOSPC beyond).

@@ -169,7 +169,7 @@ func archive(t testing.TB) *initramfs.FS {
 		cpio.StaticFile("root/etc/deep/a/b/c", "deep", 0o600),
 		cpio.StaticFile("root/etc/noexec", "data", 0o644),
 		cpio.Directory("root/tmp", 0o755),
-		cpio.StaticFile("root/tmp/hidden", "covered by the tmpfs", 0o644),
+		cpio.StaticFile("root/tmp/seeded", "copied into the tmpfs", 0o644),
 		cpio.StaticFile("other/file", "not in the root", 0o644),
 	}
 	var buf bytes.Buffer
