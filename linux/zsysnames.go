@@ -2,8 +2,9 @@
 
 package linux
 
-// SyscallNames are the x86-64 system calls by number.
-var SyscallNames = map[uint64]string{
+// SyscallNames are the x86-64 system calls by number ("" for the
+// numbers that have none): an array, so that it is static data.
+var SyscallNames = [451]string{
 	0:   "read",
 	1:   "write",
 	2:   "open",

@@ -85,8 +85,14 @@ func runLinux(t *T, l sandbox.Level, cfg host.Config) (host.Status, *linuxConsol
 // and a status, the ones the issue names are implemented.
 func testLinuxTable(t *T) {
 	calls := host.Table()
-	if len(calls) < len(linux.SyscallNames) {
-		t.Errorf("the table has %d calls, <asm/unistd_64.h> %d", len(calls), len(linux.SyscallNames))
+	named := 0
+	for _, name := range linux.SyscallNames {
+		if name != "" {
+			named++
+		}
+	}
+	if len(calls) != named {
+		t.Errorf("the table has %d calls, <asm/unistd_64.h> %d", len(calls), named)
 	}
 	byName := map[string]host.Call{}
 	for _, c := range calls {

@@ -67,7 +67,7 @@ func def(nr uint64, st CallStatus, missing string, fn handler) {
 
 func init() {
 	for nr, name := range linux.SyscallNames {
-		if nr < maxNr {
+		if nr < maxNr && name != "" {
 			table[nr].Name = name
 		}
 	}
