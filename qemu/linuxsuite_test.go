@@ -346,3 +346,22 @@ func TestRunLinuxSuiteWithAFakeQEMU(t *testing.T) {
 		t.Errorf("root/tmp mode %o", infos["root/tmp"].Mode)
 	}
 }
+
+// TestXdiffLevels: a difference is known only at the levels xdiff-levels
+// names.
+func TestXdiffLevels(t *testing.T) {
+	cs, err := parseLinuxCases([]byte("case a\nrun /bin/x\nxdiff \"why\"\nxdiff-levels 1,2\n"))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("%v %v", cs, err)
+	}
+	native := runResult{Status: 0}
+	for _, c := range []struct {
+		level int
+		want  string
+	}{{1, "known"}, {2, "known"}, {3, "FAIL"}} {
+		res := &execResult{Began: true, Ended: true, Level: c.level, Status: 1}
+		if got, why := judgeLinuxRun(cs[0], c.level, native, res); got != c.want {
+			t.Errorf("level %d: %s (%s), want %s", c.level, got, why, c.want)
+		}
+	}
+}

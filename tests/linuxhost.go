@@ -36,6 +36,8 @@ func init() {
 		reg("bad-programs-refused", testLinuxBadPrograms)
 		reg("faults-are-signals", testLinuxFaults)
 		reg("kill-a-spinning-program", testLinuxKill)
+		reg("fork-and-wait", testLinuxForkWait)
+		reg("fork-bomb-contained", testLinuxForkBomb)
 	}
 }
 
@@ -251,4 +253,45 @@ func testLinuxSigreturn(t *T, l sandbox.Level) {
 			t.Errorf("seed %d fpstate: status %d signal %d (%v), want 0", seed, st.Code, st.Signal, st.Err)
 		}
 	}
+}
+
+// testLinuxForkWait: at level 3 a child forks off, exits 7, and its
+// parent reaps it (status 107); levels 1 and 2 cannot fork (50: EAGAIN).
+func testLinuxForkWait(t *T, l sandbox.Level) {
+	want := 107
+	if l != sandbox.Level3 {
+		want = 50
+	}
+	st, _ := runLinux(t, l, host.Config{Argv: []string{"/forkwait"}})
+	if st.Code != want || st.Err != nil {
+		t.Errorf("status %d signal %d (%v), want %d", st.Code, st.Signal, st.Err, want)
+	}
+}
+
+// testLinuxForkBomb: a fork bomb stops at the sandbox's process limit,
+// ends when the sandbox is killed, and leaves the kernel's memory as it
+// was.
+func testLinuxForkBomb(t *T, l sandbox.Level) {
+	before := framesInUse()
+	con := &linuxConsole{}
+	p, err := host.Start(host.Config{Level: l, FS: linuxRoot(t, con), Argv: []string{"/forkbomb"}, MemoryLimit: 16 << 20})
+	t.Require("starting forkbomb", err)
+	time.Sleep(300 * time.Millisecond)
+	n := p.Processes()
+	start := time.Now()
+	p.Kill()
+	st := p.Wait()
+	if st.Signal != linux.SIGKILL {
+		t.Errorf("status %d signal %d (%v), want SIGKILL", st.Code, st.Signal, st.Err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ending the bomb took %v", d)
+	}
+	if l == sandbox.Level3 && (n < 2 || n > host.DefaultMaxProcesses) {
+		t.Errorf("%d processes at the peak, want 2 to %d", n, host.DefaultMaxProcesses)
+	}
+	if after := framesInUse(); after > before+64 {
+		t.Errorf("frames in use: %d before, %d after", before, after)
+	}
+	fmt.Printf("%v: fork bomb: %d processes\n", l, n)
 }

@@ -20,12 +20,18 @@ func hostCalls() {
 	def(linux.SysExitGroup, Full, "", sysExitGroup)
 	def(linux.SysGetpid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.pid), 0 })
 	def(linux.SysGettid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.tid), 0 })
-	def(linux.SysGetppid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, 0 })
-	def(linux.SysGetpgrp, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.pid), 0 })
-	def(linux.SysGetpgid, Partial, "the process's own group only", sysGetpgid)
-	def(linux.SysGetsid, Partial, "the process's own session only", sysGetpgid)
-	def(linux.SysSetpgid, Partial, "the process's own group only", sysSetpgid)
-	def(linux.SysSetsid, Partial, "the process already leads its session: EPERM", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.EPERM })
+	def(linux.SysGetppid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		ppid, _, _ := t.p.sb.ids(t.p)
+		return uint64(ppid), 0
+	})
+	def(linux.SysGetpgrp, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		_, pgid, _ := t.p.sb.ids(t.p)
+		return uint64(pgid), 0
+	})
+	def(linux.SysGetpgid, Full, "", sysGetpgid)
+	def(linux.SysGetsid, Full, "", sysGetsid)
+	def(linux.SysSetpgid, Full, "", sysSetpgid)
+	def(linux.SysSetsid, Full, "", sysSetsid)
 	def(linux.SysGetuid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.ids.uid), 0 })
 	def(linux.SysGeteuid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.ids.euid), 0 })
 	def(linux.SysGetgid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.ids.gid), 0 })
@@ -98,13 +104,17 @@ func hostCalls() {
 	def(linux.SysPrctl, Partial, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS; others EINVAL", sysPrctl)
 	def(linux.SysGetrusage, Partial, "times only", sysGetrusage)
 	def(linux.SysTimes, Partial, "the process's CPU time is its wall time", sysTimes)
-	def(linux.SysClone, Partial, "threads only (CLONE_VM|CLONE_THREAD); new processes are not implemented yet", sysClone)
-	def(linux.SysClone3, Partial, "threads only (CLONE_VM|CLONE_THREAD); new processes are not implemented yet", sysClone3)
-	def(linux.SysFork, Refused, "a new process (EAGAIN): not implemented yet", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.EAGAIN })
-	def(linux.SysVfork, Refused, "a new process (EAGAIN): not implemented yet", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.EAGAIN })
+	def(linux.SysClone, Partial, "a new process only at level 3 (EAGAIN at levels 1 and 2); CLONE_VM without CLONE_THREAD only with CLONE_VFORK, and then the child has a copy; no namespaces, pidfds or CLONE_PARENT", sysClone)
+	def(linux.SysClone3, Partial, "as clone; set_tid and cgroup are ignored", sysClone3)
+	def(linux.SysFork, Partial, "level 3 only: levels 1 and 2 share one address space (EAGAIN)", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		return t.p.fork(t, 0, 0, 0, 0)
+	})
+	def(linux.SysVfork, Partial, "as fork, the child with a copy of the memory; the parent waits for its execve or end", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+		return t.p.fork(t, unix.CLONE_VFORK, 0, 0, 0)
+	})
 	def(linux.SysExecve, Full, "", sysExecve)
-	def(linux.SysWait4, Partial, "the process has no children: ECHILD", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.ECHILD })
-	def(linux.SysWaitid, Partial, "the process has no children: ECHILD", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, linux.ECHILD })
+	def(linux.SysWait4, Partial, "ended children only (no stopped or continued ones); rusage is zero", sysWait4)
+	def(linux.SysWaitid, Partial, "ended children only; no P_PIDFD", sysWaitid)
 	def(linux.SysFutex, Partial, "no priority-inheritance operations (ENOSYS)", sysFutex)
 	def(linux.SysRtSigaction, Full, "", sysRtSigaction)
 	def(linux.SysRtSigprocmask, Full, "", sysRtSigprocmask)
@@ -113,7 +123,7 @@ func hostCalls() {
 	def(linux.SysRtSigsuspend, Full, "", sysRtSigsuspend)
 	def(linux.SysRtSigtimedwait, Full, "", sysRtSigtimedwait)
 	def(linux.SysSigaltstack, Full, "", sysSigaltstack)
-	def(linux.SysKill, Partial, "the process itself only (its pid, 0, -1, -pid); others ESRCH", sysKill)
+	def(linux.SysKill, Full, "", sysKill)
 	def(linux.SysTgkill, Full, "", sysTgkill)
 	def(linux.SysTkill, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		return sysTgkill(t, [6]uint64{uint64(t.p.pid), a[0], a[1]})
@@ -181,20 +191,6 @@ func sysExit(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 func sysExitGroup(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	t.p.exitGroup(int(a[0]), 0)
 	t.noReturn = true
-	return 0, 0
-}
-
-func sysGetpgid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-	if a[0] != 0 && int(a[0]) != t.p.pid {
-		return 0, linux.ESRCH
-	}
-	return uint64(t.p.pid), 0
-}
-
-func sysSetpgid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-	if (a[0] != 0 && int(a[0]) != t.p.pid) || (a[1] != 0 && int(a[1]) != t.p.pid) {
-		return 0, linux.ESRCH
-	}
 	return 0, 0
 }
 

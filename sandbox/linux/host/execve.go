@@ -138,6 +138,7 @@ func (p *Process) execve(t *Thread, path string, argv, env []string) (uint64, li
 	t.altSP, t.altSize, t.altFlags = 0, 0, linux.SS_DISABLE
 	t.clearTID, t.robustList, t.robustLen = 0, 0, 0
 	p.files.CloseOnExec()
+	closeOnce(p.vforked)
 	t.noReturn = true
 	return 0, 0
 }

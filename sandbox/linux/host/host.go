@@ -117,10 +117,24 @@ type Process struct {
 	exe   string
 	pid   int
 	start time.Time
+	// The process tree (sandbox.go), guarded by sb.mu: the parent (nil
+	// for the sandbox's first process), the children that have not been
+	// reaped, the process group and session, and once every thread has
+	// ended, the zombie's wait status.
+	sb       *Sandbox
+	parent   *Process
+	children map[int]*Process
+	pgid     int
+	sid      int
+	zombie   bool
+	// childEvent is closed (and replaced) when a child changes state.
+	childEvent chan struct{}
+	// vforked is closed when the process execs or ends (its vfork parent
+	// waits for that).
+	vforked chan struct{}
 
 	mu      sync.Mutex
 	threads map[int]*Thread
-	nextTID int
 	live    sync.WaitGroup
 	// Signals: the dispositions and the process-directed pending set.
 	actions [linux.NSIG + 1]linux.SigAction
@@ -129,7 +143,6 @@ type Process struct {
 	exiting    bool
 	status     Status
 	done       chan struct{}
-	nosys      map[string]int
 	futexes    futexTable
 	ids        ids
 	limits     [linux.RLIM_NLIMITS][2]uint64
@@ -141,8 +154,8 @@ type Process struct {
 
 type ids struct{ uid, euid, suid, gid, egid, sgid uint32 }
 
-// Start loads the program and starts its main thread. The program runs
-// until Wait says how it ended.
+// Start loads the program as the first process of a new sandbox and
+// starts its main thread. The program runs until Wait says how it ended.
 func Start(cfg Config) (*Process, error) {
 	if cfg.Level == 0 {
 		cfg.Level = Best()
@@ -156,9 +169,9 @@ func Start(cfg Config) (*Process, error) {
 	if cfg.Path == "" && len(cfg.Argv) > 0 {
 		cfg.Path = cfg.Argv[0]
 	}
-	p := &Process{cfg: cfg, level: cfg.Level, fsys: cfg.FS, pid: firstPID, nextTID: firstPID,
-		threads: map[int]*Thread{}, done: make(chan struct{}), nosys: map[string]int{}, start: time.Now()}
-	p.futexes.init()
+	sb := newSandbox(cfg)
+	p := sb.newProcess(nil)
+	p.cfg = cfg
 	p.initLimits()
 	p.files = p.fsys.NewFiles(procInfo{p})
 	if err := p.files.SetCwd(cfg.Cwd); err != nil {
@@ -175,20 +188,13 @@ func Start(cfg Config) (*Process, error) {
 		p.release()
 		return nil, err
 	}
-	g := p.g
-	main := g.Main()
+	main := p.g.Main()
 	if err := main.SetRegs(regs); err != nil {
 		p.release()
 		return nil, err
 	}
-	t := p.addThread(main)
-	p.live.Add(1)
-	go t.serve()
-	go func() {
-		p.live.Wait()
-		p.release()
-		close(p.done)
-	}()
+	sb.add(p)
+	p.run(p.addThread(main, p.pid))
 	return p, nil
 }
 
@@ -224,14 +230,30 @@ func Run(cfg Config) Status {
 	return p.Wait()
 }
 
-// Wait waits until every thread of the program has ended.
+// run starts the thread t of a new process and the goroutine that, once
+// every thread has ended, releases the process and leaves it a zombie.
+func (p *Process) run(t *Thread) {
+	p.live.Add(1)
+	go t.serve()
+	go func() {
+		p.live.Wait()
+		p.release()
+		p.sb.exited(p)
+		close(p.done)
+	}()
+}
+
+// Wait waits until the first process of the sandbox has ended, then ends
+// every process it leaves behind (as the end of a PID namespace's init
+// does), and says how it ended.
 func (p *Process) Wait() Status {
 	<-p.done
+	p.sb.killAll()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	st := p.status
+	p.mu.Unlock()
 	st.Level = p.level
-	st.Unimplemented = p.nosys
+	st.Unimplemented = p.sb.nosysCounts()
 	return st
 }
 
@@ -339,15 +361,17 @@ func (pi procInfo) Stat() string      { return pi.p.statLine() }
 func (pi procInfo) Status() string    { return pi.p.statusText() }
 
 func (p *Process) statLine() string {
-	return fmt.Sprintf("%d (%s) R 0 %d %d 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d 0\n",
-		p.pid, p.comm, p.pid, p.pid, len(p.threads), p.cfg.MemoryLimit)
+	ppid, pgid, sid := p.sb.ids(p)
+	return fmt.Sprintf("%d (%s) R %d %d %d 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 %d 0 0 %d 0\n",
+		p.pid, p.comm, ppid, pgid, sid, len(p.threads), p.cfg.MemoryLimit)
 }
 
 func (p *Process) statusText() string {
+	ppid, _, _ := p.sb.ids(p)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return fmt.Sprintf("Name:\t%s\nState:\tR (running)\nTgid:\t%d\nPid:\t%d\nPPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nThreads:\t%d\n",
-		p.comm, p.pid, p.pid, p.ids.uid, p.ids.euid, p.ids.suid, p.ids.euid, p.ids.gid, p.ids.egid, p.ids.sgid, p.ids.egid, len(p.threads))
+	return fmt.Sprintf("Name:\t%s\nState:\tR (running)\nTgid:\t%d\nPid:\t%d\nPPid:\t%d\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nThreads:\t%d\n",
+		p.comm, p.pid, p.pid, ppid, p.ids.uid, p.ids.euid, p.ids.suid, p.ids.euid, p.ids.gid, p.ids.egid, p.ids.sgid, p.ids.egid, len(p.threads))
 }
 
 // vectorStateSize is the size of a thread's XSAVE image.

@@ -247,15 +247,28 @@ func killInfo(t *Thread, sig int) linux.SigInfo {
 }
 
 func sysKill(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-	pid, sig := int32(a[0]), int(a[1])
+	pid, sig := int(int32(a[0])), int(a[1])
 	if sig < 0 || sig > linux.NSIG {
 		return 0, linux.EINVAL
 	}
-	if pid != 0 && pid != -1 && pid != int32(t.p.pid) && pid != -int32(t.p.pid) {
+	targets := t.p.signalTargets(pid)
+	if pid == -1 {
+		// Every process the caller may signal, itself included.
+		found := false
+		for _, q := range targets {
+			found = found || q == t.p
+		}
+		if !found {
+			targets = append(targets, t.p)
+		}
+	}
+	if len(targets) == 0 {
 		return 0, linux.ESRCH
 	}
 	if sig != 0 {
-		t.p.signalProcess(killInfo(t, sig))
+		for _, q := range targets {
+			q.signalProcess(killInfo(t, sig))
+		}
 	}
 	return 0, 0
 }
@@ -265,19 +278,21 @@ func sysTgkill(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	if sig < 0 || sig > linux.NSIG || tid <= 0 {
 		return 0, linux.EINVAL
 	}
-	if tgid != int32(t.p.pid) {
+	ps := t.p.signalTargets(int(tgid))
+	if tgid <= 0 || len(ps) != 1 {
 		return 0, linux.ESRCH
 	}
-	t.p.mu.Lock()
-	target := t.p.threads[int(tid)]
-	t.p.mu.Unlock()
+	q := ps[0]
+	q.mu.Lock()
+	target := q.threads[int(tid)]
+	q.mu.Unlock()
 	if target == nil {
 		return 0, linux.ESRCH
 	}
 	if sig != 0 {
 		info := killInfo(t, sig)
 		info.Code = linux.SI_TKILL
-		t.p.signalThread(target, info)
+		q.signalThread(target, info)
 	}
 	return 0, 0
 }
@@ -414,11 +429,17 @@ func sysClone3(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 // clone makes a new thread of the process: the caller's registers (RAX
 // 0, the given stack and TLS), its vector state and signal mask.
 func (t *Thread) clone(flags, sp, parentTID, childTID, tls uint64) (uint64, linux.Errno) {
-	if flags&cloneThread != cloneThread {
-		if flags&unix.CLONE_VM == 0 && flags&unix.CLONE_THREAD == 0 {
-			// A new process: not yet (a shell survives EAGAIN).
-			return 0, linux.EAGAIN
+	if flags&unix.CLONE_THREAD == 0 {
+		// A new process. CLONE_VM with CLONE_VFORK (posix_spawn) gets a
+		// copy too: the parent waits for the child's execve or end, so
+		// the memory the child would have shared is not the parent's
+		// business meanwhile.
+		if flags&unix.CLONE_VM != 0 && flags&unix.CLONE_VFORK == 0 || flags&(unix.CLONE_SIGHAND|unix.CLONE_SETTLS) != 0 {
+			return 0, linux.EINVAL
 		}
+		return t.p.fork(t, flags, sp, childTID, parentTID)
+	}
+	if flags&cloneThread != cloneThread {
 		return 0, linux.EINVAL
 	}
 	if flags&^uint64(cloneAllowed|linux.CSIGNAL) != 0 {
@@ -447,7 +468,7 @@ func (t *Thread) clone(flags, sp, parentTID, childTID, tls uint64) (uint64, linu
 		return 0, linux.ENOMEM
 	}
 	st.SetVectorState(xs)
-	nt := t.p.addThread(st)
+	nt := t.p.addThread(st, 0)
 	t.p.mu.Lock()
 	nt.mask = t.mask
 	t.p.mu.Unlock()

@@ -156,16 +156,12 @@ func (t *Thread) syscall(sc sandbox.Syscall) {
 		if c != nil && c.Name != "" {
 			name = c.Name
 		}
-		t.p.mu.Lock()
-		t.p.nosys[name]++
-		t.p.mu.Unlock()
+		t.p.sb.countNosys(name)
 		t.t.SetReturn(linux.ENOSYS.Ret())
 		return
 	}
 	if c.Status == Refused {
-		t.p.mu.Lock()
-		t.p.nosys[c.Name]++
-		t.p.mu.Unlock()
+		t.p.sb.countNosys(c.Name)
 	}
 	t.nr = sc.Nr
 	t.noReturn = false

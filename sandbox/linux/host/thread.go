@@ -45,11 +45,14 @@ type Thread struct {
 	exited   bool
 }
 
-func (p *Process) addThread(st sandbox.Thread) *Thread {
+// addThread adds st to the process as thread tid (a new ID from the
+// sandbox if 0).
+func (p *Process) addThread(st sandbox.Thread, tid int) *Thread {
+	if tid == 0 {
+		tid = p.sb.newID()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tid := p.nextTID
-	p.nextTID++
 	t := &Thread{p: p, t: st, tid: tid, wake: make(chan struct{}, 1)}
 	t.attention.Store(true)
 	p.threads[tid] = t

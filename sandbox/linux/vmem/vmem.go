@@ -49,6 +49,9 @@ var Calls = vmcore.Calls
 // in [lo, hi), top-down below hi like Linux's mmap base.
 func New(g Guest, lo, hi uint64) *Space { return vmcore.New(guest{g}, lo, hi) }
 
+// Clone is s's map for g, a copy-on-write duplicate of s's guest (fork).
+func Clone(s *Space, g Guest) *Space { return s.Clone(guest{g}) }
+
 // guest adapts a sandbox guest to vmcore's region API.
 type guest struct{ g Guest }
 

@@ -131,6 +131,22 @@ func New(g Guest, lo, hi uint64) *Space {
 	return &Space{g: g, lo: lo, hi: hi}
 }
 
+// Clone is the memory map of g, a copy of this space's guest whose
+// regions are at the same addresses (a fork: sandbox's Duplicate): the
+// same mappings, program break and placement window.
+func (s *Space) Clone(g Guest) *Space {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &Space{Files: s.Files, BrkLimit: s.BrkLimit, g: g, lo: s.lo, hi: s.hi,
+		brkBase: s.brkBase, brk: s.brk, mapped: s.mapped}
+	c.vmas = make([]*vma, len(s.vmas))
+	for i, v := range s.vmas {
+		cv := *v
+		c.vmas[i] = &cv
+	}
+	return c
+}
+
 func pageUp(x uint64) uint64 { return (x + pageMask) &^ pageMask }
 
 // pageLen is length rounded up to pages; false if that overflows or

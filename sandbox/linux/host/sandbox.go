@@ -1,0 +1,480 @@
+package host
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"beelzebox/linux"
+	"beelzebox/sandbox"
+	"beelzebox/sandbox/linux/vmem"
+	"golang.org/x/sys/unix"
+)
+
+// Sandbox is the processes of one sandbox: the program Start began with
+// and every process it forked, with their IDs (processes and threads
+// draw from one space, as on Linux), parents, process groups and
+// sessions. The first process is the sandbox's init: orphans become its
+// children, and when it ends the sandbox ends.
+type Sandbox struct {
+	cfg Config
+
+	mu     sync.Mutex
+	procs  map[int]*Process // every process not yet reaped
+	nextID int
+	init   *Process
+	dying  bool // init has ended: no more forks
+
+	nosysMu sync.Mutex
+	nosys   map[string]int
+}
+
+// DefaultMaxProcesses is how many processes (zombies included) a sandbox
+// may hold: a fork past it is EAGAIN.
+const DefaultMaxProcesses = 64
+
+func newSandbox(cfg Config) *Sandbox {
+	return &Sandbox{cfg: cfg, procs: map[int]*Process{}, nextID: firstPID, nosys: map[string]int{}}
+}
+
+// Processes is how many processes (zombies included) p's sandbox holds.
+func (p *Process) Processes() int {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	return len(p.sb.procs)
+}
+
+// newID gives a process or thread ID.
+func (sb *Sandbox) newID() int {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	id := sb.nextID
+	sb.nextID++
+	return id
+}
+
+// newProcess makes an empty process of the sandbox, the child of parent.
+func (sb *Sandbox) newProcess(parent *Process) *Process {
+	p := &Process{sb: sb, parent: parent, level: sb.cfg.Level, fsys: sb.cfg.FS, pid: sb.newID(),
+		threads: map[int]*Thread{}, done: make(chan struct{}), start: time.Now(),
+		children: map[int]*Process{}, childEvent: make(chan struct{}), vforked: make(chan struct{})}
+	p.futexes.init()
+	p.pgid, p.sid = p.pid, p.pid
+	if parent != nil {
+		p.pgid, p.sid = parent.pgid, parent.sid
+	}
+	return p
+}
+
+// add records p in the sandbox (and with its parent); the first becomes
+// init.
+func (sb *Sandbox) add(p *Process) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.procs[p.pid] = p
+	if sb.init == nil {
+		sb.init = p
+	}
+	if p.parent != nil {
+		p.parent.children[p.pid] = p
+	}
+}
+
+// exited makes p a zombie for its parent to reap (init's zombie is gone
+// at once: nobody reaps it), gives its children to init, and tells the
+// parent (SIGCHLD and its wait).
+func (sb *Sandbox) exited(p *Process) {
+	sb.mu.Lock()
+	p.zombie = true
+	closeOnce(p.vforked)
+	heir := sb.init
+	if heir == p || (heir != nil && heir.zombie) {
+		heir = nil
+	}
+	for pid, c := range p.children {
+		delete(p.children, pid)
+		c.parent = heir
+		if heir != nil {
+			heir.children[pid] = c
+		} else if c.zombie {
+			delete(sb.procs, pid)
+		}
+	}
+	if heir != nil && len(p.children) == 0 {
+		heir.notifyChild()
+	}
+	parent := p.parent
+	if parent == nil {
+		delete(sb.procs, p.pid)
+	} else {
+		parent.notifyChild()
+	}
+	sb.mu.Unlock()
+	if parent != nil {
+		code := 1 // CLD_EXITED
+		p.mu.Lock()
+		st := p.status
+		p.mu.Unlock()
+		if st.Signal != 0 {
+			code = 2 // CLD_KILLED
+		}
+		parent.signalProcess(linux.SigInfo{Signo: linux.SIGCHLD, Code: int32(code), Kill: true, PID: uint32(p.pid), Value: uint64(st.Code)})
+	}
+}
+
+// notifyChild wakes the process's waits for a child (sb.mu held).
+func (p *Process) notifyChild() {
+	close(p.childEvent)
+	p.childEvent = make(chan struct{})
+}
+
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// killAll ends every process of the sandbox and waits for them: the end
+// of init.
+func (sb *Sandbox) killAll() {
+	sb.mu.Lock()
+	sb.dying = true
+	sb.mu.Unlock()
+	for {
+		sb.mu.Lock()
+		var ps []*Process
+		for _, p := range sb.procs {
+			select {
+			case <-p.done:
+			default:
+				ps = append(ps, p)
+			}
+		}
+		sb.mu.Unlock()
+		if len(ps) == 0 {
+			return
+		}
+		for _, p := range ps {
+			p.Kill()
+		}
+		for _, p := range ps {
+			<-p.done
+		}
+	}
+}
+
+func (sb *Sandbox) countNosys(name string) {
+	sb.nosysMu.Lock()
+	sb.nosys[name]++
+	sb.nosysMu.Unlock()
+}
+
+func (sb *Sandbox) nosysCounts() map[string]int {
+	sb.nosysMu.Lock()
+	defer sb.nosysMu.Unlock()
+	out := make(map[string]int, len(sb.nosys))
+	for k, v := range sb.nosys {
+		out[k] = v
+	}
+	return out
+}
+
+// ids are p's parent's ID (0 for init), process group and session.
+func (sb *Sandbox) ids(p *Process) (ppid, pgid, sid int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if p.parent != nil {
+		ppid = p.parent.pid
+	}
+	return ppid, p.pgid, p.sid
+}
+
+// fork makes a child process: a copy-on-write duplicate of the caller's
+// memory with the calling thread's registers (RAX 0) and vector state,
+// the file descriptors shared as dup would, the signal dispositions,
+// mask and alternate stack, limits and IDs. Only level 3 can: levels 1
+// and 2 share one address space, so a copy cannot have the parent's
+// addresses (EAGAIN, which a shell survives). A vfork parent waits until
+// the child execs or ends.
+func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64, linux.Errno) {
+	sb := p.sb
+	sb.mu.Lock()
+	full := len(sb.procs) >= DefaultMaxProcesses || sb.dying
+	sb.mu.Unlock()
+	if full || p.isExiting() {
+		return 0, linux.EAGAIN
+	}
+	g, err := p.g.Duplicate(t.t)
+	if err != nil {
+		if err == sandbox.ErrNoDuplicate {
+			return 0, linux.EAGAIN
+		}
+		return 0, linux.ENOMEM
+	}
+	c := sb.newProcess(p)
+	c.cfg, c.g, c.exe, c.comm = p.cfg, g, p.exe, p.comm
+	c.mem = vmem.Clone(p.mem, g)
+	c.mem.Files = c.fileSource
+	c.files = p.files.Clone(procInfo{c})
+	p.mu.Lock()
+	c.actions, c.limits, c.ids = p.actions, p.limits, p.ids
+	mask := t.mask
+	p.mu.Unlock()
+	main := g.Main()
+	main.SetReturn(0)
+	if sp != 0 {
+		r := main.Regs()
+		r.RSP = sp
+		main.SetRegs(r)
+	}
+	ct := c.addThread(main, c.pid)
+	ct.mask = mask
+	ct.altSP, ct.altSize, ct.altFlags = t.altSP, t.altSize, t.altFlags
+	if flags&unix.CLONE_CHILD_SETTID != 0 {
+		var b [4]byte
+		le.PutUint32(b[:], uint32(c.pid))
+		g.WriteMemory(childTID, b[:])
+	}
+	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
+		ct.clearTID = childTID
+	}
+	if flags&unix.CLONE_PARENT_SETTID != 0 {
+		t.putU32(parentTID, uint32(c.pid))
+	}
+	sb.add(c)
+	c.run(ct)
+	if flags&unix.CLONE_VFORK != 0 {
+		for {
+			if t.Wait(c.vforked, time.Time{}) == 0 || p.isExiting() {
+				break
+			}
+		}
+	}
+	return uint64(c.pid), 0
+}
+
+// Wait options and idtypes.
+const (
+	wNoHang   = 1
+	wExited   = 4
+	wNoWait   = 0x01000000
+	pAll      = 0
+	pPID      = 1
+	pPGID     = 2
+	waitFlags = wNoHang | 2 | wExited | 8 | wNoWait | 0x20000000 | 0x40000000 | 0x80000000
+)
+
+// waitChild waits for a child that matches (pid > 0: that one; 0: the
+// caller's group; -1: any; < -1: group -pid) to end, and reaps it unless
+// noWait. It returns the child (nil with 0: WNOHANG and none has ended).
+func (p *Process) waitChild(t *Thread, pid int, options uint64) (*Process, linux.Errno) {
+	sb := p.sb
+	for {
+		sb.mu.Lock()
+		var match []*Process
+		for _, c := range p.children {
+			switch {
+			case pid > 0 && c.pid != pid, pid == 0 && c.pgid != p.pgid, pid < -1 && c.pgid != -pid:
+				continue
+			}
+			match = append(match, c)
+		}
+		if len(match) == 0 {
+			sb.mu.Unlock()
+			return nil, linux.ECHILD
+		}
+		sort.Slice(match, func(i, j int) bool { return match[i].pid < match[j].pid })
+		for _, c := range match {
+			if c.zombie {
+				if options&wNoWait == 0 {
+					delete(p.children, c.pid)
+					delete(sb.procs, c.pid)
+				}
+				sb.mu.Unlock()
+				return c, 0
+			}
+		}
+		ev := p.childEvent
+		sb.mu.Unlock()
+		if options&wNoHang != 0 {
+			return nil, 0
+		}
+		if err := t.Wait(ev, time.Time{}); err != 0 {
+			return nil, err
+		}
+	}
+}
+
+// waitStatus is the status word wait4 reports for an ended process.
+func (p *Process) waitStatus() (status uint32, code int32, value int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status.Signal != 0 {
+		return uint32(p.status.Signal), 2, p.status.Signal // CLD_KILLED
+	}
+	return uint32(p.status.Code&0xff) << 8, 1, p.status.Code & 0xff // CLD_EXITED
+}
+
+func sysWait4(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	if a[2]&^uint64(waitFlags) != 0 {
+		return 0, linux.EINVAL
+	}
+	c, err := t.p.waitChild(t, int(int32(a[0])), a[2]&^wNoWait)
+	if err != 0 || c == nil {
+		return 0, err
+	}
+	status, _, _ := c.waitStatus()
+	if a[1] != 0 {
+		if err := t.putU32(a[1], status); err != 0 {
+			return 0, err
+		}
+	}
+	if a[3] != 0 {
+		var ru [144]byte
+		if err := t.write(a[3], ru[:]); err != 0 {
+			return 0, err
+		}
+	}
+	return uint64(c.pid), 0
+}
+
+func sysWaitid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	if a[3]&^uint64(waitFlags) != 0 || a[3]&wExited == 0 {
+		return 0, linux.EINVAL
+	}
+	pid := -1
+	switch a[0] {
+	case pAll:
+	case pPID:
+		pid = int(int32(a[1]))
+		if pid <= 0 {
+			return 0, linux.EINVAL
+		}
+	case pPGID:
+		pid = -int(int32(a[1]))
+		if a[1] == 0 {
+			pid = 0
+		}
+	default:
+		return 0, linux.EINVAL
+	}
+	c, err := t.p.waitChild(t, pid, a[3])
+	if err != 0 {
+		return 0, err
+	}
+	if a[2] != 0 {
+		var b [linux.SigInfoSize]byte
+		if c != nil {
+			_, code, value := c.waitStatus()
+			info := linux.SigInfo{Signo: linux.SIGCHLD, Code: code, Kill: true, PID: uint32(c.pid), Value: uint64(value)}
+			info.Encode(b[:])
+		}
+		return 0, t.write(a[2], b[:])
+	}
+	return 0, 0
+}
+
+// signalTargets are the processes kill(pid) reaches: pid > 0 that one,
+// 0 the caller's group, -1 every process but init, < -1 group -pid.
+func (p *Process) signalTargets(pid int) []*Process {
+	sb := p.sb
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	var out []*Process
+	for _, q := range sb.procs {
+		if q.zombie {
+			continue
+		}
+		switch {
+		case pid > 0 && q.pid == pid,
+			pid == 0 && q.pgid == p.pgid,
+			pid == -1 && q != sb.init,
+			pid < -1 && q.pgid == -pid:
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func sysSetpgid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	p := t.p
+	sb := p.sb
+	pid, pgid := int(int32(a[0])), int(int32(a[1]))
+	if pgid < 0 {
+		return 0, linux.EINVAL
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	target := p
+	if pid != 0 && pid != p.pid {
+		c := p.children[pid]
+		if c == nil {
+			return 0, linux.ESRCH
+		}
+		target = c
+	}
+	if pgid == 0 {
+		pgid = target.pid
+	}
+	if target.sid != p.sid || target.pid == target.sid {
+		return 0, linux.EPERM
+	}
+	if pgid != target.pid {
+		found := false
+		for _, q := range sb.procs {
+			if q.pgid == pgid && q.sid == p.sid {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, linux.EPERM
+		}
+	}
+	target.pgid = pgid
+	return 0, 0
+}
+
+func sysGetpgid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	p := t.p
+	pid := int(int32(a[0]))
+	if pid == 0 || pid == p.pid {
+		_, pgid, _ := p.sb.ids(p)
+		return uint64(pgid), 0
+	}
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	if q := p.sb.procs[pid]; q != nil {
+		return uint64(q.pgid), 0
+	}
+	return 0, linux.ESRCH
+}
+
+func sysGetsid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	p := t.p
+	pid := int(int32(a[0]))
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	if pid == 0 {
+		return uint64(p.sid), 0
+	}
+	if q := p.sb.procs[pid]; q != nil {
+		return uint64(q.sid), 0
+	}
+	return 0, linux.ESRCH
+}
+
+func sysSetsid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	p := t.p
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	for _, q := range p.sb.procs {
+		if q.pgid == p.pid {
+			return 0, linux.EPERM // already a group leader
+		}
+	}
+	p.sid, p.pgid = p.pid, p.pid
+	return uint64(p.pid), 0
+}
