@@ -388,6 +388,16 @@ func nativeFarm(root string) (string, error) {
 		removeTempDir(dir)
 		return "", err
 	}
+	// The guest has /dev/null (busybox sh gives it to background jobs);
+	// so does the native root.
+	if err := os.MkdirAll(filepath.Join(dir, "dev"), 0o755); err != nil {
+		removeTempDir(dir)
+		return "", err
+	}
+	if err := syscall.Mknod(filepath.Join(dir, "dev", "null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil && !os.IsExist(err) {
+		removeTempDir(dir)
+		return "", fmt.Errorf("%s: /dev/null: %v", dir, err)
+	}
 	return dir, nil
 }
 

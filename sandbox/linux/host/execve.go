@@ -96,12 +96,11 @@ func (p *Process) execve(t *Thread, path string, argv, env []string) (uint64, li
 	}
 	pr, perr := p.prepare(path, argv, env)
 	if perr != nil {
+		var e linux.Errno
 		switch {
 		case errors.Is(perr, ErrNotFound):
 			return 0, linux.ENOENT
-		case errors.As(perr, new(linux.Errno)):
-			var e linux.Errno
-			errors.As(perr, &e)
+		case errors.As(perr, &e):
 			return 0, e
 		}
 		return 0, linux.ENOEXEC

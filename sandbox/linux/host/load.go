@@ -127,7 +127,7 @@ func (p *Process) readProgram(path string) (string, []byte, error) {
 		if errno == linux.ENOENT || errno == linux.ENOTDIR {
 			return "", nil, fmt.Errorf("%s: %w", path, ErrNotFound)
 		}
-		return "", nil, fmt.Errorf("%s: %w: %v", path, ErrNotProgram, errno)
+		return "", nil, fmt.Errorf("%s: %w: %w", path, ErrNotProgram, errno)
 	}
 	if f.Size() > maxProgram {
 		return "", nil, fmt.Errorf("%s: %w: %d bytes", path, ErrNotProgram, f.Size())
