@@ -20,10 +20,7 @@ func hostCalls() {
 	def(linux.SysExitGroup, Full, "", sysExitGroup)
 	def(linux.SysGetpid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.pid), 0 })
 	def(linux.SysGettid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.tid), 0 })
-	def(linux.SysGetppid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-		ppid, _, _ := t.p.sb.ids(t.p)
-		return uint64(ppid), 0
-	})
+	def(linux.SysGetppid, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return uint64(t.p.ppid.Load()), 0 })
 	def(linux.SysGetpgrp, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		_, pgid, _ := t.p.sb.ids(t.p)
 		return uint64(pgid), 0

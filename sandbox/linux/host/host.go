@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"beelzebox/cpu"
@@ -123,6 +124,7 @@ type Process struct {
 	// ended, the zombie's wait status.
 	sb       *Sandbox
 	parent   *Process
+	ppid     atomic.Int32 // parent's pid, for getppid without sb.mu
 	children map[int]*Process
 	pgid     int
 	sid      int

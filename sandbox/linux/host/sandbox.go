@@ -77,6 +77,7 @@ func (sb *Sandbox) add(p *Process) {
 	}
 	if p.parent != nil {
 		p.parent.children[p.pid] = p
+		p.ppid.Store(int32(p.parent.pid))
 	}
 }
 
@@ -94,8 +95,10 @@ func (sb *Sandbox) exited(p *Process) {
 	for pid, c := range p.children {
 		delete(p.children, pid)
 		c.parent = heir
+		c.ppid.Store(0)
 		if heir != nil {
 			heir.children[pid] = c
+			c.ppid.Store(int32(heir.pid))
 		} else if c.zombie {
 			delete(sb.procs, pid)
 		}
