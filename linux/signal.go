@@ -119,10 +119,9 @@ type SigInfo struct {
 	// the union are si_pid and si_uid instead (PID, UID).
 	Addr     uint64
 	PID, UID uint32
-	// Status is si_status for SIGCHLD; Value si_value for queued signals.
-	Status int32
-	Value  uint64
-	Kill   bool // the union holds pid and uid (and Value for SI_QUEUE)
+	// Value is si_value for queued signals, si_status for SIGCHLD.
+	Value uint64
+	Kill  bool // the union holds pid and uid, then Value
 }
 
 // SigInfoSize is the size of siginfo_t.
