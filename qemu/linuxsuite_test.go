@@ -364,4 +364,9 @@ func TestXdiffLevels(t *testing.T) {
 			t.Errorf("level %d: %s (%s), want %s", c.level, got, why, c.want)
 		}
 	}
+	// A note that no longer holds fails: it would hide a regression.
+	res := &execResult{Began: true, Ended: true, Level: 1, Status: 0}
+	if got, why := judgeLinuxRun(cs[0], 1, native, res); got != "FAIL" || !strings.Contains(why, "agrees with Linux") {
+		t.Errorf("a stale xdiff: %s (%s), want FAIL", got, why)
+	}
 }
