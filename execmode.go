@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
@@ -31,6 +32,7 @@ type execCase struct {
 	stdin   string
 	memory  uint64
 	discard bool // stdout to nowhere (> /dev/null)
+	tty     bool // a terminal fed from COM1 (exec -tty)
 }
 
 // execPrograms runs the programs listed in the initramfs's exec/cases in
@@ -87,7 +89,7 @@ func runExecCase(fsys *initramfs.FS, c execCase, vd *vdso.Image) {
 		level = host.Best()
 	}
 	fmt.Printf("exec: begin %s level %d\n", c.name, level)
-	con := &execConsole{discard: c.discard}
+	con := &execConsole{discard: c.discard, tty: c.tty}
 	if c.stdin != "" {
 		data, err := fsys.File(c.stdin)
 		if err != nil {
@@ -123,13 +125,26 @@ type execConsole struct {
 	mu      sync.Mutex
 	in      io.Reader
 	discard bool
+	tty     bool
 }
 
 // Pipes: the program's output is captured as the runner's, so it sees
-// pipes, not a terminal, as natively under the runner.
-func (c *execConsole) Pipes() bool { return true }
+// pipes, not a terminal, as natively under the runner; but for exec -tty,
+// a terminal.
+func (c *execConsole) Pipes() bool { return !c.tty }
 
+// Read is the program's input: the case's stdin file, or for a terminal
+// what COM1 receives, polled every few milliseconds (the kernel takes no
+// COM1 interrupt).
 func (c *execConsole) Read(p []byte) (int, error) {
+	if c.tty {
+		for {
+			if n := kernel.ReadConsole(p); n > 0 {
+				return n, nil
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	if c.in == nil {
 		return 0, io.EOF
 	}
@@ -199,6 +214,8 @@ func parseExecCases(text string) ([]execCase, error) {
 			c.memory = mib << 20
 		case "discard":
 			c.discard = true
+		case "tty":
+			c.tty = true
 		case "end":
 			c = nil
 		default:

@@ -49,6 +49,23 @@ func InitConsole() {
 	com1.Init()
 }
 
+// ReadConsole takes what COM1 has received, up to len(b) bytes (0 if
+// nothing waits, and always under console=e9, which has no input). It
+// polls the line status register: the kernel does not take COM1's
+// interrupt, so a reader that finds nothing sleeps and asks again.
+func ReadConsole(b []byte) int {
+	const lsrDR = 1 << 0 // data ready
+	if consoleE9 {
+		return 0
+	}
+	n := 0
+	for n < len(b) && cpu.Inb(com1LSR)&lsrDR != 0 {
+		b[n] = cpu.Inb(com1.Base)
+		n++
+	}
+	return n
+}
+
 // UseE9 switches the console to the debug port.
 func UseE9() { consoleE9 = true }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -106,6 +107,9 @@ type execCase struct {
 	// Discard sends the program's stdout to nowhere, as > /dev/null
 	// would (the linuxbench, whose figures must not count the console).
 	Discard bool
+	// TTY makes the program's console a terminal fed from the serial
+	// port (exec -tty, make shell).
+	TTY bool
 }
 
 func (c execCase) validate() error {
@@ -165,6 +169,9 @@ func encodeCases(cs []execCase) ([]byte, error) {
 		if c.Discard {
 			b.WriteString("discard\n")
 		}
+		if c.TTY {
+			b.WriteString("tty\n")
+		}
 		b.WriteString("end\n")
 	}
 	return b.Bytes(), nil
@@ -221,6 +228,11 @@ func decodeCases(data []byte) ([]execCase, error) {
 				return bad("bad or repeated discard")
 			}
 			cur.Discard = true
+		case "tty":
+			if rest != "" || cur.TTY {
+				return bad("bad or repeated tty")
+			}
+			cur.TTY = true
 		case "memory":
 			m, err := strconv.Atoi(rest)
 			if err != nil || m <= 0 || cur.Memory != 0 {
@@ -858,6 +870,7 @@ func cmdExec(args []string) int {
 	cwd := fs.String("cwd", "/", "the program's working directory in the guest")
 	timeout := fs.Duration("timeout", 120*time.Second, "time limit (status 124)")
 	verbose := fs.Bool("v", false, "show the kernel's console lines on stderr")
+	tty := fs.Bool("tty", false, "interactive: the program's standard streams are a terminal fed from the runner's stdin as it comes (QEMU only; make shell)")
 	var files, dirs mappings
 	var env envList
 	fs.Var(&files, "file", "HOST:GUEST: put a host file at a guest path (repeatable)")
@@ -899,7 +912,7 @@ func cmdExec(args []string) int {
 	// The program's stdin first: a failed build should not leave it unread
 	// by accident, and reading is cheap.
 	var stdin []byte
-	if f, ok := execStdin.(*os.File); !ok || !stdinIsTerminal(f) {
+	if f, ok := execStdin.(*os.File); !*tty && (!ok || !stdinIsTerminal(f)) {
 		var err error
 		if stdin, err = io.ReadAll(execStdin); err != nil {
 			logf("exec: reading stdin: %v", err)
@@ -950,6 +963,7 @@ func cmdExec(args []string) int {
 		Env:    execEnv(env),
 		Cwd:    *cwd,
 		Memory: *limit,
+		TTY:    *tty,
 	}}
 	if *cwd == "/" {
 		cs[0].Cwd = ""
@@ -995,7 +1009,22 @@ func cmdExec(args []string) int {
 		d.onKernel = execStderrLine
 	}
 	hook := func(line string) bool { d.line(line); return true }
-	r := runBoot(b, a, runOptions{keep: c.keep, lineHook: hook})
+	o := runOptions{keep: c.keep, lineHook: hook}
+	if *tty {
+		if b.Emu != QEMU {
+			logf("exec: -tty needs QEMU (Bochs takes no console input here)")
+			return exitUsage
+		}
+		// Through a pipe, not the terminal itself: QEMU would set a
+		// terminal's modes and take Ctrl-C for itself.
+		o.stdin = struct{ io.Reader }{execStdin}
+		if f, ok := execStdin.(*os.File); ok && stdinIsTerminal(f) {
+			// Keystrokes go to the guest as typed; its terminal echoes.
+			restore := rawTerminal(f)
+			defer restore()
+		}
+	}
+	r := runBoot(b, a, o)
 	if r.Outcome.Err != nil && !r.Outcome.TimedOut {
 		if _, ok := d.results["exec"]; !ok {
 			logf("exec: emulator: %v", r.Outcome.Err)
@@ -1027,3 +1056,16 @@ var (
 	execStdout io.Writer = os.Stdout
 	execStderr io.Writer = os.Stderr
 )
+
+// rawTerminal turns off the line editing, echo and signal keys of the
+// runner's terminal, so that keystrokes reach the guest's own line
+// discipline as typed (output processing stays on), and returns what
+// puts the terminal back.
+func rawTerminal(f *os.File) func() {
+	saved, err := exec.Command("stty", "-F", f.Name(), "-g").Output()
+	if err != nil {
+		return func() {}
+	}
+	exec.Command("stty", "-F", f.Name(), "-icanon", "-echo", "-isig", "min", "1").Run()
+	return func() { exec.Command("stty", "-F", f.Name(), strings.TrimSpace(string(saved))).Run() }
+}

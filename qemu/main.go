@@ -41,6 +41,7 @@ var subcommands = map[string]func(args []string) int{
 	"exec":       cmdExec,
 	"linux":      cmdLinux,
 	"linuxbench": cmdLinuxBench,
+	"shelltest":  func([]string) int { return shellTestCommand() },
 }
 
 func runMain(args []string) int {
@@ -298,6 +299,9 @@ func runTableCommand(name string, table []Boot, args []string) int {
 	if name == "test" && *only == "" && linuxSuiteInTest {
 		if !linuxSuiteWithGuests(a, linuxSuiteTest) {
 			failed = append(failed, "linux")
+		}
+		if !runShellSession(a) {
+			failed = append(failed, "shell")
 		}
 	}
 	if len(failed) > 0 {

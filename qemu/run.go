@@ -113,6 +113,8 @@ type runOptions struct {
 	// lineHook, if set, sees every console line first; true means it
 	// printed the line itself (vm).
 	lineHook func(string) bool
+	// stdin, if set, feeds QEMU's serial input (exec -tty).
+	stdin io.Reader
 }
 
 // BootResult is one finished boot.
@@ -344,6 +346,7 @@ func runQEMU(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *cons
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	cmd.Dir = a.Root
 	cmd.Stdout, cmd.Stderr = ws[0], ws[1]
+	cmd.Stdin = o.stdin
 	p := emuProcess{
 		cmd:             cmd,
 		closeAfterStart: ws,

@@ -28,7 +28,7 @@ LINUX_BINS := $(LINUXROOT)/bin/busybox \
 	$(addprefix $(LINUXROOT)/bin/go/,$(LINUX_GOPROGS)) \
 	$(LINUXROOT)/data/1mib
 
-.PHONY: linux-guests exec linux
+.PHONY: linux-guests exec linux shell
 
 linux-guests: $(LINUX_BINS)
 
@@ -89,3 +89,12 @@ exec: deps build
 # make linux ARGS="-emu bochs -run busybox"
 linux: deps build linux-guests
 	$(RUNNER) linux -nobuild $(ARGS)
+
+# make shell: busybox sh on the console, at the best level the CPU offers
+# (3 under QEMU -cpu max), with busybox's applets and a writable /tmp; the
+# kernel's line discipline echoes, erases, and turns Ctrl-C into SIGINT
+# for the foreground job and Ctrl-D into end of file. exit leaves.
+shell: deps build linux-guests
+	$(GO) build -o $(BUILD)/runner ./qemu
+	$(BUILD)/runner exec -nobuild -tty -timeout 24h -dir $(LINUXROOT):/ \
+		-env PATH=/bin -env HOME=/ -env 'PS1=beelzebox$$ ' -env TERM=$${TERM:-linux} -- /bin/sh -i

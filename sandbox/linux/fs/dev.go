@@ -131,6 +131,85 @@ type console struct {
 	termios linux.Termios
 	winsize linux.Winsize
 	pgrp    int32
+	// line is the line being typed in canonical mode (discipline);
+	// interrupt signals a process group (ISIG: Ctrl-C, Ctrl-\).
+	line      []byte
+	interrupt func(pgrp int32, sig int)
+}
+
+// terminal reports whether the console is a terminal, whose input goes
+// through the line discipline, rather than pipes.
+func (c *console) terminal() bool {
+	p, ok := c.con.(Pipes)
+	return !ok || !p.Pipes()
+}
+
+// discipline takes raw input as a terminal's line discipline does (the
+// parts of termios it honours: ICRNL; ISIG with VINTR and VQUIT; ICANON
+// with VERASE, VKILL, VEOF and newline; ECHO, ECHOE): what is ready to
+// read goes to buf, and it returns what to echo and the signal to send
+// to the foreground group (0: none). c.mu is held.
+func (c *console) discipline(raw []byte) (echo []byte, sig int) {
+	t := &c.termios
+	cc := func(i int) byte { return t.Cc[i] }
+	for _, ch := range raw {
+		if t.Iflag&unix.ICRNL != 0 && ch == '\r' {
+			ch = '\n'
+		}
+		if t.Lflag&unix.ISIG != 0 && (ch == cc(unix.VINTR) || ch == cc(unix.VQUIT)) && ch != 0 {
+			sig = linux.SIGINT
+			if ch == cc(unix.VQUIT) {
+				sig = linux.SIGQUIT
+			}
+			c.line = nil
+			if t.Lflag&unix.ECHO != 0 {
+				echo = append(echo, '^', ch+'@', '\n')
+			}
+			continue
+		}
+		if t.Lflag&unix.ICANON == 0 {
+			c.buf = append(c.buf, ch)
+			if t.Lflag&unix.ECHO != 0 {
+				echo = append(echo, ch)
+			}
+			continue
+		}
+		switch {
+		case ch == cc(unix.VERASE) || ch == '\b':
+			if len(c.line) > 0 {
+				c.line = c.line[:len(c.line)-1]
+				if t.Lflag&unix.ECHO != 0 {
+					echo = append(echo, '\b', ' ', '\b')
+				}
+			}
+		case ch == cc(unix.VKILL):
+			if t.Lflag&unix.ECHO != 0 {
+				for range c.line {
+					echo = append(echo, '\b', ' ', '\b')
+				}
+			}
+			c.line = nil
+		case ch == cc(unix.VEOF):
+			// End of file at the start of a line, else the line so far.
+			if len(c.line) == 0 {
+				c.eof = true
+			}
+			c.buf = append(c.buf, c.line...)
+			c.line = nil
+		case ch == '\n':
+			c.buf = append(append(c.buf, c.line...), '\n')
+			c.line = nil
+			if t.Lflag&unix.ECHO != 0 {
+				echo = append(echo, '\n')
+			}
+		default:
+			c.line = append(c.line, ch)
+			if t.Lflag&unix.ECHO != 0 {
+				echo = append(echo, ch)
+			}
+		}
+	}
+	return echo, sig
 }
 
 func newConsole(con Console) *console {
@@ -158,7 +237,12 @@ func (c *console) fill() {
 		n, err := c.con.Read(b)
 		c.mu.Lock()
 		c.reading = false
-		if n > 0 {
+		var echo []byte
+		var sig int
+		pgrp, intr := c.pgrp, c.interrupt
+		if n > 0 && c.terminal() {
+			echo, sig = c.discipline(b[:n])
+		} else if n > 0 {
 			c.buf = append(c.buf, b[:n]...)
 		} else if err == io.EOF {
 			c.eof = true
@@ -167,7 +251,20 @@ func (c *console) fill() {
 		} else {
 			c.eof = true // a 0-byte read without error: treat as end
 		}
+		// A line not finished yet: read on.
+		more := n > 0 && len(c.buf) == 0 && !c.eof
 		c.mu.Unlock()
+		if more {
+			c.mu.Lock()
+			c.fill()
+			c.mu.Unlock()
+		}
+		if len(echo) > 0 {
+			c.con.Write(1, echo)
+		}
+		if sig != 0 && intr != nil {
+			intr(pgrp, sig)
+		}
 		c.q.notify()
 	}()
 }

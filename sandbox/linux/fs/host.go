@@ -81,3 +81,13 @@ func (f *Files) SetCwd(path string) error {
 	f.mu.Unlock()
 	return nil
 }
+
+// SetTerminal gives the terminal its foreground process group and the
+// host's way to signal a group, for the line discipline's Ctrl-C and
+// Ctrl-\.
+func (fsys *FS) SetTerminal(pgrp int32, interrupt func(pgrp int32, sig int)) {
+	c := fsys.con
+	c.mu.Lock()
+	c.pgrp, c.interrupt = pgrp, interrupt
+	c.mu.Unlock()
+}

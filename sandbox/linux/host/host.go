@@ -196,6 +196,7 @@ func Start(cfg Config) (*Process, error) {
 		return nil, err
 	}
 	sb.add(p)
+	p.fsys.SetTerminal(int32(p.pid), sb.interruptGroup)
 	p.run(p.addThread(main, p.pid))
 	return p, nil
 }

@@ -37,6 +37,25 @@ func newSandbox(cfg Config) *Sandbox {
 	return &Sandbox{cfg: cfg, procs: map[int]*Process{}, nextID: firstPID, nosys: map[string]int{}}
 }
 
+// interruptGroup is the terminal's Ctrl-C and Ctrl-\: sig to every
+// process of group pgrp (0: the first process's).
+func (sb *Sandbox) interruptGroup(pgrp int32, sig int) {
+	sb.mu.Lock()
+	if pgrp == 0 && sb.init != nil {
+		pgrp = int32(sb.init.pgid)
+	}
+	var ps []*Process
+	for _, q := range sb.procs {
+		if int32(q.pgid) == pgrp && !q.zombie {
+			ps = append(ps, q)
+		}
+	}
+	sb.mu.Unlock()
+	for _, q := range ps {
+		q.signalProcess(linux.SigInfo{Signo: int32(sig), Code: linux.SI_KERNEL})
+	}
+}
+
 // Processes is how many processes (zombies included) p's sandbox holds.
 func (p *Process) Processes() int {
 	p.sb.mu.Lock()
