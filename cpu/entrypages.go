@@ -36,6 +36,10 @@ type entryData struct {
 
 var entry entryData
 
+// IDTAddr is the IDT's address, in the entry data: a part of it that
+// never changes after boot (the tests store to it from guests).
+func IDTAddr() uintptr { return uintptr(unsafe.Pointer(&entry.idt)) }
+
 // Range is a span of virtual addresses, [Start, End).
 type Range struct{ Start, End uintptr }
 

@@ -118,10 +118,11 @@ func testL3KernelMemory(t *T) {
 }
 
 // testL3EntryPagesWrite: the entry pages are supervisor pages: a guest
-// store to them faults (present, write, user) and changes nothing.
+// store to them faults (present, write, user) and changes nothing. The
+// word is the IDT's first: the rest of the entry data (the per-CPU block,
+// the TSS) changes as threads switch.
 func testL3EntryPagesWrite(t *T) {
-	_, data := cpu.EntryPages()
-	addr := uint64(data.Start) + 0x1000
+	addr := uint64(cpu.IDTAddr())
 	before := *(*uint64)(unsafe.Pointer(uintptr(addr)))
 	g := l3Guest(t, code(movRAX(0x4141414141414141), storeAbs(addr), exitWithRAX), sandbox.Config{})
 	defer g.Close()
