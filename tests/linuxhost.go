@@ -269,29 +269,35 @@ func testLinuxForkWait(t *T, l sandbox.Level) {
 }
 
 // testLinuxForkBomb: a fork bomb stops at the sandbox's process limit,
-// ends when the sandbox is killed, and leaves the kernel's memory as it
-// was.
+// or at its memory limit across its processes (each holds an 8 MiB stack:
+// 48 MiB hold at most five), ends when the sandbox is killed, and leaves
+// the kernel's memory as it was.
 func testLinuxForkBomb(t *T, l sandbox.Level) {
 	before := framesInUse()
-	con := &linuxConsole{}
-	p, err := host.Start(host.Config{Level: l, FS: linuxRoot(t, con), Argv: []string{"/forkbomb"}, MemoryLimit: 16 << 20})
-	t.Require("starting forkbomb", err)
-	time.Sleep(300 * time.Millisecond)
-	n := p.Processes()
-	start := time.Now()
-	p.Kill()
-	st := p.Wait()
-	if st.Signal != linux.SIGKILL {
-		t.Errorf("status %d signal %d (%v), want SIGKILL", st.Code, st.Signal, st.Err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("ending the bomb took %v", d)
-	}
-	if l == sandbox.Level3 && (n < 2 || n > host.DefaultMaxProcesses) {
-		t.Errorf("%d processes at the peak, want 2 to %d", n, host.DefaultMaxProcesses)
+	for _, c := range []struct {
+		limit    uint64
+		min, max int
+	}{{1 << 30, 2, host.DefaultMaxProcesses}, {48 << 20, 2, 5}} {
+		con := &linuxConsole{}
+		p, err := host.Start(host.Config{Level: l, FS: linuxRoot(t, con), Argv: []string{"/forkbomb"}, MemoryLimit: c.limit})
+		t.Require("starting forkbomb", err)
+		time.Sleep(300 * time.Millisecond)
+		n := p.Processes()
+		start := time.Now()
+		p.Kill()
+		st := p.Wait()
+		if st.Signal != linux.SIGKILL {
+			t.Errorf("status %d signal %d (%v), want SIGKILL", st.Code, st.Signal, st.Err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("ending the bomb took %v", d)
+		}
+		if l == sandbox.Level3 && (n < c.min || n > c.max) {
+			t.Errorf("%d processes at the peak under %d MiB, want %d to %d", n, c.limit>>20, c.min, c.max)
+		}
+		fmt.Printf("%v: fork bomb under %d MiB: %d processes\n", l, c.limit>>20, n)
 	}
 	if after := framesInUse(); after > before+64 {
 		t.Errorf("frames in use: %d before, %d after", before, after)
 	}
-	fmt.Printf("%v: fork bomb: %d processes\n", l, n)
 }

@@ -46,7 +46,8 @@ type Config struct {
 	Argv []string
 	Env  []string
 	Cwd  string
-	// MemoryLimit caps the guest's memory (DefaultMemoryLimit if 0).
+	// MemoryLimit caps the memory of the sandbox's processes together,
+	// and of each one's guest (DefaultMemoryLimit if 0).
 	MemoryLimit uint64
 	// MaxThreads caps its threads (sandbox.DefaultMaxThreads if 0).
 	MaxThreads int

@@ -30,7 +30,9 @@ type Sandbox struct {
 }
 
 // DefaultMaxProcesses is how many processes (zombies included) a sandbox
-// may hold: a fork past it is EAGAIN.
+// may hold: a fork past it is EAGAIN, as is a fork whose copy would take
+// the sandbox past its memory limit (Config.MemoryLimit is the limit of
+// all its processes together).
 const DefaultMaxProcesses = 64
 
 func newSandbox(cfg Config) *Sandbox {
@@ -54,6 +56,28 @@ func (sb *Sandbox) interruptGroup(pgrp int32, sig int) {
 	for _, q := range ps {
 		q.signalProcess(linux.SigInfo{Signo: int32(sig), Code: linux.SI_KERNEL})
 	}
+}
+
+// memoryUse is the accessible memory of every live process of the
+// sandbox.
+func (sb *Sandbox) memoryUse() uint64 {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	var n uint64
+	for _, p := range sb.procs {
+		if !p.zombie && p.mem != nil {
+			n += p.mem.Mapped()
+		}
+	}
+	return n
+}
+
+// memoryFits reports whether grow more bytes keep the sandbox within its
+// memory limit (Config.MemoryLimit, across all its processes; each guest
+// is held to it on its own too).
+func (sb *Sandbox) memoryFits(grow uint64) bool {
+	use := sb.memoryUse()
+	return use+grow >= use && use+grow <= sb.cfg.MemoryLimit
 }
 
 // Processes is how many processes (zombies included) p's sandbox holds.
@@ -225,7 +249,7 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 	sb.mu.Lock()
 	full := len(sb.procs) >= DefaultMaxProcesses || sb.dying
 	sb.mu.Unlock()
-	if full || p.isExiting() {
+	if full || p.isExiting() || !sb.memoryFits(p.mem.Mapped()) {
 		return 0, linux.EAGAIN
 	}
 	g, err := p.g.Duplicate(t.t)

@@ -79,8 +79,14 @@ func init() {
 		})
 	}
 	for nr, c := range vmem.Calls {
-		fn := c.Fn
+		fn, nr := c.Fn, nr
 		def(nr, memStatus[c.Status], c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+			if grow := memoryGrowth(t, nr, a); grow > 0 && !t.p.sb.memoryFits(grow) {
+				if nr == linux.SysBrk {
+					return t.p.mem.Brk(0), 0 // brk fails by returning the old break
+				}
+				return 0, linux.ENOMEM
+			}
 			return fn(t.p.mem, a)
 		})
 	}
@@ -118,6 +124,28 @@ func init() {
 		linux.SysFcntl, linux.SysFlock, linux.SysIoctl, linux.SysSendfile} {
 		table[nr].restart = true
 	}
+}
+
+// memoryGrowth is how much accessible memory a memory call asks for:
+// mmap with access (reservations cost nothing), brk above the break,
+// mremap growing. The sandbox's limit across its processes is checked
+// against it.
+func memoryGrowth(t *Thread, nr uint64, a [6]uint64) uint64 {
+	switch nr {
+	case linux.SysMmap:
+		if a[2] != 0 {
+			return a[1]
+		}
+	case linux.SysBrk:
+		if cur := t.p.mem.Brk(0); a[0] > cur {
+			return a[0] - cur
+		}
+	case linux.SysMremap:
+		if a[2] > a[1] {
+			return a[2] - a[1]
+		}
+	}
+	return 0
 }
 
 // Table lists every system call with its status, by number.
