@@ -37,6 +37,7 @@ func init() {
 		reg("faults-are-signals", testLinuxFaults)
 		reg("kill-a-spinning-program", testLinuxKill)
 		reg("fork-and-wait", testLinuxForkWait)
+		reg("vfork-and-execve", testLinuxVforkExec)
 		reg("fork-bomb-contained", testLinuxForkBomb)
 	}
 }
@@ -299,5 +300,15 @@ func testLinuxForkBomb(t *T, l sandbox.Level) {
 	}
 	if after := framesInUse(); after > before+64 {
 		t.Errorf("frames in use: %d before, %d after", before, after)
+	}
+}
+
+// testLinuxVforkExec: vfork and execve start a new program at every
+// level (at levels 1 and 2 the child runs in its parent's memory until
+// its execve), and the parent reaps its status.
+func testLinuxVforkExec(t *T, l sandbox.Level) {
+	st, _ := runLinux(t, l, host.Config{Argv: []string{"/vforkexec"}})
+	if st.Code != 42 || st.Err != nil {
+		t.Errorf("status %d signal %d (%v), want 42", st.Code, st.Signal, st.Err)
 	}
 }

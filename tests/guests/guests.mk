@@ -13,8 +13,8 @@ GUEST_OUT := $(BUILD)/guests
 
 # Fixed (ET_EXEC at 0x400000) and pie (static-pie ET_DYN) guests. A pie guest
 # <name>-pie is built from <name>.c.
-GUESTS_FIXED := hello badptrs readhost spin recurse jit wrpkru xrstor vecregs divzero linuxfuzz memhog sigreturnfuzz forkwait forkbomb
-GUESTS_PIE   := hello-pie
+GUESTS_FIXED := hello badptrs readhost spin recurse jit wrpkru xrstor vecregs divzero linuxfuzz memhog sigreturnfuzz forkwait forkbomb vforkexec
+GUESTS_PIE   := hello-pie exit42-pie
 GUESTS       := $(GUESTS_FIXED) $(GUESTS_PIE)
 GUEST_BINS   := $(addprefix $(GUEST_OUT)/,$(GUESTS))
 

@@ -101,12 +101,12 @@ func hostCalls() {
 	def(linux.SysPrctl, Partial, "PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS; others EINVAL", sysPrctl)
 	def(linux.SysGetrusage, Partial, "times only", sysGetrusage)
 	def(linux.SysTimes, Partial, "the process's CPU time is its wall time", sysTimes)
-	def(linux.SysClone, Partial, "a new process only at level 3 (EAGAIN at levels 1 and 2); CLONE_VM without CLONE_THREAD only with CLONE_VFORK, and then the child has a copy; no namespaces, pidfds or CLONE_PARENT", sysClone)
+	def(linux.SysClone, Partial, "a new process from a copy at level 3; at levels 1 and 2 only with CLONE_VFORK (vfork, posix_spawn), else EAGAIN; CLONE_VM without CLONE_THREAD only with CLONE_VFORK; no namespaces, pidfds or CLONE_PARENT", sysClone)
 	def(linux.SysClone3, Partial, "as clone; set_tid and cgroup are ignored", sysClone3)
-	def(linux.SysFork, Partial, "level 3 only: levels 1 and 2 share one address space (EAGAIN)", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	def(linux.SysFork, Partial, "level 3 only: levels 1 and 2 share one address space (EAGAIN; vfork works there)", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		return t.p.fork(t, 0, 0, 0, 0)
 	})
-	def(linux.SysVfork, Partial, "as fork, the child with a copy of the memory; the parent waits for its execve or end", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
+	def(linux.SysVfork, Partial, "at level 3 the child has a copy of the memory; at levels 1 and 2 it runs in the parent's memory until its execve; the parent waits for that or its end", func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		return t.p.fork(t, unix.CLONE_VFORK, 0, 0, 0)
 	})
 	def(linux.SysExecve, Full, "", sysExecve)

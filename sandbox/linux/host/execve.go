@@ -107,10 +107,16 @@ func (p *Process) execve(t *Thread, path string, argv, env []string) (uint64, li
 	}
 	// The point of no return.
 	p.endOtherThreads(t)
-	p.mem.Release()
 	old := p.g
 	t.t.Exit()
-	old.Close()
+	if p.borrowed {
+		// A vfork child at level 1 or 2 leaves its parent's guest.
+		p.borrowed = false
+		p.giveBack()
+	} else {
+		p.mem.Release()
+		old.Close()
+	}
 	regs, err := p.newImage(pr)
 	if err == nil {
 		err = p.g.Main().SetRegs(regs)

@@ -135,6 +135,13 @@ type Process struct {
 	// vforked is closed when the process execs or ends (its vfork parent
 	// waits for that).
 	vforked chan struct{}
+	// borrowed: a vfork child at level 1 or 2 runs as a thread of its
+	// parent's guest, in its memory, until it execs (which gives it a
+	// guest of its own) or ends; it must not release what it borrows,
+	// and the parent keeps its guest until every borrower is done.
+	borrowed  bool
+	lender    *Process
+	borrowers sync.WaitGroup
 
 	mu      sync.Mutex
 	threads map[int]*Thread
@@ -269,10 +276,12 @@ func (p *Process) release() {
 	if p.files != nil {
 		p.files.Close()
 	}
-	if p.mem != nil {
+	p.giveBack()
+	p.borrowers.Wait()
+	if p.mem != nil && !p.borrowed {
 		p.mem.Release()
 	}
-	if p.g != nil {
+	if p.g != nil && !p.borrowed {
 		p.g.Close()
 	}
 	p.mu.Lock()
@@ -280,6 +289,15 @@ func (p *Process) release() {
 		p.alarm.Stop()
 	}
 	p.mu.Unlock()
+}
+
+// giveBack ends a vfork child's borrowing of its parent's guest (its
+// execve, or its end).
+func (p *Process) giveBack() {
+	if p.lender != nil {
+		p.lender.borrowers.Done()
+		p.lender = nil
+	}
 }
 
 // exitGroup ends every thread: code is the status, sig the killing

@@ -252,6 +252,14 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 	if full || p.isExiting() || !sb.memoryFits(p.mem.Mapped()) {
 		return 0, linux.EAGAIN
 	}
+	if p.level != sandbox.Level3 {
+		if flags&unix.CLONE_VFORK == 0 {
+			// Levels 1 and 2 share one address space: a copy cannot
+			// have the parent's addresses.
+			return 0, linux.EAGAIN
+		}
+		return p.vforkShared(t, sp)
+	}
 	g, err := p.g.Duplicate(t.t)
 	if err != nil {
 		if err == sandbox.ErrNoDuplicate {
@@ -297,6 +305,45 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 				break
 			}
 		}
+	}
+	return uint64(c.pid), 0
+}
+
+// vforkShared is vfork at levels 1 and 2: the child is a process of its
+// own (its ID, descriptors, dispositions) whose one thread runs in the
+// parent's guest, in its memory, as vfork's child does on Linux, while
+// the parent waits; its execve gives it a guest of its own (a program
+// linked at a fixed address must find the low guest area free of the
+// parent's: one such program at a time), and its end returns the thread.
+func (p *Process) vforkShared(t *Thread, sp uint64) (uint64, linux.Errno) {
+	r := t.t.Regs()
+	r.RAX = 0
+	if sp != 0 {
+		r.RSP = sp
+	}
+	xs := make([]byte, vectorStateSize())
+	if t.t.VectorState(xs) != nil {
+		return 0, linux.EAGAIN
+	}
+	st, err := p.g.NewThread(r)
+	if err != nil {
+		return 0, linux.EAGAIN
+	}
+	st.SetVectorState(xs)
+	sb := p.sb
+	c := sb.newProcess(p)
+	c.cfg, c.g, c.mem, c.exe, c.comm, c.borrowed, c.lender = p.cfg, p.g, p.mem, p.exe, p.comm, true, p
+	p.borrowers.Add(1)
+	c.files = p.files.Clone(procInfo{c})
+	p.mu.Lock()
+	c.actions, c.limits, c.ids = p.actions, p.limits, p.ids
+	mask := t.mask
+	p.mu.Unlock()
+	ct := c.addThread(st, c.pid)
+	ct.mask = mask
+	sb.add(c)
+	c.run(ct)
+	for t.Wait(c.vforked, time.Time{}) != 0 && !p.isExiting() {
 	}
 	return uint64(c.pid), 0
 }

@@ -119,7 +119,9 @@ func (t *Thread) end() {
 	delete(p.threads, t.tid)
 	last := len(p.threads) == 0
 	p.mu.Unlock()
-	if !last {
+	if !last || p.borrowed {
+		// A borrowed thread leaves the guest it borrowed; the last
+		// thread of a guest of its own goes with the guest.
 		t.t.Exit()
 	}
 }
