@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"beelzebox/cpu"
@@ -105,6 +106,7 @@ func runExecCase(fsys *initramfs.FS, c execCase, vd *vdso.Image) {
 	} else {
 		st = host.Run(host.Config{Level: level, FS: root, Argv: c.argv, Env: c.env, Cwd: c.cwd, MemoryLimit: c.memory, VDSO: vd})
 	}
+	con.over.Store(true)
 	// TSC ticks from the program's load to its end: instructions under
 	// QEMU -icount shift=0 (the runner's linuxbench).
 	fmt.Printf("exec: instructions %s %d\n", c.name, cpu.Rdtsc()-start)
@@ -126,6 +128,7 @@ type execConsole struct {
 	in      io.Reader
 	discard bool
 	tty     bool
+	over    atomic.Bool // the program has ended: the terminal's input ends
 }
 
 // Pipes: the program's output is captured as the runner's, so it sees
@@ -138,12 +141,13 @@ func (c *execConsole) Pipes() bool { return !c.tty }
 // COM1 interrupt).
 func (c *execConsole) Read(p []byte) (int, error) {
 	if c.tty {
-		for {
+		for !c.over.Load() {
 			if n := kernel.ReadConsole(p); n > 0 {
 				return n, nil
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		return 0, io.EOF
 	}
 	if c.in == nil {
 		return 0, io.EOF

@@ -14,9 +14,10 @@ import (
 // terminal. Each step sends its keys and waits for its text in the
 // output; a cursor-position query (ESC [6n, which busybox's line editor
 // sends) is answered as a terminal would. It checks the line discipline
-// (echo, erase, Ctrl-D as end of file, Ctrl-C as SIGINT to the foreground
-// job) and processes (pipelines, background jobs), and is part of the
-// test command, as make shell's proof.
+// (echo, erase, Ctrl-D as end of file, Ctrl-C as SIGINT and Ctrl-Z as
+// SIGTSTP to the foreground job) and processes (pipelines, background
+// jobs, a stopped job brought back with fg), and is part of the test
+// command, as make shell's proof.
 var shellSession = []struct{ send, expect string }{
 	{"", "$ "},
 	{"echo hi $((6*7))\r", "hi 42\n$ "},
@@ -24,9 +25,12 @@ var shellSession = []struct{ send, expect string }{
 	{"cat\r", "cat\n"},
 	{"typex\x7fd line\r", "typed line\n"},
 	{"\x04", "$ "},
-	{"sleep 30\r", "sleep 30\n"},
+	{"sh -c 'echo slept; sleep 30'\r", "slept\n"},
 	{"\x03", "$ "},
 	{"sleep 0.2 & wait; echo waited\r", "waited\n"},
+	{"sh -c 'echo started; sleep 2; echo resumed'\r", "started\n"},
+	{"\x1a", "Stopped"},
+	{"fg\r", "resumed\n"},
 	{"exit 3\r", ""},
 }
 

@@ -145,8 +145,8 @@ func (c *console) terminal() bool {
 }
 
 // discipline takes raw input as a terminal's line discipline does (the
-// parts of termios it honours: ICRNL; ISIG with VINTR and VQUIT; ICANON
-// with VERASE, VKILL, VEOF and newline; ECHO, ECHOE): what is ready to
+// parts of termios it honours: ICRNL; ISIG with VINTR, VQUIT and VSUSP;
+// ICANON with VERASE, VKILL, VEOF and newline; ECHO, ECHOE): what is ready to
 // read goes to buf, and it returns what to echo and the signal to send
 // to the foreground group (0: none). c.mu is held.
 func (c *console) discipline(raw []byte) (echo []byte, sig int) {
@@ -156,10 +156,14 @@ func (c *console) discipline(raw []byte) (echo []byte, sig int) {
 		if t.Iflag&unix.ICRNL != 0 && ch == '\r' {
 			ch = '\n'
 		}
-		if t.Lflag&unix.ISIG != 0 && (ch == cc(unix.VINTR) || ch == cc(unix.VQUIT)) && ch != 0 {
-			sig = linux.SIGINT
-			if ch == cc(unix.VQUIT) {
+		if t.Lflag&unix.ISIG != 0 && (ch == cc(unix.VINTR) || ch == cc(unix.VQUIT) || ch == cc(unix.VSUSP)) && ch != 0 {
+			switch ch {
+			case cc(unix.VINTR):
+				sig = linux.SIGINT
+			case cc(unix.VQUIT):
 				sig = linux.SIGQUIT
+			default:
+				sig = linux.SIGTSTP
 			}
 			c.line = nil
 			if t.Lflag&unix.ECHO != 0 {
@@ -228,6 +232,14 @@ func newConsole(con Console) *console {
 // fill starts a read-ahead if none is running and there is nothing
 // buffered. c.mu is held.
 func (c *console) fill() {
+	if c.con != nil && !c.reading && c.terminal() {
+		// A terminal takes its input as it comes, as a tty driver
+		// does on each interrupt: Ctrl-C and Ctrl-Z must act while
+		// nobody reads.
+		c.reading = true
+		go c.readTerminal()
+		return
+	}
 	if c.reading || len(c.buf) > 0 || c.eof || c.ioerr || c.con == nil {
 		return
 	}
@@ -237,12 +249,7 @@ func (c *console) fill() {
 		n, err := c.con.Read(b)
 		c.mu.Lock()
 		c.reading = false
-		var echo []byte
-		var sig int
-		pgrp, intr := c.pgrp, c.interrupt
-		if n > 0 && c.terminal() {
-			echo, sig = c.discipline(b[:n])
-		} else if n > 0 {
+		if n > 0 {
 			c.buf = append(c.buf, b[:n]...)
 		} else if err == io.EOF {
 			c.eof = true
@@ -251,14 +258,30 @@ func (c *console) fill() {
 		} else {
 			c.eof = true // a 0-byte read without error: treat as end
 		}
-		// A line not finished yet: read on.
-		more := n > 0 && len(c.buf) == 0 && !c.eof
 		c.mu.Unlock()
-		if more {
-			c.mu.Lock()
-			c.fill()
-			c.mu.Unlock()
+		c.q.notify()
+	}()
+}
+
+// readTerminal is a terminal's input loop: everything typed goes through
+// the line discipline at once (typed-ahead input beyond maxTypeAhead
+// waits in the Console).
+func (c *console) readTerminal() {
+	const maxTypeAhead = 64 << 10
+	b := make([]byte, 4096)
+	for {
+		n, err := c.con.Read(b)
+		c.mu.Lock()
+		var echo []byte
+		var sig int
+		if n > 0 {
+			echo, sig = c.discipline(b[:n])
 		}
+		if err != nil {
+			c.eof = true
+		}
+		pgrp, intr, full := c.pgrp, c.interrupt, len(c.buf) > maxTypeAhead
+		c.mu.Unlock()
 		if len(echo) > 0 {
 			c.con.Write(1, echo)
 		}
@@ -266,7 +289,16 @@ func (c *console) fill() {
 			intr(pgrp, sig)
 		}
 		c.q.notify()
-	}()
+		if err != nil {
+			return
+		}
+		for full {
+			time.Sleep(10 * time.Millisecond)
+			c.mu.Lock()
+			full = len(c.buf) > maxTypeAhead
+			c.mu.Unlock()
+		}
+	}
 }
 
 type consoleOps struct {

@@ -130,6 +130,14 @@ type Process struct {
 	pgid     int
 	sid      int
 	zombie   bool
+	// Job control: a stopped process's threads wait for cont (closed by
+	// SIGCONT); stopReport and contReport are what the parent's wait has
+	// not reported yet (WUNTRACED, WCONTINUED).
+	stopped    bool
+	stopSig    int
+	cont       chan struct{}
+	stopReport bool
+	contReport bool
 	// childEvent is closed (and replaced) when a child changes state.
 	childEvent chan struct{}
 	// vforked is closed when the process execs or ends (its vfork parent

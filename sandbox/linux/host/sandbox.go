@@ -168,6 +168,65 @@ func (sb *Sandbox) exited(p *Process) {
 	}
 }
 
+// stop stops p (a stop signal's default action): its threads wait, its
+// parent hears of it (wait's WUNTRACED, SIGCHLD unless SA_NOCLDSTOP).
+func (sb *Sandbox) stop(p *Process, sig int) {
+	sb.mu.Lock()
+	if p.stopped || p.zombie {
+		sb.mu.Unlock()
+		return
+	}
+	p.stopped, p.stopSig, p.cont = true, sig, make(chan struct{})
+	p.stopReport, p.contReport = true, false
+	parent := p.parent
+	if parent != nil {
+		parent.notifyChild()
+	}
+	sb.mu.Unlock()
+	p.mu.Lock()
+	for _, t := range p.threads {
+		t.attention.Store(true)
+	}
+	ts := p.threadList()
+	p.mu.Unlock()
+	for _, t := range ts {
+		t.kick()
+	}
+	if parent != nil {
+		parent.childSignal(p.pid, 5, sig) // CLD_STOPPED
+	}
+}
+
+// resume continues a stopped p (SIGCONT).
+func (sb *Sandbox) resume(p *Process) {
+	sb.mu.Lock()
+	if !p.stopped {
+		sb.mu.Unlock()
+		return
+	}
+	p.stopped, p.stopReport, p.contReport = false, false, true
+	close(p.cont)
+	parent := p.parent
+	if parent != nil {
+		parent.notifyChild()
+	}
+	sb.mu.Unlock()
+	if parent != nil {
+		parent.childSignal(p.pid, 6, linux.SIGCONT) // CLD_CONTINUED
+	}
+}
+
+// childSignal sends p the SIGCHLD of a child's stop or continue, unless
+// its handler asks not to hear of them (SA_NOCLDSTOP).
+func (p *Process) childSignal(pid int, code int32, status int) {
+	p.mu.Lock()
+	noStop := p.actions[linux.SIGCHLD].Flags&linux.SA_NOCLDSTOP != 0
+	p.mu.Unlock()
+	if !noStop {
+		p.signalProcess(linux.SigInfo{Signo: linux.SIGCHLD, Code: code, Kill: true, PID: uint32(pid), Value: uint64(status)})
+	}
+}
+
 // notifyChild wakes the process's waits for a child (sb.mu held).
 func (p *Process) notifyChild() {
 	close(p.childEvent)
@@ -350,19 +409,21 @@ func (p *Process) vforkShared(t *Thread, sp uint64) (uint64, linux.Errno) {
 
 // Wait options and idtypes.
 const (
-	wNoHang   = 1
-	wExited   = 4
-	wNoWait   = 0x01000000
-	pAll      = 0
-	pPID      = 1
-	pPGID     = 2
-	waitFlags = wNoHang | 2 | wExited | 8 | wNoWait | 0x20000000 | 0x40000000 | 0x80000000
+	wNoHang    = 1
+	wUntraced  = 2 // WSTOPPED for waitid
+	wContinued = 8
+	wExited    = 4
+	wNoWait    = 0x01000000
+	pAll       = 0
+	pPID       = 1
+	pPGID      = 2
+	waitFlags  = wNoHang | 2 | wExited | 8 | wNoWait | 0x20000000 | 0x40000000 | 0x80000000
 )
 
 // waitChild waits for a child that matches (pid > 0: that one; 0: the
 // caller's group; -1: any; < -1: group -pid) to end, and reaps it unless
 // noWait. It returns the child (nil with 0: WNOHANG and none has ended).
-func (p *Process) waitChild(t *Thread, pid int, options uint64) (*Process, linux.Errno) {
+func (p *Process) waitChild(t *Thread, pid int, options uint64) (*Process, *waitReport, linux.Errno) {
 	sb := p.sb
 	for {
 		sb.mu.Lock()
@@ -376,28 +437,59 @@ func (p *Process) waitChild(t *Thread, pid int, options uint64) (*Process, linux
 		}
 		if len(match) == 0 {
 			sb.mu.Unlock()
-			return nil, linux.ECHILD
+			return nil, nil, linux.ECHILD
 		}
 		sort.Slice(match, func(i, j int) bool { return match[i].pid < match[j].pid })
 		for _, c := range match {
-			if c.zombie {
+			switch {
+			case c.zombie:
 				if options&wNoWait == 0 {
 					delete(p.children, c.pid)
 					delete(sb.procs, c.pid)
 				}
 				sb.mu.Unlock()
-				return c, 0
+				return c, nil, 0
+			case c.stopReport && options&wUntraced != 0, c.contReport && options&wContinued != 0:
+				r := &waitReport{c: c, stopped: c.stopReport && options&wUntraced != 0, sig: c.stopSig}
+				if options&wNoWait == 0 {
+					if r.stopped {
+						c.stopReport = false
+					} else {
+						c.contReport = false
+					}
+				}
+				sb.mu.Unlock()
+				return c, r, 0
 			}
 		}
 		ev := p.childEvent
 		sb.mu.Unlock()
 		if options&wNoHang != 0 {
-			return nil, 0
+			return nil, nil, 0
 		}
 		if err := t.Wait(ev, time.Time{}); err != 0 {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+}
+
+// waitReport is a stopped or continued child that a wait reports.
+type waitReport struct {
+	c       *Process
+	stopped bool
+	sig     int
+}
+
+// reportStatus is the status word and siginfo code of what waitChild
+// returned: a stop or continue if r says so, else the end.
+func reportStatus(c *Process, r *waitReport) (status uint32, code int32, value int) {
+	if r != nil {
+		if r.stopped {
+			return uint32(r.sig)<<8 | 0x7f, 5, r.sig // CLD_STOPPED
+		}
+		return 0xffff, 6, linux.SIGCONT // CLD_CONTINUED
+	}
+	return c.waitStatus()
 }
 
 // waitStatus is the status word wait4 reports for an ended process.
@@ -414,11 +506,11 @@ func sysWait4(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	if a[2]&^uint64(waitFlags) != 0 {
 		return 0, linux.EINVAL
 	}
-	c, err := t.p.waitChild(t, int(int32(a[0])), a[2]&^wNoWait)
+	c, r, err := t.p.waitChild(t, int(int32(a[0])), a[2]&^wNoWait)
 	if err != 0 || c == nil {
 		return 0, err
 	}
-	status, _, _ := c.waitStatus()
+	status, _, _ := reportStatus(c, r)
 	if a[1] != 0 {
 		if err := t.putU32(a[1], status); err != 0 {
 			return 0, err
@@ -434,7 +526,7 @@ func sysWait4(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 }
 
 func sysWaitid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-	if a[3]&^uint64(waitFlags) != 0 || a[3]&wExited == 0 {
+	if a[3]&^uint64(waitFlags) != 0 || a[3]&(wExited|wUntraced|wContinued) == 0 {
 		return 0, linux.EINVAL
 	}
 	pid := -1
@@ -453,14 +545,14 @@ func sysWaitid(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	default:
 		return 0, linux.EINVAL
 	}
-	c, err := t.p.waitChild(t, pid, a[3])
+	c, r, err := t.p.waitChild(t, pid, a[3])
 	if err != 0 {
 		return 0, err
 	}
 	if a[2] != 0 {
 		var b [linux.SigInfoSize]byte
 		if c != nil {
-			_, code, value := c.waitStatus()
+			_, code, value := reportStatus(c, r)
 			info := linux.SigInfo{Signo: linux.SIGCHLD, Code: code, Kill: true, PID: uint32(c.pid), Value: uint64(value)}
 			info.Encode(b[:])
 		}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/binary"
+	"time"
 
 	"beelzebox/cpu"
 	"beelzebox/linux"
@@ -32,12 +33,37 @@ func defaultAction(sig int) int {
 // ignored reports whether sig would be discarded on arrival (p.mu held).
 func (p *Process) ignored(sig int) bool {
 	h := p.actions[sig].Handler
-	return h == linux.SIG_IGN || (h == linux.SIG_DFL && (defaultAction(sig) == actIgnore || defaultAction(sig) == actStop))
+	return sig != linux.SIGSTOP && (h == linux.SIG_IGN || (h == linux.SIG_DFL && defaultAction(sig) == actIgnore))
+}
+
+// sent is what sending sig does at once, before any delivery: SIGCONT
+// resumes a stopped process and discards pending stop signals; a stop
+// signal discards a pending SIGCONT (signal(7)).
+func (p *Process) sent(sig int) {
+	const stops = 1<<(linux.SIGSTOP-1) | 1<<(linux.SIGTSTP-1) | 1<<(linux.SIGTTIN-1) | 1<<(linux.SIGTTOU-1)
+	switch {
+	case sig == linux.SIGCONT:
+		p.mu.Lock()
+		p.pending &^= stops
+		for _, t := range p.threads {
+			t.pending &^= stops
+		}
+		p.mu.Unlock()
+		p.sb.resume(p)
+	case linux.SigBit(sig)&stops != 0:
+		p.mu.Lock()
+		p.pending &^= linux.SigBit(linux.SIGCONT)
+		for _, t := range p.threads {
+			t.pending &^= linux.SigBit(linux.SIGCONT)
+		}
+		p.mu.Unlock()
+	}
 }
 
 // signalThread makes sig pending for t (tgkill, faults, SIGPIPE).
 func (p *Process) signalThread(t *Thread, info linux.SigInfo) {
 	sig := int(info.Signo)
+	p.sent(sig)
 	p.mu.Lock()
 	if p.ignored(sig) && sig != linux.SIGKILL {
 		p.mu.Unlock()
@@ -61,6 +87,7 @@ func (p *Process) signalThread(t *Thread, info linux.SigInfo) {
 // not block it takes it (kill, alarm).
 func (p *Process) signalProcess(info linux.SigInfo) {
 	sig := int(info.Signo)
+	p.sent(sig)
 	if sig == linux.SIGKILL {
 		p.exitGroup(0, linux.SIGKILL)
 		return
@@ -136,6 +163,9 @@ func (t *Thread) fault(f sandbox.Fault) {
 // action). false: the process is ending.
 func (t *Thread) deliverSignals() bool {
 	p := t.p
+	if !t.waitWhileStopped() {
+		return false
+	}
 	for {
 		p.mu.Lock()
 		ready := (t.pending | p.pending) &^ t.mask
@@ -169,7 +199,14 @@ func (t *Thread) deliverSignals() bool {
 		if act.Handler == linux.SIG_DFL || act.Handler == linux.SIG_IGN {
 			p.mu.Unlock()
 			switch {
-			case act.Handler == linux.SIG_IGN, defaultAction(sig) == actIgnore, defaultAction(sig) == actStop:
+			case act.Handler == linux.SIG_IGN && sig != linux.SIGSTOP, defaultAction(sig) == actIgnore:
+				continue
+			case defaultAction(sig) == actStop:
+				// Every thread stops until a SIGCONT (or the end).
+				p.sb.stop(p, sig)
+				if !t.waitWhileStopped() {
+					return false
+				}
 				continue
 			}
 			p.exitGroup(0, sig)
@@ -198,6 +235,24 @@ func (t *Thread) deliverSignals() bool {
 			p.exitGroup(0, linux.SIGSEGV)
 			return false
 		}
+	}
+}
+
+// waitWhileStopped holds the thread while its process is stopped; false:
+// the process is ending.
+func (t *Thread) waitWhileStopped() bool {
+	p := t.p
+	for {
+		p.sb.mu.Lock()
+		stopped, cont := p.stopped, p.cont
+		p.sb.mu.Unlock()
+		if !stopped {
+			return true
+		}
+		if p.isExiting() {
+			return false
+		}
+		t.Wait(cont, time.Time{})
 	}
 }
 
