@@ -333,8 +333,20 @@ var errNoRegion = errors.New("vmcore: no region")
 // back maps a region for v, with the saved pages (moved by delta) as its
 // contents, or, when pages is nil and fresh is set, v's implied contents.
 func (s *Space) back(v *vma, pages []page, delta uint64, fresh bool) error {
-	final := perm(v.prot)
 	content := hasPages(pages, v.start-delta, v.end-delta) || fresh && v.src != nil
+	return s.mapRegion(v, content, func() error {
+		if fresh {
+			return s.fillFile(v, v.start, v.end)
+		}
+		return s.restore(pages, v.start-delta, v.end-delta, delta)
+	})
+}
+
+// mapRegion maps a region for v and fills it: a region with content that
+// ends up executable (or with no access) is mapped read-only, filled by
+// the host, then given its permission (the level 2 scan waits for that).
+func (s *Space) mapRegion(v *vma, content bool, fill func() error) error {
+	final := perm(v.prot)
 	initial := final
 	if content && final&PermExec != 0 || final == 0 {
 		initial = PermRead
@@ -347,12 +359,7 @@ func (s *Space) back(v *vma, pages []page, delta uint64, fresh bool) error {
 		s.lastErr = err
 		return err
 	}
-	var err error
-	if fresh {
-		err = s.fillFile(v, v.start, v.end)
-	} else {
-		err = s.restore(pages, v.start-delta, v.end-delta, delta)
-	}
+	err := fill()
 	if err == nil && initial != final {
 		err = s.g.Protect(v.start, final)
 	}
@@ -376,36 +383,14 @@ func (s *Space) LastError() error {
 }
 
 // backData maps a region for v with data as its first bytes, written in
-// place while the region is still writable and not executable.
+// one piece.
 func (s *Space) backData(v *vma, data []byte) error {
-	final := perm(v.prot)
-	initial := final
-	if len(data) > 0 && final&PermExec != 0 || final == 0 {
-		initial = PermRead // the host writes any region; the scan waits
-	}
-	name := v.name
-	if name == "" {
-		name = "mmap"
-	}
-	if _, err := s.g.Map(Region{Name: name, Addr: v.start, Size: v.size(), Perm: initial}); err != nil {
-		s.lastErr = err
-		return err
-	}
-	var err error
-	if len(data) > 0 {
-		err = s.g.WriteMemory(v.start, data)
-	}
-	if err == nil && initial != final {
-		err = s.g.Protect(v.start, final)
-	}
-	if err != nil {
-		s.lastErr = err
-		s.g.Unmap(v.start)
-		return err
-	}
-	v.backed = true
-	s.mapped += v.size()
-	return nil
+	return s.mapRegion(v, len(data) > 0, func() error {
+		if len(data) == 0 {
+			return nil
+		}
+		return s.g.WriteMemory(v.start, data)
+	})
 }
 
 func (s *Space) unback(v *vma) {
