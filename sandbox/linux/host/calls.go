@@ -37,8 +37,8 @@ func hostCalls() {
 	def(linux.SysGetresgid, Full, "", sysGetres(false))
 	def(linux.SysSetuid, Full, "", sysSetid(true))
 	def(linux.SysSetgid, Full, "", sysSetid(false))
-	def(linux.SysSetresuid, Partial, "sets all three ids to the first given", sysSetres(true))
-	def(linux.SysSetresgid, Partial, "sets all three ids to the first given", sysSetres(false))
+	def(linux.SysSetresuid, Partial, "sets all three ids to the first given", sysSetid(true))
+	def(linux.SysSetresgid, Partial, "sets all three ids to the first given", sysSetid(false))
 	def(linux.SysSetreuid, Partial, "sets every id to the effective one given", sysSetre(true))
 	def(linux.SysSetregid, Partial, "sets every id to the effective one given", sysSetre(false))
 	def(linux.SysGetgroups, Full, "", func(t *Thread, a [6]uint64) (uint64, linux.Errno) { return 0, 0 })
@@ -224,13 +224,6 @@ func (p *Process) setIDs(user bool, real, eff, saved uint32) linux.Errno {
 }
 
 func sysSetid(user bool) handler {
-	return func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-		id := uint32(a[0])
-		return 0, t.p.setIDs(user, id, id, id)
-	}
-}
-
-func sysSetres(user bool) handler {
 	return func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 		id := uint32(a[0])
 		return 0, t.p.setIDs(user, id, id, id)

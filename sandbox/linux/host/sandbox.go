@@ -296,13 +296,18 @@ func (sb *Sandbox) ids(p *Process) (ppid, pgid, sid int) {
 	return ppid, p.pgid, p.sid
 }
 
-// fork makes a child process: a copy-on-write duplicate of the caller's
-// memory with the calling thread's registers (RAX 0) and vector state,
-// the file descriptors shared as dup would, the signal dispositions,
-// mask and alternate stack, limits and IDs. Only level 3 can: levels 1
-// and 2 share one address space, so a copy cannot have the parent's
-// addresses (EAGAIN, which a shell survives). A vfork parent waits until
-// the child execs or ends.
+// fork makes a child process. At level 3 its memory is a copy-on-write
+// duplicate of the caller's, with the calling thread's registers (RAX 0,
+// or the given stack) and vector state. Levels 1 and 2 share one address
+// space, so a copy cannot have the parent's addresses: plain fork is
+// EAGAIN there, which a shell survives, and vfork (CLONE_VFORK, as
+// posix_spawn uses) runs the child as a thread of its parent's guest, in
+// its memory, as vfork's child does on Linux, until its execve gives it a
+// guest of its own (a program linked at a fixed address must find the low
+// guest area free of the parent's) or it ends. Either way the child
+// shares the descriptors as dup would and inherits the dispositions,
+// signal mask, alternate stack, limits and IDs; a vfork parent waits
+// until the child execs or ends.
 func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64, linux.Errno) {
 	sb := p.sb
 	sb.mu.Lock()
@@ -311,44 +316,54 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 	if full || p.isExiting() || !sb.memoryFits(p.mem.Mapped()) {
 		return 0, linux.EAGAIN
 	}
+	vfork := flags&unix.CLONE_VFORK != 0
+	g, main := p.g, sandbox.Thread(nil)
 	if p.level != sandbox.Level3 {
-		if flags&unix.CLONE_VFORK == 0 {
-			// Levels 1 and 2 share one address space: a copy cannot
-			// have the parent's addresses.
+		if !vfork {
 			return 0, linux.EAGAIN
 		}
-		return p.vforkShared(t, sp)
-	}
-	g, err := p.g.Duplicate(t.t)
-	if err != nil {
-		if err == sandbox.ErrNoDuplicate {
-			return 0, linux.EAGAIN
+		st, errno := t.sibling(sp, nil)
+		if errno != 0 {
+			return 0, errno
 		}
-		return 0, linux.ENOMEM
+		main = st
+	} else {
+		var err error
+		if g, err = p.g.Duplicate(t.t); err != nil {
+			if err == sandbox.ErrNoDuplicate {
+				return 0, linux.EAGAIN
+			}
+			return 0, linux.ENOMEM
+		}
+		main = g.Main()
+		main.SetReturn(0)
+		if sp != 0 {
+			r := main.Regs()
+			r.RSP = sp
+			main.SetRegs(r)
+		}
 	}
 	c := sb.newProcess(p)
 	c.cfg, c.g, c.exe, c.comm = p.cfg, g, p.exe, p.comm
-	c.mem = vmem.Clone(p.mem, g)
-	c.mem.Files = c.fileSource
+	if g == p.g {
+		c.mem, c.borrowed, c.lender = p.mem, true, p
+		p.borrowers.Add(1)
+	} else {
+		c.mem = vmem.Clone(p.mem, g)
+		c.mem.Files = c.fileSource
+	}
 	c.files = p.files.Clone(procInfo{c})
 	p.mu.Lock()
 	c.actions, c.limits, c.ids = p.actions, p.limits, p.ids
 	mask := t.mask
 	p.mu.Unlock()
-	main := g.Main()
-	main.SetReturn(0)
-	if sp != 0 {
-		r := main.Regs()
-		r.RSP = sp
-		main.SetRegs(r)
-	}
 	ct := c.addThread(main, c.pid)
 	ct.mask = mask
 	ct.altSP, ct.altSize, ct.altFlags = t.altSP, t.altSize, t.altFlags
 	if flags&unix.CLONE_CHILD_SETTID != 0 {
 		var b [4]byte
 		le.PutUint32(b[:], uint32(c.pid))
-		g.WriteMemory(childTID, b[:])
+		c.g.WriteMemory(childTID, b[:])
 	}
 	if flags&unix.CLONE_CHILD_CLEARTID != 0 {
 		ct.clearTID = childTID
@@ -358,51 +373,7 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 	}
 	sb.add(c)
 	c.run(ct)
-	if flags&unix.CLONE_VFORK != 0 {
-		for {
-			if t.Wait(c.vforked, time.Time{}) == 0 || p.isExiting() {
-				break
-			}
-		}
-	}
-	return uint64(c.pid), 0
-}
-
-// vforkShared is vfork at levels 1 and 2: the child is a process of its
-// own (its ID, descriptors, dispositions) whose one thread runs in the
-// parent's guest, in its memory, as vfork's child does on Linux, while
-// the parent waits; its execve gives it a guest of its own (a program
-// linked at a fixed address must find the low guest area free of the
-// parent's: one such program at a time), and its end returns the thread.
-func (p *Process) vforkShared(t *Thread, sp uint64) (uint64, linux.Errno) {
-	r := t.t.Regs()
-	r.RAX = 0
-	if sp != 0 {
-		r.RSP = sp
-	}
-	xs := make([]byte, vectorStateSize())
-	if t.t.VectorState(xs) != nil {
-		return 0, linux.EAGAIN
-	}
-	st, err := p.g.NewThread(r)
-	if err != nil {
-		return 0, linux.EAGAIN
-	}
-	st.SetVectorState(xs)
-	sb := p.sb
-	c := sb.newProcess(p)
-	c.cfg, c.g, c.mem, c.exe, c.comm, c.borrowed, c.lender = p.cfg, p.g, p.mem, p.exe, p.comm, true, p
-	p.borrowers.Add(1)
-	c.files = p.files.Clone(procInfo{c})
-	p.mu.Lock()
-	c.actions, c.limits, c.ids = p.actions, p.limits, p.ids
-	mask := t.mask
-	p.mu.Unlock()
-	ct := c.addThread(st, c.pid)
-	ct.mask = mask
-	sb.add(c)
-	c.run(ct)
-	for t.Wait(c.vforked, time.Time{}) != 0 && !p.isExiting() {
+	for vfork && t.Wait(c.vforked, time.Time{}) != 0 && !p.isExiting() {
 	}
 	return uint64(c.pid), 0
 }

@@ -426,6 +426,33 @@ func sysClone3(t *Thread, a [6]uint64) (uint64, linux.Errno) {
 	return t.clone(flags, sp, parentTID, childTID, tls)
 }
 
+// sibling makes a thread in t's guest that resumes where t does: t's
+// registers with RAX 0, the stack sp (if not 0) and the FS base *fs (if
+// not nil), and t's vector state.
+func (t *Thread) sibling(sp uint64, fs *uint64) (sandbox.Thread, linux.Errno) {
+	r := t.t.Regs()
+	r.RAX = 0
+	if sp != 0 {
+		r.RSP = sp
+	}
+	if fs != nil {
+		r.FSBase = *fs
+	}
+	xs := make([]byte, vectorStateSize())
+	if t.t.VectorState(xs) != nil {
+		return nil, linux.EAGAIN
+	}
+	st, err := t.p.g.NewThread(r)
+	if err != nil {
+		if err == sandbox.ErrThreadLimit {
+			return nil, linux.EAGAIN
+		}
+		return nil, linux.ENOMEM
+	}
+	st.SetVectorState(xs)
+	return st, 0
+}
+
 // clone makes a new thread of the process: the caller's registers (RAX
 // 0, the given stack and TLS), its vector state and signal mask.
 func (t *Thread) clone(flags, sp, parentTID, childTID, tls uint64) (uint64, linux.Errno) {
@@ -445,29 +472,17 @@ func (t *Thread) clone(flags, sp, parentTID, childTID, tls uint64) (uint64, linu
 	if flags&^uint64(cloneAllowed|linux.CSIGNAL) != 0 {
 		return 0, linux.EINVAL
 	}
-	r := t.t.Regs()
-	r.RAX = 0
-	if sp != 0 {
-		r.RSP = sp
-	}
+	var fs *uint64
 	if flags&unix.CLONE_SETTLS != 0 {
 		if tls >= 1<<47 {
 			return 0, linux.EPERM
 		}
-		r.FSBase = tls
+		fs = &tls
 	}
-	xs := make([]byte, vectorStateSize())
-	if t.t.VectorState(xs) != nil {
-		return 0, linux.EAGAIN
+	st, errno := t.sibling(sp, fs)
+	if errno != 0 {
+		return 0, errno
 	}
-	st, err := t.p.g.NewThread(r)
-	if err != nil {
-		if err == sandbox.ErrThreadLimit {
-			return 0, linux.EAGAIN
-		}
-		return 0, linux.ENOMEM
-	}
-	st.SetVectorState(xs)
 	nt := t.p.addThread(st, 0)
 	t.p.mu.Lock()
 	nt.mask = t.mask
