@@ -56,6 +56,7 @@ func (physMem) U8(a uint64) uint8   { return *(*uint8)(unsafe.Pointer(uintptr(a)
 // start is called by start64 on the boot stack.
 func start() {
 	kernel.BootTSC = cpu.Rdtsc()
+	cpu.EarlyInit()
 	// Until the first thread has its own kernel stack, faults are taken
 	// on the boot stack, as nested faults (reported, then fatal).
 	base := uintptr(unsafe.Pointer(&bootStack[0]))

@@ -48,10 +48,16 @@ type UserContext struct {
 	CR3 uint64
 }
 
-// perCPU is what the entry code needs at hand. The kernel is uniprocessor,
-// so there is one instance, reached by absolute address from assembly.
-// The fields change only with interrupts disabled.
+// perCPU is what the entry code needs at hand, one per CPU (entry.cpus).
+// In ring 0 the GS base is the running CPU's block (see "Per-CPU data" in
+// entry_amd64.s), so assembly reaches a field as perCPU_field(GS) and Go
+// code through this(). The fields change only on their own CPU, with
+// interrupts disabled.
 type perCPU struct {
+	// self is the block's own address: the value of GS base in ring 0,
+	// and of IA32_KERNEL_GS_BASE while ring 3 runs.
+	self  uint64
+	index uint64 // the CPU's number, 0 for the bootstrap processor
 	scratch  uint64 // caller RSP saved by the SYSCALL entry
 	kstackLo uint64 // the running thread's kernel stack, [lo, hi)
 	kstackHi uint64
@@ -88,6 +94,17 @@ type perCPU struct {
 	vmcs uint64
 }
 
+// this returns the running CPU's block (GS base).
+//
+//go:nosplit
+func this() *perCPU
+
+// Index is the running CPU's number: 0 for the bootstrap processor, then
+// in the order the others were started.
+//
+//go:nosplit
+func Index() int { return int(this().index) }
+
 // SetKernelSpace records the kernel's page-table root, which entries from
 // a guest's address space switch to, and loads it.
 func SetKernelSpace(root uint64) {
@@ -96,7 +113,7 @@ func SetKernelSpace(root uint64) {
 		// PCID 0, and keep its TLB entries (SDM Vol. 3A §4.10.4.1).
 		v |= CR3NoFlush
 	}
-	entry.percpu.kernelCR3 = v
+	this().kernelCR3 = v
 	SetCR3(v)
 }
 
@@ -145,13 +162,13 @@ func HandlerTLS() uintptr {
 // SetKernelStack tells the entry code where the running thread's kernel
 // stack is. Entries from outside that stack start at hi.
 func SetKernelStack(lo, hi uintptr) {
-	entry.percpu.kstackLo = uint64(lo)
-	entry.percpu.kstackHi = uint64(hi)
+	this().kstackLo = uint64(lo)
+	this().kstackHi = uint64(hi)
 }
 
 // SetThreadFS records the FS base (TLS) of the running thread, which the
 // entry code restores when ring 3 exits.
-func SetThreadFS(fs uint64) { entry.percpu.kernelFS = fs }
+func SetThreadFS(fs uint64) { this().kernelFS = fs }
 
 // InstallKernelG points the g slot of the TLS block at fs (FS:-8) at
 // kernelG and returns what the slot held. Handler code that loads a new
@@ -159,20 +176,20 @@ func SetThreadFS(fs uint64) { entry.percpu.kernelFS = fs }
 func InstallKernelG(fs uint64) (old uint64) {
 	slot := (*uint64)(unsafe.Pointer(uintptr(fs - 8)))
 	old = *slot
-	*slot = entry.percpu.kernelG
+	*slot = this().kernelG
 	return old
 }
 
 // RestoreOnReturn makes the SYSCALL exit path load the XSAVE area at area
 // just before it returns (used by rt_sigreturn: the state must be loaded
 // after the last Go code of the handler has run).
-func RestoreOnReturn(area uintptr) { entry.percpu.xrstor = uint64(area) }
+func RestoreOnReturn(area uintptr) { this().xrstor = uint64(area) }
 
 // PendingRestore is the XSAVE area RestoreOnReturn asked to load, or 0.
-func PendingRestore() uintptr { return uintptr(entry.percpu.xrstor) }
+func PendingRestore() uintptr { return uintptr(this().xrstor) }
 
 // InHandler reports whether sp lies on the running thread's kernel stack.
-func InHandler(sp uint64) bool { return sp >= entry.percpu.kstackLo && sp < entry.percpu.kstackHi }
+func InHandler(sp uint64) bool { return sp >= this().kstackLo && sp < this().kstackHi }
 
 // EnterUser runs ctx at ring 3 until its next system call, interrupt or
 // exception, and returns with ctx saved (ctx.Regs.Vector says why it
@@ -180,8 +197,8 @@ func InHandler(sp uint64) bool { return sp >= entry.percpu.kstackLo && sp < entr
 // caller must have validated ctx (see ValidateUser).
 //
 // Invariants: nosplit path, no allocation; the host's callee-saved
-// registers and SP are parked in entry.percpu.hostSP; while ring 3 runs,
-// entry.percpu.user points at ctx, and that is how the entry code knows to save
+// registers and SP are parked in this().hostSP; while ring 3 runs,
+// this().user points at ctx, and that is how the entry code knows to save
 // into ctx and come back here instead of dispatching to a hook.
 //
 //go:noescape
@@ -209,11 +226,11 @@ func nmiEntryPC() uintptr
 
 // NMIs is the number of non-maskable interrupts the kernel has taken (and
 // returned from).
-func NMIs() uint64 { return entry.percpu.nmis }
+func NMIs() uint64 { return this().nmis }
 
 // WindowTraps is the number of single-step traps the SYSCALL entry took
 // before its stack switch (and resumed from).
-func WindowTraps() uint64 { return entry.percpu.windowTraps }
+func WindowTraps() uint64 { return this().windowTraps }
 
 // syscallDispatch and trapDispatch are called by the entry code.
 func syscallDispatch(f *Frame) {
@@ -221,7 +238,7 @@ func syscallDispatch(f *Frame) {
 }
 
 func trapDispatch(f *Frame) {
-	if entry.percpu.windowFault != 0 {
+	if this().windowFault != 0 {
 		Fatal(f, "exception in the entry window ("+vectorName(f.Vector)+")")
 	}
 	if TrapHook == nil {
@@ -318,4 +335,4 @@ func TrapXsaveArea(f *Frame) uintptr {
 }
 
 // KernelCR3 is the value the kernel's CR3 is loaded with.
-func KernelCR3() uint64 { return entry.percpu.kernelCR3 }
+func KernelCR3() uint64 { return this().kernelCR3 }

@@ -76,9 +76,9 @@
 //   - FS base: the guest's until userExit saves it and loads the running
 //     thread's (percpu.kernelFS). The windowFault and fatalCommon paths
 //     load the kernel's before anything reads FS:-8.
-//   - GS base: the guest's, saved at exit and left loaded; the kernel
-//     never uses GS (the Go runtime on linux/amd64 keeps g in FS-based
-//     TLS and R14).
+//   - GS base: the guest's, swapped out by SWAPGS at the entry (it is
+//     then in IA32_KERNEL_GS_BASE), saved by userExit, which puts the
+//     CPU's block back there (see "Per-CPU data" below).
 //   - Segment selectors: SYSCALL, interrupt delivery and IRETQ set CS and
 //     SS; DS, ES, FS and GS may hold the guest's null or user data
 //     selector, which 64-bit mode ignores for the kernel's data accesses.
@@ -104,12 +104,53 @@
 //     (above); TLB entries of its PCID stay tagged with it, and nothing
 //     of the kernel in the lower half is global (mm/kernel.go).
 
+// Per-CPU data. Every CPU has a block (perCPU, in the entry pages) that
+// the entry code needs before it can touch anything else. The choice,
+// and why:
+//
+//   - In ring 0, outside the entry window, GS base and
+//     IA32_KERNEL_GS_BASE both hold the running CPU's block, and
+//     PERCPU(off) is a GS-relative access. The Go runtime on linux/amd64
+//     never uses GS (g is in FS-based TLS and R14), so the kernel has it.
+//   - While ring 3 runs, GS base is the guest's and KERNEL_GS_BASE the
+//     CPU's block. Guests cannot read or change KERNEL_GS_BASE (RDMSR
+//     and WRMSR fault at CPL 3, and SWAPGS is privileged).
+//   - SYSCALL: syscallEntry's first instruction is SWAPGS, always. From
+//     ring 0 both bases are the block, so it changes nothing; from ring
+//     3 it brings the block in and parks the guest's base in
+//     KERNEL_GS_BASE. So the entry needs no test of where it came from
+//     before it can read percpu.user, which says that (as before).
+//     userExit saves the guest's base from KERNEL_GS_BASE and writes the
+//     block back there.
+//   - EnterUser writes the guest's base into KERNEL_GS_BASE early and
+//     SWAPGS is its last instruction but the IRETQ or SYSRETQ: the block
+//     stays in GS for every PERCPU access of the way out.
+//   - Interrupts and exceptions never trust GS in ring 0: every IDT gate
+//     has an IST stack, and the last word of each IST stack of a CPU
+//     holds its block's address (gdt.go, loadCPUTables), at a fixed
+//     offset from the frame the CPU pushes there. intrCommon reads
+//     percpu.user through that address: from ring 3 it does SWAPGS
+//     (the bases are then exactly as after syscallEntry's); from ring 0
+//     outside the window GS is already right; in the window (GS may be
+//     the guest's, or KERNEL_GS_BASE may be) it never uses GS, and the
+//     fatal report of windowFault first writes the block into both.
+//     NMIs, #DF and #MC find their block the same way.
+//
+// Why not the classic alternative, SWAPGS decided by the CS of the
+// interrupted context: an NMI or #DB in the window arrives from ring 0
+// with the guest's GS base loaded, which CS cannot tell, and Linux's
+// answer (a paranoid entry reading MSR_GS_BASE and comparing it with
+// kernel addresses) does not work here, where the kernel and level 1
+// guests share the lower half. The IST word costs one load and cannot
+// be wrong: a CPU's IST stacks are its own.
+
 #include "textflag.h"
 #include "go_asm.h"
 #include "entry.h"
 
 #define MSR_FS_BASE 0xC0000100
 #define MSR_GS_BASE 0xC0000101
+#define MSR_KERNEL_GS_BASE 0xC0000102
 
 // FS:-8 access; the Go assembler has no segment override for it.
 #define PUSH_TLS_G BYTE $0x64; BYTE $0xff; BYTE $0x34; BYTE $0x25; LONG $0xfffffff8
@@ -136,6 +177,20 @@
 	MOVQ	PERCPU(perCPU_kernelFS), AX; MOVQ AX, DX; SHRQ $32, DX; \
 	MOVL	$MSR_FS_BASE, CX; WRMSR
 
+// ISTBLOCK(n) is the offset from SP of the CPU's block address on an IST
+// stack holding n bytes below the 7-word frame of a vector stub (vector,
+// error code, and the CPU's 5 words): the frame starts at the IST
+// pointer, and the block's address is the last word of the reserved
+// istReserve bytes above it (gdt.go).
+#define ISTBLOCK(n) (n+56+const_istReserve-8)
+
+// SET_GS_BASES writes AX, a CPU's block, into GS base and KERNEL_GS_BASE;
+// it clobbers CX and DX.
+#define SET_GS_BASES \
+	MOVQ	AX, DX; SHRQ $32, DX; \
+	MOVL	$MSR_GS_BASE, CX; WRMSR; \
+	MOVL	$MSR_KERNEL_GS_BASE, CX; WRMSR
+
 // Offset of Frame.G from the frame base: G, Vector, ErrorCode and the five
 // IRETQ words follow it.
 #define TAIL_WORDS 8
@@ -147,6 +202,7 @@ TEXT ·entryTextStart(SB),NOSPLIT|NOFRAME,$0
 	BYTE	$0xcc	// INT3
 
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
+	SWAPGS		// the CPU's block in GS, from ring 0 or 3 ("Per-CPU data")
 	MOVQ	SP, PERCPU(perCPU_scratch)
 	CMPQ	PERCPU(perCPU_user), $0
 	JNE	fromUser
@@ -242,12 +298,18 @@ bases:
 	MOVL	AX, AX
 	ORQ	DX, AX
 	MOVQ	AX, UserContext_FSBase(DI)
-	MOVL	$MSR_GS_BASE, CX
+	// The context's GS base is in KERNEL_GS_BASE since the entry's
+	// SWAPGS; the CPU's block goes back there.
+	MOVL	$MSR_KERNEL_GS_BASE, CX
 	RDMSR
 	SHLQ	$32, DX
 	MOVL	AX, AX
 	ORQ	DX, AX
 	MOVQ	AX, UserContext_GSBase(DI)
+	MOVQ	PERCPU(perCPU_self), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	WRMSR
 	LOAD_KERNEL_FS
 	MOVQ	$0, PERCPU(perCPU_user)
 	// Unwind EnterUser's pushes with loads: the assembler would count
@@ -287,10 +349,12 @@ TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
 	SHRQ	$32, DX
 	MOVL	$MSR_FS_BASE, CX
 	WRMSR
+	// The context's GS base goes into KERNEL_GS_BASE; the SWAPGS right
+	// before the return to ring 3 swaps it in.
 	MOVQ	UserContext_GSBase(DI), AX
 	MOVQ	AX, DX
 	SHRQ	$32, DX
-	MOVL	$MSR_GS_BASE, CX
+	MOVL	$MSR_KERNEL_GS_BASE, CX
 	WRMSR
 	// CR4.PKE is on exactly while contexts that use PKRU run (level 2),
 	// switched lazily: a context without PKRU (level 1) runs with
@@ -322,6 +386,7 @@ noVERW:
 	JEQ	sysret
 	POP_GPRS
 	ADDQ	$24, SP
+	SWAPGS
 	IRETQ
 sysret:
 	// The context stopped at a SYSCALL, so RCX and R11 are RIP and
@@ -345,6 +410,7 @@ sysret:
 	MOVQ	0(SP), CX		// RIP
 	MOVQ	16(SP), R11		// RFLAGS
 	MOVQ	24(SP), SP		// RSP
+	SWAPGS
 	BYTE	$0x48; BYTE $0x0f; BYTE $0x07	// SYSRETQ
 spaceSwitch:
 	// The context has an address space of its own, which maps none of
@@ -368,9 +434,12 @@ spaceSwitch:
 	POPQ	BP; POPQ DI; POPQ SI; POPQ DX; POPQ CX; POPQ BX
 	MOVQ	PERCPU(perCPU_userCR3), AX
 	MOVQ	AX, CR3
-	// Only the entry pages are mapped from here on.
-	LEAQ	PERCPU(perCPU_tramp+8), SP
+	// Only the entry pages are mapped from here on. (LEAQ ignores the
+	// GS base: the block's address comes from its self field.)
+	MOVQ	PERCPU(perCPU_self), SP
+	ADDQ	$perCPU_tramp+8, SP
 	MOVQ	PERCPU(perCPU_tramp), AX
+	SWAPGS
 	IRETQ
 switchPKE:
 	MOVQ	CR4, CX
@@ -388,12 +457,14 @@ pkeOff:
 TEXT ·intrCommon(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	AX
 	PUSHQ	BX
-	// now: 16 vector, 24 error, 32 RIP, 40 CS, 48 RFLAGS, 56 RSP, 64 SS
+	// now: 16 vector, 24 error, 32 RIP, 40 CS, 48 RFLAGS, 56 RSP, 64 SS,
+	// and past the IST stack's reserved top, 80 this CPU's block.
 	TESTQ	$3, 40(SP)
 	JNZ	user
 	// Ring 0 with ring 3's state loaded: the entry window (see the
-	// list at the top of this file).
-	CMPQ	PERCPU(perCPU_user), $0
+	// list at the top of this file), where GS cannot be trusted.
+	MOVQ	ISTBLOCK(16)(SP), BX
+	CMPQ	perCPU_user(BX), $0
 	JNE	window
 	MOVQ	56(SP), AX
 	CMPQ	AX, PERCPU(perCPU_kstackLo)
@@ -406,6 +477,7 @@ top:
 	MOVQ	PERCPU(perCPU_kstackHi), AX
 	JMP	copy
 user:
+	SWAPGS		// as syscallEntry's: the CPU's block in GS
 	// As at fromUser: the kernel's page tables before anything outside
 	// the entry pages.
 	CMPQ	PERCPU(perCPU_userCR3), $0
@@ -473,7 +545,7 @@ window:
 	// TF): nothing to do but resume, on this stack, touching nothing.
 	CMPQ	16(SP), $const_VectorDB
 	JNE	windowFault
-	INCQ	PERCPU(perCPU_windowTraps)
+	INCQ	perCPU_windowTraps(BX)
 	ANDQ	$~const_FlagTF, 48(SP)
 	POPQ	BX
 	POPQ	AX
@@ -484,10 +556,12 @@ windowFault:
 	// checked before it loads it). Report it as a fault in handler code
 	// without running on the context's FS base or page tables: the
 	// kernel's first.
-	MOVQ	PERCPU(perCPU_kernelCR3), AX
+	MOVQ	perCPU_kernelCR3(BX), AX
 	MOVQ	AX, CR3
 	PUSHQ	CX
 	PUSHQ	DX
+	MOVQ	BX, AX
+	SET_GS_BASES
 	LOAD_KERNEL_FS
 	POPQ	DX
 	POPQ	CX
@@ -496,20 +570,24 @@ windowFault:
 
 // fatalCommon: #DF and #MC stay on their IST stack and never return.
 TEXT ·fatalCommon(SB),NOSPLIT|NOFRAME,$0
-	CMPQ	PERCPU(perCPU_user), $0
-	JEQ	kernelFS
-	// Possibly the context's FS base and page tables: load the
-	// kernel's before FS:-8 is read and written.
+	// It never returns: the CPU's block goes into both GS bases (found
+	// through the IST stack: GS may be the guest's), and where a guest's
+	// state may be loaded, the kernel's page tables and FS base before
+	// FS:-8 is read and written.
 	PUSHQ	AX
 	PUSHQ	CX
 	PUSHQ	DX
+	MOVQ	ISTBLOCK(24)(SP), AX
+	SET_GS_BASES
+	CMPQ	PERCPU(perCPU_user), $0
+	JEQ	kernelFS
 	MOVQ	PERCPU(perCPU_kernelCR3), AX
 	MOVQ	AX, CR3
 	LOAD_KERNEL_FS
+kernelFS:
 	POPQ	DX
 	POPQ	CX
 	POPQ	AX
-kernelFS:
 	PUSH_TLS_G
 	PUSH_GPRS
 	MOVQ	PERCPU(perCPU_kernelG), AX
@@ -527,9 +605,23 @@ kernelFS:
 // arrive anywhere, the entry window included, and the kernel uses none
 // (no watchdog); a platform's NMI (a hardware error report, a debug
 // button) must not stop it.
+//
+// The one exception is a stop: once a panicking CPU has set entry.stop
+// (StopOthers), an NMI halts the CPU it arrives on, for good.
 TEXT ·nmiEntry(SB),NOSPLIT|NOFRAME,$0
-	INCQ	PERCPU(perCPU_nmis)
+	PUSHQ	AX
+	// The CPU's block, from the IST stack: above AX, the CPU's 5-word
+	// frame (no error code, no vector pushed), then istReserve bytes.
+	MOVQ	(8+40+const_istReserve-8)(SP), AX
+	INCQ	perCPU_nmis(AX)
+	CMPQ	·entry+entryData_stop(SB), $0
+	JNE	stopped
+	POPQ	AX
 	IRETQ
+stopped:
+	CLI
+	HLT
+	JMP	stopped
 
 TEXT ·nmiEntryPC(SB),NOSPLIT,$0-8
 	LEAQ	·nmiEntry(SB), AX
@@ -568,5 +660,11 @@ TEXT ·entryTextEndPC(SB),NOSPLIT,$0-8
 
 TEXT ·enterUserPC(SB),NOSPLIT,$0-8
 	LEAQ	·EnterUser(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func this() *perCPU
+TEXT ·this(SB),NOSPLIT,$0-8
+	MOVQ	PERCPU(perCPU_self), AX
 	MOVQ	AX, ret+0(FP)
 	RET

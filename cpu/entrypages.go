@@ -13,7 +13,8 @@ import "unsafe"
 //   - Entry data: the pages spanning entry's fields: the per-CPU block
 //     (with the trampoline frame the return path loads last), the GDT,
 //     the TSS and the IDT, which the CPU reads at every interrupt, IRETQ
-//     and SYSRET, and the IST stacks the CPU pushes exception frames on.
+//     and SYSRET, and the IST stacks the CPU pushes exception frames on;
+//     the per-CPU block, TSS and IST stacks once for every CPU.
 //     entry is padded by a page on each side, so those pages hold nothing
 //     else of the kernel.
 //
@@ -25,16 +26,39 @@ import "unsafe"
 // instructions of the return need into the per-CPU block before it
 // switches to the guest's CR3).
 type entryData struct {
-	_      [4096]byte
-	percpu perCPU
-	gdt    [8]uint64
-	tss    tss
-	idt    [256]gate
-	ist    [numIST][istSize]byte
-	_      [4096]byte
+	_   [4096]byte
+	gdt [gdtEntries]uint64
+	idt [256]gate
+	// stop, once set, makes every NMI halt the CPU it arrives on: a
+	// panicking CPU sets it and sends the others an NMI (StopOthers).
+	stop uint64
+	cpus [MaxCPUs]cpuEntry
+	_    [4096]byte
 }
 
+// cpuEntry is one CPU's part of the entry data: its per-CPU block (what
+// GS points at in ring 0), its TSS and its IST stacks.
+type cpuEntry struct {
+	percpu perCPU
+	tss    tss
+	ist    [numIST][istSize]byte
+}
+
+// MaxCPUs is how many CPUs the kernel runs on; a machine's others stay
+// offline. Each costs its block, TSS and IST stacks (about 50 KiB) in the
+// kernel image, and every guest address space maps those of the CPUs
+// that are online.
+const MaxCPUs = 32
+
 var entry entryData
+
+// entryCPUs is how many CPUs' blocks the entry pages span: the CPUs
+// brought up before the first guest space was built (SetEntryCPUs).
+var entryCPUs = 1
+
+// SetEntryCPUs makes the entry pages span the blocks of CPUs 0 to n-1.
+// It runs at boot, before any guest address space maps the entry pages.
+func SetEntryCPUs(n int) { entryCPUs = max(1, min(n, MaxCPUs)) }
 
 // IDTAddr is the IDT's address, in the entry data: a part of it that
 // never changes after boot (the tests store to it from guests).
@@ -55,8 +79,8 @@ func enterUserPC() uintptr
 func EntryPages() (text, data Range) {
 	const page = 4096
 	text = Range{entryTextStartPC() &^ (page - 1), (entryTextEndPC() + page - 1) &^ (page - 1)}
-	lo := uintptr(unsafe.Pointer(&entry.percpu))
-	hi := uintptr(unsafe.Pointer(&entry.ist)) + unsafe.Sizeof(entry.ist)
+	lo := uintptr(unsafe.Pointer(&entry.gdt))
+	hi := uintptr(unsafe.Pointer(&entry.cpus[entryCPUs-1])) + unsafe.Sizeof(cpuEntry{})
 	data = Range{lo &^ (page - 1), (hi + page - 1) &^ (page - 1)}
 	return text, data
 }

@@ -56,16 +56,26 @@ const (
 	numIST   = 6
 )
 
-const istSize = 8 << 10
+// istSize is the size of each IST stack. Its top istReserve bytes are not
+// stack: the last word holds the address of the CPU's block, which the
+// entry code of interrupts reads at a fixed offset from the frame the CPU
+// pushed (see "Per-CPU data" in entry_amd64.s); TSS.IST points below.
+const (
+	istSize    = 8 << 10
+	istReserve = 16
+)
+
+// gdtEntries: the six segment descriptors, then a 16-byte TSS descriptor
+// per CPU (selTSS + 16*i for CPU i).
+const gdtEntries = selTSS/8 + 2*MaxCPUs
 
 var gdtr [2]uint64
 
-func setIST(i int, top uintptr) {
-	entry.tss.ist[i-1] = [2]uint32{uint32(top), uint32(top >> 32)}
-}
+// tssSelector is CPU i's task register selector.
+func tssSelector(i int) uint16 { return uint16(selTSS + 16*i) }
 
-// initGDT installs the kernel's GDT and TSS and reloads every segment
-// register.
+// initGDT fills in the descriptors every CPU shares (once, on the
+// bootstrap processor) and the GDTR value all of them load.
 func initGDT() {
 	code := uint64(descPresent | descUser | descCode | descWritable | descAccessed | descLong | descGran | descLimitMax)
 	data := uint64(descPresent | descUser | descWritable | descAccessed | descDB | descGran | descLimitMax)
@@ -75,21 +85,38 @@ func initGDT() {
 	entry.gdt[selUser32>>3] = 0
 	entry.gdt[SelUserData>>3] = data | descDPL3
 	entry.gdt[SelUserCode>>3] = code | descDPL3
-
-	for i := 1; i <= numIST; i++ {
-		setIST(i, uintptr(unsafe.Pointer(&entry.ist[i-1][0]))+istSize)
-	}
-	entry.tss.iomapOff = uint16(unsafe.Sizeof(entry.tss)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
-	base := uint64(uintptr(unsafe.Pointer(&entry.tss)))
-	limit := uint64(unsafe.Sizeof(entry.tss) - 1)
-	// A 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol. 3A §8.2.3).
-	entry.gdt[selTSS>>3] = limit&0xffff | (base&0xffffff)<<16 | 9<<40 | descPresent | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
-	entry.gdt[selTSS>>3+1] = base >> 32
-
 	p := uintptr(unsafe.Pointer(&entry.gdt[0]))
 	gdtr[0] = uint64(len(entry.gdt)*8-1) | uint64(p)<<16
 	gdtr[1] = uint64(p) >> 48
+}
+
+// loadCPUTables gives CPU i (the running one) its TSS and IST stacks,
+// loads the shared GDT and reloads every segment register, then points
+// GS at the CPU's block (loading the null GS selector cleared the base).
+func loadCPUTables(i int) {
+	c := &entry.cpus[i]
+	for k := 1; k <= numIST; k++ {
+		top := uintptr(unsafe.Pointer(&c.ist[k-1][0])) + istSize
+		*(*uint64)(unsafe.Pointer(top - 8)) = c.percpu.self
+		ist := top - istReserve
+		c.tss.ist[k-1] = [2]uint32{uint32(ist), uint32(ist >> 32)}
+	}
+	c.tss.iomapOff = uint16(unsafe.Sizeof(c.tss)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
+	base := uint64(uintptr(unsafe.Pointer(&c.tss)))
+	limit := uint64(unsafe.Sizeof(c.tss) - 1)
+	// A 16-byte system descriptor, type 9 = available 64-bit TSS (SDM Vol. 3A §8.2.3).
+	d := int(tssSelector(i)) >> 3
+	entry.gdt[d] = limit&0xffff | (base&0xffffff)<<16 | 9<<40 | descPresent | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
+	entry.gdt[d+1] = base >> 32
 	lgdt(uintptr(unsafe.Pointer(&gdtr[0])))
 	reloadSegments()
-	ltr(selTSS)
+	ltr(tssSelector(i))
+	setGSBases(c.percpu.self)
+}
+
+// setGSBases loads GS base and IA32_KERNEL_GS_BASE with a CPU's block:
+// the state of ring 0 (entry_amd64.s).
+func setGSBases(p uint64) {
+	Wrmsr(MSRGSBase, p)
+	Wrmsr(MSRKernelGSBase, p)
 }

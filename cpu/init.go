@@ -37,18 +37,58 @@ const (
 	EFERNXE         = 1 << 11
 )
 
-// Init brings the processor into the state the kernel runs in: its own GDT
-// and TSS with IST stacks, the IDT, XSAVE for every user state component
-// but PKRU, protection keys (all keys open to the kernel), SMEP, SMAP, NX,
-// write protection in ring 0, and the SYSCALL MSRs. It runs once, before the Go
-// runtime starts.
+// EarlyInit points GS at the bootstrap processor's block, which the rest
+// of the package reaches through this(). It is the first thing the kernel
+// does.
+func EarlyInit() {
+	p := &entry.cpus[0].percpu
+	p.self = uint64(uintptr(unsafe.Pointer(p)))
+	setGSBases(p.self)
+}
+
+// Init brings the bootstrap processor into the state the kernel runs in
+// and sets up what every CPU shares: the GDT's segment descriptors, the
+// IDT, the XSAVE layout. It runs once, before the Go runtime starts.
 func Init() {
 	detectFeatures()
-	entry.percpu.kernelG = uint64(uintptr(unsafe.Pointer(&kernelG[0])))
 	kernelG[gM] = uint64(uintptr(unsafe.Pointer(&kernelM[0])))
 	checkEntryText()
+	if !CPU.XSAVE {
+		// Every x86-64 CPU has FXSAVE, but the kernel relies on XSAVE.
+		HaltForever()
+	}
 	initGDT()
 	initIDT()
+	initThisCPU(0)
+	_, b, _, _ := CPUID(0xD, 0)
+	XsaveSize = (uintptr(b) + 63) &^ 63
+	this().xsize = uint64(XsaveSize)
+}
+
+// InitAP brings application processor i, running this on the stack it
+// was started with, into the bootstrap processor's state (the same
+// features: the kernel assumes every CPU has what the first has).
+func InitAP(i int) {
+	p := &entry.cpus[i].percpu
+	p.self = uint64(uintptr(unsafe.Pointer(p)))
+	p.index = uint64(i)
+	setGSBases(p.self)
+	lidt(uintptr(unsafe.Pointer(&idtr[0])))
+	initThisCPU(i)
+	p.xsize = uint64(XsaveSize)
+	p.kernelCR3 = entry.cpus[0].percpu.kernelCR3
+	SetCR3(p.kernelCR3)
+}
+
+// initThisCPU gives the running CPU, number i, its tables and the
+// kernel's control registers and MSRs: its own TSS with IST stacks, the
+// IDT, XSAVE for every user state component but PKRU, protection keys
+// (all keys open to the kernel), SMEP, SMAP, NX, write protection in
+// ring 0, and the SYSCALL MSRs.
+func initThisCPU(i int) {
+	p := &entry.cpus[i].percpu
+	p.kernelG = uint64(uintptr(unsafe.Pointer(&kernelG[0])))
+	loadCPUTables(i)
 	initXSAVE()
 	cr4 := CR4() | CR4PGE
 	if CPU.PKU {
@@ -72,15 +112,15 @@ func Init() {
 	}
 	SetCR4(cr4)
 	if CPU.PKU {
-		entry.percpu.pke = 1
+		p.pke = 1
 		Wrpkru(0)
 	}
-	entry.percpu.mxcsr = DefaultMXCSR
+	p.mxcsr = DefaultMXCSR
 	// MDS: where the CPU may leak its buffers across the return to ring 3
 	// and has VERW clear them, every return to ring 3 does (the Linux
 	// mitigation; SDM "Microarchitectural Data Sampling" guidance).
 	if CPU.MDClear && CPU.Exposed(MDS) {
-		entry.percpu.verwSel = SelKernelData
+		p.verwSel = SelKernelData
 	}
 	// No hardware breakpoint may fire in the kernel, least of all in the
 	// SYSCALL entry before its stack switch (the MOV SS / SYSCALL class

@@ -179,11 +179,16 @@ func VMExitPC() uintptr { return vmExitPC() }
 func HostGDTR() uint64 { return gdtr[0]>>16 | gdtr[1]<<48 }
 func HostIDTR() uint64 { return idtr[0]>>16 | idtr[1]<<48 }
 
-// HostTRSelector is the task register's selector; HostTRBase the TSS.
-const HostTRSelector = selTSS
+// HostTRSelector is the running CPU's task register selector; HostTRBase
+// its TSS, and HostGSBase its GS base (its block): a VMCS's host state
+// is the CPU's it runs on.
+func HostTRSelector() uint16 { return tssSelector(Index()) }
 
-// HostTRBase is the base address of the TSS.
-func HostTRBase() uint64 { return uint64(uintptr(unsafe.Pointer(&entry.tss))) }
+// HostTRBase is the base address of the running CPU's TSS.
+func HostTRBase() uint64 { return uint64(uintptr(unsafe.Pointer(&entry.cpus[Index()].tss))) }
+
+// HostGSBase is the running CPU's GS base.
+func HostGSBase() uint64 { return this().self }
 
 // Vmxon enters VMX operation with the VMXON region at physical address
 // pa (SDM Vol. 3C §24.11.5); false if the CPU refused (VMfail).
@@ -196,8 +201,8 @@ func Vmclear(pa uint64) bool {
 	fl := Flags()
 	DisableInterrupts()
 	ok := vmclear(pa)
-	if entry.percpu.vmcs == pa {
-		entry.percpu.vmcs = 0
+	if this().vmcs == pa {
+		this().vmcs = 0
 	}
 	restoreFlags(fl)
 	return ok
@@ -210,10 +215,10 @@ func VMCSAccess(pa uint64, fn func()) bool {
 	fl := Flags()
 	DisableInterrupts()
 	ok := true
-	if entry.percpu.vmcs != pa {
+	if this().vmcs != pa {
 		ok = vmptrld(pa)
 		if ok {
-			entry.percpu.vmcs = pa
+			this().vmcs = pa
 		}
 	}
 	if ok {

@@ -27,16 +27,9 @@ var (
 // reach PKRU at all. The level 2 code scan refuses XRSTOR anyway, as
 // defence in depth.
 func initXSAVE() {
-	if !CPU.XSAVE {
-		// Every x86-64 CPU has FXSAVE, but the kernel relies on XSAVE.
-		HaltForever()
-	}
 	SetCR4(CR4() | CR4OSXSAVE)
 	XCR0 = CPU.XCR0Supported &^ XCR0PKRU
 	Xsetbv(0, XCR0)
-	_, b, _, _ := CPUID(0xD, 0)
-	XsaveSize = (uintptr(b) + 63) &^ 63
-	entry.percpu.xsize = uint64(XsaveSize)
 }
 
 // SanitizeXsave makes b, an XSAVE image in the standard format from an
