@@ -56,8 +56,8 @@ type UserContext struct {
 type perCPU struct {
 	// self is the block's own address: the value of GS base in ring 0,
 	// and of IA32_KERNEL_GS_BASE while ring 3 runs.
-	self  uint64
-	index uint64 // the CPU's number, 0 for the bootstrap processor
+	self     uint64
+	index    uint64 // the CPU's number, 0 for the bootstrap processor
 	scratch  uint64 // caller RSP saved by the SYSCALL entry
 	kstackLo uint64 // the running thread's kernel stack, [lo, hi)
 	kstackHi uint64
