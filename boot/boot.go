@@ -93,6 +93,7 @@ func start() {
 		kernel.SetInitrd(Info.Modules[0].Start, Info.Modules[0].End)
 	}
 	kernel.Init()
+	startCPUs()
 	syscall.Init()
 	sp := processStackTop()
 	kernel.RuntimeEntryTSC = cpu.Rdtsc()
@@ -174,4 +175,31 @@ func processStackTop() uintptr {
 	i++
 	w[i], w[i+1], w[i+2], w[i+3], w[i+4], w[i+5] = atPagesz, mm.PageSize, atRandom, rnd, atNull, 0
 	return sp
+}
+
+// trampolinePage is where application processors start (SIPI vector 8):
+// low memory, which the frame allocator never hands out.
+const trampolinePage = 0x8000
+
+// startCPUs starts the other CPUs the firmware lists.
+func startCPUs() {
+	var ids [64]uint32
+	n := 0
+	// TEMPORARY until the MADT: CPUID's logical processor count.
+	_, b, _, _ := cpu.CPUID(1, 0)
+	count := int(b >> 16 & 0xff)
+	self := b >> 24
+	for id := 0; id < count && n < len(ids); id++ {
+		if uint32(id) != self {
+			ids[n] = uint32(id)
+			n++
+		}
+	}
+	pml4 := (uintptr(unsafe.Pointer(&bootTables[0])) + 0xfff) &^ 0xfff
+	online := kernel.StartCPUs(ids[:n], trampolinePage, uint32(pml4))
+	if online > 1 {
+		kernel.Print("smp: ")
+		kernel.PrintDec(uint64(online))
+		kernel.Print(" CPUs online\n")
+	}
 }

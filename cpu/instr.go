@@ -104,3 +104,15 @@ const (
 // (the CPU must have INVPCID): the entries for va (InvpcidAddress) or all
 // of them (InvpcidContext), whether or not pcid is current.
 func Invpcid(typ uint64, pcid uint64, va uintptr)
+
+// FlushAll invalidates every TLB entry, global ones and those of every
+// PCID included: toggling CR4.PGE does (SDM Vol. 3A §4.10.4.1).
+func FlushAll() {
+	c := CR4()
+	if c&CR4PGE == 0 {
+		SetCR4(c | CR4PGE)
+	} else {
+		SetCR4(c &^ CR4PGE)
+	}
+	SetCR4(c)
+}

@@ -10,6 +10,7 @@ func EarlyInit() { cpu.FatalHook = fatalReport }
 // the trap handler. It runs before the Go runtime starts.
 func Init() {
 	cpu.TrapHook = trap
+	cpus[0].armedFor = never
 	initClock()
 	initThreads()
 	initTimer()

@@ -56,6 +56,7 @@ func Exit(code int) {
 // status. It is for conditions the kernel cannot continue from: bad boot
 // input, exhausted memory in a handler, broken invariants.
 func Panic(msg string) {
+	stopForPanic()
 	Print("kernel: panic: ")
 	Print(msg)
 	Print("\n")

@@ -259,6 +259,8 @@ func SigReturn(f *cpu.Frame) {
 //go:nosplit
 func DeliverSignals(f *cpu.Frame) {
 	if t := cur(); t.sig.pending&^t.sig.mask != 0 {
+		lockKernel()
 		deliverSignals(f, cpu.PendingRestore())
+		unlockKernel()
 	}
 }

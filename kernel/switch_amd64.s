@@ -35,8 +35,18 @@ TEXT ·swtch(SB),NOSPLIT|NOFRAME,$0-24
 
 // threadTrampoline is where a new thread's first swtch returns: R12 holds
 // its entry frame and R13 the cpu package's return path.
+// It releases the kernel lock the switch was made with (a handler thread,
+// whose body runs with the lock held, goes on to handlerTrampoline, which
+// skips that: R15 holds its argument, so the check is on R13).
 TEXT ·threadTrampoline(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	R12, SP
+	LEAQ	·handlerTrampoline(SB), AX
+	CMPQ	R13, AX
+	JEQ	handler
+	PUSHQ	R13
+	CALL	·unlockKernel(SB)
+	POPQ	R13
+handler:
 	JMP	R13
 
 TEXT ·threadTrampolinePC(SB),NOSPLIT,$0-8

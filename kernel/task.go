@@ -360,7 +360,7 @@ func runUntilEvent(tk *Task, deadline *int64) TaskEvent {
 			return EventFault
 		}
 		ctx.CR3 = space.CR3()
-		cpu.EnterUser(ctx)
+		EnterUser(ctx)
 		v := ctx.Regs.Vector
 		if v == cpu.VectorSyscall {
 			if ctx.Regs.AX != NullSyscall {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"beelzebox/cpu"
@@ -9,24 +10,25 @@ import (
 
 // Kernel threads. Every thread the Go runtime creates with clone is a
 // kernel thread with its own kernel stack; the scheduler multiplexes them
-// on the one CPU, preemptively: the timer interrupt ends a thread's slice
-// even if it never makes a system call.
+// on the CPUs (smp.go), preemptively: the timer interrupt ends a thread's
+// slice even if it never makes a system call.
 //
 // Invariants:
 //   - Threads switch only in handler context (inside a system call or an
-//     interrupt taken from Go code), with interrupts disabled, through
-//     switchTo. Whatever a switched-out thread was doing is saved on its
+//     interrupt taken from Go code), with interrupts disabled and the
+//     kernel lock held, through switchTo. Whatever a switched-out thread was doing is saved on its
 //     kernel stack: the entry frame, the XSAVE area of an interrupted
 //     context (cpu/entry_amd64.s), and switchTo's callee-saved registers.
-//   - cur() is the running thread; percpu (cpu package) always describes
-//     current's kernel stack and TLS.
-//   - A thread is in the run list exactly while it is StateRunnable:
-//     every change to runnable goes through makeRunnable. pick takes the
-//     runnable thread that follows the running one in table order, round
-//     robin: every runnable thread gets a turn before any gets a second,
-//     and a thread woken while another ran gets its turn in its place in
-//     the rotation (not behind a CPU-bound thread's next slice, as in a
-//     FIFO). The list holds the runnable threads only, usually a few.
+//   - cur() is the running CPU's running thread; its per-CPU block (cpu
+//     package) always describes that thread's kernel stack and TLS.
+//   - A thread is in one CPU's run queue exactly while it is
+//     StateRunnable: every change to runnable goes through makeRunnable.
+//     pick takes, from the CPU's own queue, the runnable thread that
+//     follows the running one in table order, round robin: every
+//     runnable thread gets a turn before any gets a second, and a thread
+//     woken while another ran gets its turn in its place in the rotation
+//     (not behind a CPU-bound thread's next slice, as in a FIFO). A CPU
+//     with an empty queue takes from another's.
 //   - sleepUntil is at or before the earliest deadline of a blocked
 //     thread (it may be earlier: a sleeper woken early leaves it behind),
 //     so the scan for expired sleepers runs only when it has come.
@@ -69,6 +71,11 @@ type Thread struct {
 	FSBase  uint64
 
 	runNext  uintptr // the next thread in the run queue (a *Thread), while runnable
+	lastCPU  int32   // the CPU it last ran on
+	// lockDepth is the depth of its CPU's hold on the kernel lock while
+	// it is switched out (a new thread releases one level as it starts).
+	lockDepth int32
+	pin      int32   // the only CPU it may run on, or notPinned
 	waitKey  uintptr // what a blocked thread waits for (0: only its deadline)
 	deadline int64   // wake-up time for a blocked thread, 0 = none
 	wakeWhy  WakeReason
@@ -97,18 +104,12 @@ var (
 	// runs takes the write barrier, which needs a real g and m.
 	chunks  [maxChunks]uintptr
 	nchunks int
-	// runningAt is the address of the running thread's record (cur() is
-	// on every system call's path).
-	runningAt uintptr
 	// live is one past the highest slot ever used: loops over threads
 	// stop there.
 	live    int
 	nextTID int32 = 1
 	// Switches counts thread switches.
 	Switches uint64
-	// runList is the first runnable thread (the address of its record);
-	// the others follow through runNext, in no order.
-	runList uintptr
 	// sleepUntil: see the invariants; 0 when no thread sleeps.
 	sleepUntil int64
 	dead       int
@@ -120,8 +121,7 @@ var (
 //go:nosplit
 func makeRunnable(t *Thread) {
 	t.State = StateRunnable
-	t.runNext = runList
-	runList = uintptr(unsafe.Pointer(t))
+	placeRunnable(t)
 }
 
 // thread returns record i of the table.
@@ -137,12 +137,16 @@ func Current() *Thread { return cur() }
 // cur is Current for this package.
 //
 //go:nosplit
-func cur() *Thread { return (*Thread)(unsafe.Pointer(runningAt)) }
+func cur() *Thread { return (*Thread)(unsafe.Pointer(me().running)) }
 
 // setRunning makes t the running thread.
 //
 //go:nosplit
-func setRunning(t *Thread) { runningAt = uintptr(unsafe.Pointer(t)) }
+func setRunning(t *Thread) {
+	c := me()
+	c.running = uintptr(unsafe.Pointer(t))
+	t.lastCPU = int32(cpu.Index())
+}
 
 // newThread takes a free record, growing the table by a chunk when all
 // are in use, and gives it a kernel stack of stackSize bytes.
@@ -167,7 +171,7 @@ func newThread(stackSize uintptr) *Thread {
 		return nil
 	}
 	t := thread(i)
-	*t = Thread{TID: nextTID, index: int32(i), stackLo: lo, stackHi: hi}
+	*t = Thread{TID: nextTID, index: int32(i), stackLo: lo, stackHi: hi, lastCPU: int32(cpu.Index()), pin: notPinned, lockDepth: 1}
 	nextTID++
 	live = max(live, i+1)
 	return t
@@ -183,6 +187,21 @@ func initThreads() {
 	t.State = StateRunning
 	setRunning(t)
 	cpu.SetKernelStack(t.stackLo, t.stackHi)
+	makeIdleThread(0)
+}
+
+// makeIdleThread creates CPU i's idle thread, pinned to it and never
+// queued: pick falls back to it.
+func makeIdleThread(i int) *Thread {
+	t := newThread(handlerStackSize)
+	if t == nil {
+		Panic("cannot allocate an idle thread")
+	}
+	prepareHandler(t, bodyIdle, 0)
+	t.pin = int32(i)
+	t.State = StateRunnable // never in a queue: see pick
+	cpus[i].idle = uintptr(unsafe.Pointer(t))
+	return t
 }
 
 // Spawn creates a thread that starts by returning from the entry frame f
@@ -222,6 +241,14 @@ func spawnHandler(body int, arg uintptr) *Thread {
 	if t == nil {
 		return nil
 	}
+	prepareHandler(t, body, arg)
+	makeRunnable(t)
+	return t
+}
+
+// prepareHandler lays out a new handler thread's stack for its first
+// switch.
+func prepareHandler(t *Thread, body int, arg uintptr) {
 	// What swtch pops, then threadTrampoline's jump: R12 is the stack
 	// handlerTrampoline starts on, R15 and R14 its arguments.
 	top := t.stackHi &^ 15
@@ -237,8 +264,6 @@ func spawnHandler(body int, arg uintptr) *Thread {
 	}
 	t.ksp = sp
 	t.FSBase = uint64(cpu.HandlerTLS())
-	makeRunnable(t)
-	return t
 }
 
 // handlerThreadMain is where a handler thread starts (from
@@ -253,9 +278,10 @@ func handlerThreadMain(arg, body uintptr) {
 const (
 	bodyTask = iota
 	bodySwitchPartner
+	bodyIdle
 )
 
-var handlerBodies = [...]func(arg uintptr){bodyTask: taskMain, bodySwitchPartner: switchPartner}
+var handlerBodies = [...]func(arg uintptr){bodyTask: taskMain, bodySwitchPartner: switchPartner, bodyIdle: idleMain}
 
 // switchTo makes next the running thread. The caller has set current's
 // state (runnable, blocked or dead).
@@ -273,6 +299,7 @@ func switchTo(next *Thread, now int64) {
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
 	armNext(now)
+	prev.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
 	swtch(&prev.ksp, next.ksp, next.FSBase)
 	// prev runs again here.
 	reapDead()
@@ -283,7 +310,7 @@ func switchTo(next *Thread, now int64) {
 func reapDead() {
 	for i := 0; i < live && dead > 0; i++ {
 		t := thread(i)
-		if t.State == StateDead && t != cur() {
+		if t.State == StateDead && !runningSomewhere(t) {
 			mm.FreeKernel(t.stackLo, t.stackHi)
 			t.State = StateFree
 			dead--
@@ -298,10 +325,14 @@ func pick(now int64) *Thread {
 	if sleepUntil != 0 && now >= sleepUntil {
 		wakeSleepers(now)
 	}
+	c := me()
+	if c.runq == 0 && !steal(c) {
+		return nil
+	}
 	start := int(cur().index)
 	var best, bestPrev *uintptr
 	bestDist := live + 1
-	for link := &runList; *link != 0; {
+	for link := &c.runq; *link != 0; {
 		t := (*Thread)(unsafe.Pointer(*link))
 		// Distance in the rotation from the running thread: 1 for the
 		// next index, live for the running thread itself.
@@ -317,7 +348,88 @@ func pick(now int64) *Thread {
 	t := (*Thread)(unsafe.Pointer(*bestPrev))
 	*bestPrev = t.runNext
 	t.runNext = 0
+	c.queued--
 	return t
+}
+
+// steal moves a thread that may run here from the longest other queue to
+// c's (the balancing) and reports whether it found one.
+func steal(c *cpuState) bool {
+	self := int32(cpu.Index())
+	var from *cpuState
+	for i := range cpus[:OnlineCPUs] {
+		o := &cpus[i]
+		if o != c && o.queued > 0 && (from == nil || o.queued > from.queued) {
+			from = o
+		}
+	}
+	if from == nil {
+		return false
+	}
+	for link := &from.runq; *link != 0; {
+		t := (*Thread)(unsafe.Pointer(*link))
+		if t.pin == notPinned || t.pin == self {
+			*link = t.runNext
+			from.queued--
+			t.runNext = c.runq
+			c.runq = uintptr(unsafe.Pointer(t))
+			c.queued++
+			Steals++
+			return true
+		}
+		link = &t.runNext
+	}
+	return false
+}
+
+// Steals counts threads moved between run queues.
+var Steals uint64
+
+// runningSomewhere reports whether a CPU runs t.
+func runningSomewhere(t *Thread) bool {
+	a := uintptr(unsafe.Pointer(t))
+	for i := range cpus[:OnlineCPUs] {
+		if cpus[i].running == a {
+			return true
+		}
+	}
+	return false
+}
+
+// idleMain is a CPU's idle thread: it runs what becomes runnable, and
+// halts with interrupts on meanwhile (the kernel lock released), until
+// its timer (the earliest sleeper) or another CPU's IPI wakes it.
+func idleMain(uintptr) {
+	c := me()
+	for {
+		now := Nanotime()
+		if next := pick(now); next != nil {
+			cur().State = StateRunnable // never queued: see makeIdleThread
+			switchTo(next, now)
+			continue
+		}
+		if d := earliestDeadline(); d != 0 {
+			armTimer(d - now)
+		} else if allIdle() {
+			Panic("deadlock: every thread is blocked with no deadline")
+		}
+		atomic.StoreUint32(&c.halted, 1)
+		d := releaseAll()
+		cpu.Halt() // STI; HLT: an interrupt between the two is taken after HLT
+		reacquireAll(d)
+		atomic.StoreUint32(&c.halted, 0)
+	}
+}
+
+// allIdle reports whether every CPU runs its idle thread and no thread
+// is queued anywhere.
+func allIdle() bool {
+	for i := range cpus[:OnlineCPUs] {
+		if cpus[i].running != cpus[i].idle || cpus[i].runq != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // wakeSleepers makes the blocked threads whose deadline passed runnable
@@ -341,20 +453,30 @@ func wakeSleepers(now int64) {
 // schedule runs another thread, or idles until one is runnable. The caller
 // must not be StateRunning, except for a yield (StateRunnable).
 func schedule() {
-	for {
-		now := Nanotime()
-		if next := pick(now); next != nil {
-			switchTo(next, now)
-			return
+	now := Nanotime()
+	next := pick(now)
+	if next == nil {
+		if cur().State == StateRunnable && cur().runNext == 0 && !queuedSomewhere(cur()) {
+			// A yield with nothing else to run.
+			next = cur()
+		} else {
+			next = (*Thread)(unsafe.Pointer(me().idle))
 		}
-		// Nothing to run: sleep until the earliest deadline.
-		d := earliestDeadline()
-		if d == 0 {
-			Panic("deadlock: every thread is blocked with no deadline")
-		}
-		armTimer(d - now)
-		cpu.Halt()
 	}
+	switchTo(next, now)
+}
+
+// queuedSomewhere reports whether t is in a run queue.
+func queuedSomewhere(t *Thread) bool {
+	a := uintptr(unsafe.Pointer(t))
+	for i := range cpus[:OnlineCPUs] {
+		for at := cpus[i].runq; at != 0; at = (*Thread)(unsafe.Pointer(at)).runNext {
+			if at == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // earliestDeadline is when the next sleeper may have to wake (0: none).
@@ -375,9 +497,17 @@ func armNext(now int64) {
 
 // Yield lets other runnable threads run.
 func Yield() {
+	if isIdle(cur()) {
+		return
+	}
 	makeRunnable(cur())
 	schedule()
 }
+
+// isIdle reports whether t is its CPU's idle thread.
+//
+//go:nosplit
+func isIdle(t *Thread) bool { return me().idle == uintptr(unsafe.Pointer(t)) }
 
 // Block puts the running thread to sleep until Wake(key), the deadline
 // (0 = none) or a signal, and says which it was.
@@ -418,6 +548,7 @@ func BlockSwitch(next *Thread) WakeReason {
 	setRunning(next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
+	t.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
 	swtch(&t.ksp, next.ksp, next.FSBase)
 	// t runs again here.
 	reapDead()
@@ -473,7 +604,7 @@ func PreemptIfDue() {
 	if sleepUntil != 0 && now >= sleepUntil {
 		wakeSleepers(now)
 	}
-	if now >= cur().sliceEnd {
+	if now >= cur().sliceEnd && !isIdle(cur()) {
 		makeRunnable(cur())
 		schedule()
 		return
@@ -530,7 +661,7 @@ func handlerTrampolinePC() uintptr
 //go:nosplit
 func SetGuestDeadline(d int64) {
 	cur().GuestDeadline = d
-	if d != 0 && d < armedFor {
+	if d != 0 && d < me().armedFor {
 		armTimer(d - Nanotime())
 	}
 }

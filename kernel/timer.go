@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"beelzebox/cpu"
@@ -105,8 +106,23 @@ func initTimer() {
 	cpu.Outb(0x40, div>>8)
 }
 
-// armedFor is when the timer will fire (LAPIC) or the end of time (PIT).
-var armedFor int64 = 1<<63 - 1
+// initAPTimer sets up an application processor's local APIC as the
+// bootstrap processor's: enabled, the same spurious vector, the one-shot
+// timer with the same calibration (the timers of a machine's CPUs run
+// at one rate).
+func initAPTimer() {
+	base := cpu.Rdmsr(msrAPICBase)
+	if base&apicBaseEnable == 0 {
+		cpu.Wrmsr(msrAPICBase, base|apicBaseEnable)
+	}
+	*lapicReg(lapicSVR) = lapicSVRSoftOn | vectorSpurious
+	apic.Enable()
+	*lapicReg(lapicTimerDiv) = lapicDivideBy1
+	apic.SetTimer(VectorTimer, lapic.TIMER_MODE_ONE_SHOT)
+}
+
+// never is the armedFor of a timer that is not set (and of the PIT).
+const never = 1<<63 - 1
 
 // armTimer requests an interrupt after ns nanoseconds (one-shot LAPIC); the
 // PIT fallback ticks anyway.
@@ -117,7 +133,7 @@ func armTimer(ns int64) {
 	if ns < 10_000 {
 		ns = 10_000
 	}
-	armedFor = Nanotime() + ns
+	me().armedFor = Nanotime() + ns
 	count := uint64(ns) * apicPerNanoQ >> 32
 	if count > 0xffffffff {
 		count = 0xffffffff
@@ -130,8 +146,10 @@ func armTimer(ns int64) {
 
 // timerFired accounts for a timer interrupt: the one-shot is spent.
 func timerFired() {
-	Ticks++
-	armedFor = 1<<63 - 1
+	atomic.AddUint64(&Ticks, 1)
+	c := me()
+	c.ticks++
+	c.armedFor = never
 	ackTimer()
 }
 

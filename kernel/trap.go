@@ -12,6 +12,15 @@ import (
 // timer while the idle loop halts): there, only demand paging and
 // interrupt acknowledgement are allowed, never a switch or a signal.
 func trap(f *cpu.Frame) {
+	if f.Vector >= 32 && handleIPI(f.Vector) {
+		return // IPIs take no lock (smp.go)
+	}
+	lockKernel()
+	trapLocked(f)
+	unlockKernel()
+}
+
+func trapLocked(f *cpu.Frame) {
 	nested := cpu.InHandler(f.RSP)
 	switch v := f.Vector; {
 	case v == VectorTimer && nested:
@@ -139,6 +148,7 @@ func fatalReport(f *cpu.Frame, why string) {
 		Exit(4)
 	}
 	inFatal = true
+	stopForPanic()
 	Print("\nkernel: fault: ")
 	Print(why)
 	Print(" (vector ")
@@ -166,6 +176,10 @@ func fatalReport(f *cpu.Frame, why string) {
 // It reports whether other threads ran meanwhile.
 func GuestInterrupt(v uint64) (switched bool) {
 	CheckEntryState()
+	if handleIPI(v) {
+		return false
+	}
+	lockKernel()
 	n := Switches
 	switch v {
 	case VectorTimer:
@@ -176,7 +190,9 @@ func GuestInterrupt(v uint64) (switched bool) {
 		UnexpectedIRQs++
 		ackTimer()
 	}
-	return Switches != n
+	switched = Switches != n
+	unlockKernel()
+	return switched
 }
 
 // EntryChecks counts the guest exits whose kernel state CheckEntryState

@@ -68,8 +68,16 @@ func (kernelTables) NewTable() (uint64, bool) {
 // already cleared the entry that pointed to the table.
 func (kernelTables) FreeTable(pa uint64, va uintptr) {
 	cpu.Invlpg(va)
+	Remote(0, va, va+PageSize)
 	Phys.Free(pa)
 }
+
+// Remote makes the other CPUs drop their TLB entries for [lo, hi) of
+// PCID pcid (0: the kernel's address space; hi = ^0: every entry of the
+// PCID) after the running CPU dropped its own; it returns when they
+// have. The kernel installs it (kernel/smp.go); it does nothing while
+// one CPU runs.
+var Remote = func(pcid uint64, lo, hi uintptr) {}
 
 // Tables is the TableMemory of address spaces built from Phys.
 var Tables TableMemory = kernelTables{}
@@ -227,9 +235,11 @@ func mapDirect(start, end uint64) bool {
 func flush(va uintptr) {
 	if va == ^uintptr(0) {
 		cpu.SetCR3(cpu.CR3())
+		Remote(0, 0, ^uintptr(0))
 		return
 	}
 	cpu.Invlpg(va)
+	Remote(0, va, va+PageSize)
 }
 
 // Flush is flush for other packages.
@@ -311,6 +321,7 @@ func unmapKernel(lo, hi uintptr, freeFrames bool) {
 			cpu.Invlpg(va)
 		}
 	}
+	Remote(0, lo, hi)
 	Kernel.Prune(lo, hi)
 }
 

@@ -19,13 +19,19 @@ import "beelzebox/cpu"
 // A new space always flushes its PCID at its first load, so a PCID's
 // entries from an earlier space never reach a later one.
 //
+// With many CPUs each of the above happens on every CPU (Remote): other
+// CPUs invalidate the PCID's entries with INVPCID, or leave ring 3 (which
+// flushes without PCIDs); without INVPCID, every CPU's next load of the
+// space flushes (flush holds a bit per CPU).
+//
 // All methods run in handler context (the frame allocator and the tables
 // are shared with interrupt handlers).
 type UserSpace struct {
 	AddressSpace
 	pcid uint64
-	// flush: the next load must flush the PCID's entries.
-	flush bool
+	// flush has bit i set when CPU i's next load must flush the PCID's
+	// entries.
+	flush uint64
 }
 
 // EntryPageCount is how many pages of the entry text and data every
@@ -95,7 +101,7 @@ func (s *UserSpace) Init() Error {
 	if !ok {
 		return ErrNoMemory
 	}
-	s.Root, s.Tables, s.flush = root, 0, true
+	s.Root, s.Tables, s.flush = root, 0, ^uint64(0)
 	if cpu.CPU.PCID {
 		if s.pcid, ok = allocPCID(); !ok {
 			s.Destroy()
@@ -136,8 +142,8 @@ func (s *UserSpace) CR3() uint64 {
 	if !cpu.CPU.PCID {
 		return s.Root
 	}
-	if s.flush {
-		s.flush = false
+	if bit := uint64(1) << cpu.Index(); s.flush&bit != 0 {
+		s.flush &^= bit
 		return s.Root | s.pcid
 	}
 	return s.Root | s.pcid | cpu.CR3NoFlush
@@ -154,8 +160,9 @@ func (s *UserSpace) Invalidate(va uintptr) {
 	case cpu.CPU.INVPCID:
 		cpu.Invpcid(cpu.InvpcidAddress, s.pcid, va)
 	default:
-		s.flush = true
+		s.flush = ^uint64(0)
 	}
+	Remote(s.pcid, va, va+PageSize)
 }
 
 func (s *UserSpace) invalidateAll() {
@@ -164,8 +171,9 @@ func (s *UserSpace) invalidateAll() {
 	case cpu.CPU.INVPCID:
 		cpu.Invpcid(cpu.InvpcidContext, s.pcid, 0)
 	default:
-		s.flush = true
+		s.flush = ^uint64(0)
 	}
+	Remote(s.pcid, 0, ^uintptr(0))
 }
 
 // Destroy frees the space's tables and PCID; the frames of the guest's

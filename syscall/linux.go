@@ -66,15 +66,26 @@ func dispatch(f *cpu.Frame) {
 	nr := f.AX
 	Counts[min(nr, 511)]++
 	if nr == sysRtSigreturn {
+		kernel.Lock()
 		kernel.SigReturn(f)
+		kernel.Unlock()
 		kernel.DeliverSignals(f)
 		return
 	}
 	var r int64
-	if nr >= PrivateBase && nr < PrivateBase+uint64(len(private)) && private[nr-PrivateBase] != nil {
+	switch {
+	case nr == PrivateBase+CallRun:
+		// The round trip of levels 1 and 2 takes the kernel lock only
+		// when it needs the scheduler (kernel/smp.go).
+		r = private[CallRun](f)
+	case nr >= PrivateBase && nr < PrivateBase+uint64(len(private)) && private[nr-PrivateBase] != nil:
+		kernel.Lock()
 		r = private[nr-PrivateBase](f)
-	} else {
+		kernel.Unlock()
+	default:
+		kernel.Lock()
 		r = answerLinux(f, nr)
+		kernel.Unlock()
 	}
 	f.AX = uint64(r)
 	// Linux returns with RCX = RIP and R11 = RFLAGS, as SYSRET leaves them.
@@ -223,7 +234,7 @@ func answerLinux(f *cpu.Frame, nr uint64) int64 {
 		if a1 < 8 {
 			return -EINVAL
 		}
-		*(*uint64)(ptr(a2)) = 1
+		*(*uint64)(ptr(a2)) = kernel.OnlineMask()
 		return 8
 	case sysClockGettime:
 		ts := (*timespec)(ptr(a1))

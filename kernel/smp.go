@@ -1,0 +1,438 @@
+package kernel
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"beelzebox/cpu"
+	"beelzebox/mm"
+)
+
+// Many CPUs. Every CPU runs the same scheduler on its own run queue; the
+// Go runtime's threads (and the guests' kernel threads) run on any of
+// them. The design, and its rules:
+//
+//   - One kernel lock (bigLock) guards the state shared between CPUs
+//     that handler code changes: the thread table and run queues, the
+//     tasks and ports, sleepers, signals, futexes and the memory
+//     manager. Handler code takes it at its entries (a system call from
+//     Go, an interrupt, a thread's start) and gives it up at its exits:
+//     before a return to Go code, around every entry to ring 3, and in
+//     the idle loop's HLT. It is held by a CPU, not a thread: a thread
+//     switch happens with it held, and the thread switched to releases
+//     it on its way out. It is recursive on its CPU (a page fault taken
+//     by handler code while it holds it).
+//   - The level 1 and 2 round trip (the Run call) takes no lock: it
+//     touches its own thread's context, its CPU's timer and per-CPU
+//     block only, and takes the lock when an interrupt needs the
+//     scheduler. So round trips on different CPUs never contend.
+//   - Per-CPU state (cpuState: the running thread, the idle thread, the
+//     run queue, the timer) changes on its own CPU with interrupts off,
+//     or under the lock (run queues: any CPU may queue a thread on
+//     another's).
+//   - A CPU that waits for the lock serves TLB shootdowns meanwhile, so
+//     the lock's holder may wait for every CPU's acknowledgement.
+//   - A thread is in exactly one run queue while it is StateRunnable.
+//     Where a woken thread goes: its last CPU if that is idle, else any
+//     idle CPU, else its last CPU; an idle CPU that gets one is woken by
+//     a reschedule IPI. A CPU whose queue is empty steals from another's
+//     (the balancing), and only then idles.
+//   - Each CPU has an idle thread (a handler thread pinned to it, never
+//     queued): it runs when nothing else can, halts with interrupts on,
+//     and switches to work when there is some.
+
+// Interrupt vectors of the inter-processor interrupts (below the
+// spurious vector 0xff; SDM Vol. 3A §12.6).
+const (
+	vectorReschedule = 0xf0 // look at the run queue; leave ring 3
+	vectorShootdown  = 0xf1 // invalidate TLB entries (shootdown)
+)
+
+// cpuState is the kernel's record of a CPU.
+type cpuState struct {
+	running  uintptr // the *Thread it runs
+	idle     uintptr // its idle *Thread
+	runq     uintptr // first thread of its run queue; runNext links
+	queued   int32
+	apicID   uint32
+	online   uint32 // 1 once it schedules
+	halted   uint32 // 1 while its idle loop halts
+	armedFor int64  // when its timer fires
+	ticks    uint64
+	ipis     uint64 // IPIs it took
+	acked    uint64 // the last shootdown it served
+}
+
+var (
+	cpus [cpu.MaxCPUs]cpuState
+	// OnlineCPUs is how many CPUs schedule threads.
+	OnlineCPUs int32 = 1
+)
+
+// me is the running CPU's record.
+//
+//go:nosplit
+func me() *cpuState { return &cpus[cpu.Index()] }
+
+// The kernel lock.
+var bigLock struct {
+	owner uint32 // CPU index + 1, or 0
+	depth int32
+}
+
+// lockKernel takes the kernel lock for the running CPU.
+//
+//go:nosplit
+func lockKernel() {
+	self := uint32(cpu.Index()) + 1
+	if atomic.LoadUint32(&bigLock.owner) == self {
+		bigLock.depth++
+		return
+	}
+	for !atomic.CompareAndSwapUint32(&bigLock.owner, 0, self) {
+		for atomic.LoadUint32(&bigLock.owner) != 0 {
+			serveShootdown()
+			cpu.Pause()
+		}
+	}
+	bigLock.depth = 1
+}
+
+// unlockKernel gives up one level of the running CPU's hold.
+//
+//go:nosplit
+func unlockKernel() {
+	if atomic.LoadUint32(&bigLock.owner) != uint32(cpu.Index())+1 {
+		Panic("kernel lock released by a CPU that does not hold it")
+	}
+	bigLock.depth--
+	if bigLock.depth == 0 {
+		atomic.StoreUint32(&bigLock.owner, 0)
+	}
+}
+
+// releaseAll gives up the running CPU's whole hold and returns its depth,
+// for reacquireAll (around an entry to ring 3 by handler code).
+//
+//go:nosplit
+func releaseAll() int32 {
+	d := bigLock.depth
+	bigLock.depth = 0
+	atomic.StoreUint32(&bigLock.owner, 0)
+	return d
+}
+
+//go:nosplit
+func reacquireAll(d int32) {
+	lockKernel()
+	bigLock.depth = d
+}
+
+// Lock and Unlock are the kernel lock for handler code of other packages
+// (the system-call dispatcher).
+//
+//go:nosplit
+func Lock() { lockKernel() }
+
+//go:nosplit
+func Unlock() { unlockKernel() }
+
+// EnterUser runs ctx in ring 3 from handler code that holds the kernel
+// lock, which other CPUs have meanwhile.
+//
+//go:nosplit
+func EnterUser(ctx *cpu.UserContext) {
+	d := releaseAll()
+	cpu.EnterUser(ctx)
+	reacquireAll(d)
+}
+
+// TLB shootdown. The lock's holder posts a request and sends every other
+// online CPU an IPI, then waits until each has served it (in its IPI
+// handler, or while it spins for the lock).
+var shoot struct {
+	seq    uint64
+	pcid   uint64
+	lo, hi uintptr
+}
+
+// remoteInvalidate makes every other CPU drop its TLB entries for
+// [lo, hi) of PCID pcid (0: the kernel's address space; hi = ^0: all of
+// them). The caller holds the kernel lock and has invalidated its own.
+func remoteInvalidate(pcid uint64, lo, hi uintptr) {
+	if atomic.LoadInt32(&OnlineCPUs) < 2 {
+		return
+	}
+	shoot.pcid, shoot.lo, shoot.hi = pcid, lo, hi
+	seq := atomic.AddUint64(&shoot.seq, 1)
+	self := cpu.Index()
+	me().acked = seq
+	for i := range cpus[:OnlineCPUs] {
+		if i != self && atomic.LoadUint32(&cpus[i].online) != 0 {
+			sendIPI(cpus[i].apicID, vectorShootdown)
+		}
+	}
+	for i := range cpus[:OnlineCPUs] {
+		for atomic.LoadUint32(&cpus[i].online) != 0 && atomic.LoadUint64(&cpus[i].acked) != seq {
+			cpu.Pause()
+		}
+	}
+	Shootdowns++
+}
+
+// Shootdowns counts TLB shootdowns.
+var Shootdowns uint64
+
+// serveShootdown serves the latest shootdown request if this CPU has not.
+//
+//go:nosplit
+func serveShootdown() {
+	c := me()
+	seq := atomic.LoadUint64(&shoot.seq)
+	if c.acked == seq {
+		return
+	}
+	const flushAllAbove = 64 // pages
+	pcid, lo, hi := shoot.pcid, shoot.lo, shoot.hi
+	switch {
+	case pcid != 0 && cpu.CPU.INVPCID && hi-lo > flushAllAbove*mm.PageSize:
+		cpu.Invpcid(cpu.InvpcidContext, pcid, 0)
+	case pcid != 0 && cpu.CPU.INVPCID:
+		for va := lo &^ (mm.PageSize - 1); va < hi; va += mm.PageSize {
+			cpu.Invpcid(cpu.InvpcidAddress, pcid, va)
+		}
+	case pcid != 0:
+		// No INVPCID: the space's next load on this CPU flushes (the
+		// initiator marked it); no PCID: leaving ring 3 flushed.
+	case hi-lo > flushAllAbove*mm.PageSize:
+		cpu.FlushAll()
+	default:
+		for va := lo &^ (mm.PageSize - 1); va < hi; va += mm.PageSize {
+			cpu.Invlpg(va)
+		}
+	}
+	atomic.StoreUint64(&c.acked, seq)
+}
+
+// handleIPI serves an inter-processor interrupt; it reports false for
+// other vectors. It takes no lock: the CPU that sent a shootdown holds
+// the lock and waits for this one.
+//
+//go:nosplit
+func handleIPI(v uint64) bool {
+	switch v {
+	case vectorShootdown:
+		serveShootdown()
+	case vectorReschedule:
+	default:
+		return false
+	}
+	me().ipis++
+	ackTimer()
+	return true
+}
+
+// StopOtherCPUs halts every other CPU (a panic): they take an NMI, and
+// every NMI from now on halts.
+func StopOtherCPUs() {
+	if atomic.LoadInt32(&OnlineCPUs) < 2 {
+		return
+	}
+	cpu.StopOthers()
+	self := cpu.Index()
+	for i := range cpus[:OnlineCPUs] {
+		if i != self && atomic.LoadUint32(&cpus[i].online) != 0 {
+			sendNMI(cpus[i].apicID)
+		}
+	}
+}
+
+// pinned is the CPU a thread may only run on, or -1.
+const notPinned = -1
+
+// placeRunnable queues t, which has just become runnable, on a CPU's
+// queue (see the rules above) and wakes that CPU if it idles.
+//
+//go:nosplit
+func placeRunnable(t *Thread) {
+	target := int(t.pin)
+	if target == notPinned {
+		target = int(t.lastCPU)
+		if atomic.LoadUint32(&cpus[target].halted) == 0 {
+			for i := range cpus[:OnlineCPUs] {
+				if atomic.LoadUint32(&cpus[i].halted) != 0 {
+					target = i
+					break
+				}
+			}
+		}
+	}
+	c := &cpus[target]
+	t.runNext = c.runq
+	c.runq = uintptr(unsafe.Pointer(t))
+	c.queued++
+	if target != cpu.Index() && atomic.LoadUint32(&c.halted) != 0 {
+		sendIPI(c.apicID, vectorReschedule)
+	}
+}
+
+// Kick makes the CPU that runs t (if another) leave ring 3 or its halt,
+// so that it looks at t's requests now (an interrupt or a kill of a
+// guest). The caller holds the kernel lock.
+func Kick(t *Thread) {
+	if t.State != StateRunning {
+		return
+	}
+	i := int(t.lastCPU)
+	if i != cpu.Index() {
+		sendIPI(cpus[i].apicID, vectorReschedule)
+	}
+}
+
+// KickRunning is Kick for a thread known by its record's address.
+func KickRunning(t uintptr) { Kick((*Thread)(unsafe.Pointer(t))) }
+
+// The local APIC's interrupt command register (xAPIC, SDM Vol. 3A
+// §12.6.1): the destination in bits 31:24 of the high word; writing the
+// low word sends.
+const (
+	lapicICRLow       = 0x300
+	lapicICRHigh      = 0x310
+	icrFixed          = 0 << 8
+	icrNMI            = 4 << 8
+	icrINIT           = 5 << 8
+	icrStartup        = 6 << 8
+	icrDeliveryStatus = 1 << 12
+	icrAssert         = 1 << 14
+	icrLevel          = 1 << 15
+)
+
+// sendICR sends an IPI and waits until the local APIC has sent it.
+//
+//go:nosplit
+func sendICR(dest uint32, low uint32) {
+	*lapicReg(lapicICRHigh) = dest << 24
+	*lapicReg(lapicICRLow) = low
+	for *lapicReg(lapicICRLow)&icrDeliveryStatus != 0 {
+		cpu.Pause()
+	}
+}
+
+//go:nosplit
+func sendIPI(dest uint32, vector uint8) { sendICR(dest, icrFixed|icrAssert|uint32(vector)) }
+
+//go:nosplit
+func sendNMI(dest uint32) { sendICR(dest, icrNMI|icrAssert) }
+
+// StartCPUs starts the application processors with the given APIC IDs
+// (the firmware's list of enabled CPUs, without this one) through the
+// trampoline page at physical address tramp (below 1 MiB, free for good)
+// and the loader's page tables at bootCR3, one at a time, and returns
+// how many CPUs are online. It runs at boot on the bootstrap processor,
+// after the timer is set up and before the Go runtime starts.
+func StartCPUs(apicIDs []uint32, tramp uintptr, bootCR3 uint32) int {
+	cpus[0].apicID = apic.ID()
+	cpus[0].online = 1
+	if !haveLAPIC || len(apicIDs) == 0 {
+		return 1
+	}
+	cpu.APHook = apMain
+	mm.Remote = remoteInvalidate
+	cpu.PrepareTrampoline(mm.PhysAddr(uint64(tramp)), bootCR3)
+	n := 1
+	for _, id := range apicIDs {
+		if n == cpu.MaxCPUs {
+			Print("smp: more CPUs than the kernel runs on; the rest stay offline\n")
+			break
+		}
+		if startCPU(n, id, tramp) {
+			n++
+		}
+	}
+	cpu.SetEntryCPUs(n)
+	atomic.StoreInt32(&OnlineCPUs, int32(n))
+	return n
+}
+
+// startCPU starts one AP as CPU i: INIT, a 10 ms wait, then up to two
+// STARTUP IPIs 200 µs apart (SDM Vol. 3A §9.4.4.1), and waits up to
+// 100 ms for it to run the kernel's code.
+func startCPU(i int, apicID uint32, tramp uintptr) bool {
+	idle := makeIdleThread(i)
+	cpus[i].apicID = apicID
+	cpus[i].armedFor = never
+	cpu.SetAPStart(i, idle.stackHi&^15)
+	wait := func(ns int64) bool {
+		for t0 := Nanotime(); Nanotime()-t0 < ns; {
+			if cpu.APStarted() {
+				return true
+			}
+			cpu.Pause()
+		}
+		return cpu.APStarted()
+	}
+	sendICR(apicID, icrINIT|icrAssert|icrLevel)
+	sendICR(apicID, icrINIT|icrLevel) // de-assert (ignored by newer CPUs)
+	wait(10_000_000)
+	page := uint32(tramp >> 12)
+	for try := 0; try < 2 && !cpu.APStarted(); try++ {
+		sendICR(apicID, icrStartup|icrAssert|page)
+		wait(200_000)
+	}
+	if !wait(100_000_000) {
+		Print("smp: the CPU with APIC ID ")
+		PrintDec(uint64(apicID))
+		Print(" did not start\n")
+		idle.State = StateFree // never ran: its record goes back
+		cpus[i] = cpuState{}
+		return false
+	}
+	// Wait until it is online (apMain), so that CPUs come up in order.
+	for atomic.LoadUint32(&cpus[i].online) == 0 {
+		cpu.Pause()
+	}
+	return true
+}
+
+// apMain is an AP's first Go code after cpu.InitAP, on its idle thread's
+// stack: it sets up its local APIC timer, then becomes its idle thread.
+func apMain(i int) {
+	initAPTimer()
+	c := &cpus[i]
+	idle := (*Thread)(unsafe.Pointer(c.idle))
+	idle.State = StateRunning
+	c.running = c.idle
+	idle.lastCPU = int32(i)
+	cpu.SetKernelStack(idle.stackLo, idle.stackHi)
+	cpu.SetThreadFS(idle.FSBase)
+	atomic.StoreUint32(&c.online, 1)
+	lockKernel()
+	idleMain(0)
+}
+
+// OnlineMask is the affinity mask of the online CPUs (sched_getaffinity).
+func OnlineMask() uint64 {
+	n := atomic.LoadInt32(&OnlineCPUs)
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
+}
+
+// panicking is set by the first CPU to panic or take a fatal fault.
+var panicking uint32
+
+// stopForPanic makes the running CPU the one that reports a panic: the
+// first to get here stops the others (StopOtherCPUs); any other halts
+// for good, so the report is printed once. A nested panic on the
+// reporting CPU goes on (its report says so).
+func stopForPanic() {
+	self := uint32(cpu.Index()) + 1
+	if atomic.CompareAndSwapUint32(&panicking, 0, self) {
+		StopOtherCPUs()
+		return
+	}
+	if atomic.LoadUint32(&panicking) != self {
+		cpu.HaltForever()
+	}
+}
