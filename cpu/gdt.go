@@ -56,8 +56,9 @@ const (
 	numIST   = 6
 )
 
-// istSize is the size of each IST stack. Its top istReserve bytes are not
-// stack: the last word holds the address of the CPU's block, which the
+// istSize is the size of each IST stack. The istReserve bytes above the
+// (16-byte aligned) IST pointer are not stack: their last word holds the
+// address of the CPU's block, which the
 // entry code of interrupts reads at a fixed offset from the frame the CPU
 // pushed (see "Per-CPU data" in entry_amd64.s); TSS.IST points below.
 const (
@@ -96,9 +97,11 @@ func initGDT() {
 func loadCPUTables(i int) {
 	c := &entry.cpus[i]
 	for k := 1; k <= numIST; k++ {
-		top := uintptr(unsafe.Pointer(&c.ist[k-1][0])) + istSize
-		*(*uint64)(unsafe.Pointer(top - 8)) = c.percpu.self
-		ist := top - istReserve
+		// The CPU aligns the stack pointer to 16 bytes when it switches
+		// to an IST stack (SDM Vol. 3A §7.14.2): the pointer is aligned
+		// already, so the frame starts exactly there.
+		ist := (uintptr(unsafe.Pointer(&c.ist[k-1][0])) + istSize - istReserve) &^ 15
+		*(*uint64)(unsafe.Pointer(ist + istReserve - 8)) = c.percpu.self
 		c.tss.ist[k-1] = [2]uint32{uint32(ist), uint32(ist >> 32)}
 	}
 	c.tss.iomapOff = uint16(unsafe.Sizeof(c.tss)) // no I/O bitmap: ring 3 gets #GP on IN/OUT
