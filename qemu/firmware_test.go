@@ -146,13 +146,13 @@ func TestBootFlagsFirmwareAndSMP(t *testing.T) {
 func TestFirmwareScreenLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM QM00003 \"": "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM QM00003 \"",
-		"\x1b[0m\x1b[30m\x1b[47mWelcome to GRUB!":                  "Welcome to GRUB!",
-		"\rerror: no suitable video mode found.\rbeelzebox: booting": "beelzebox: booting",
-		"\rWARNING: no console will be available to OS":              "WARNING: no console will be available to OS",
-		"ok cpu/feature-table\r":                                     "ok cpu/feature-table",
-		"kernel: 4 passed, 0 failed, 3 skipped":                      "kernel: 4 passed, 0 failed, 3 skipped",
-		"\x1b(Bplain":                                                "plain",
-		"":                                                           "",
+		"\x1b[0m\x1b[30m\x1b[47mWelcome to GRUB!":                                                             "Welcome to GRUB!",
+		"\rerror: no suitable video mode found.\rbeelzebox: booting":                                          "beelzebox: booting",
+		"\rWARNING: no console will be available to OS":                                                       "WARNING: no console will be available to OS",
+		"ok cpu/feature-table\r":                                                                              "ok cpu/feature-table",
+		"kernel: 4 passed, 0 failed, 3 skipped":                                                               "kernel: 4 passed, 0 failed, 3 skipped",
+		"\x1b(Bplain":                                                                                         "plain",
+		"":                                                                                                    "",
 	} {
 		if got := firmwareScreenLine(in); got != want {
 			t.Errorf("firmwareScreenLine(%q) = %q, want %q", in, got, want)
