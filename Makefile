@@ -92,6 +92,9 @@ bench: deps build linux-guests
 manifests: deps build
 	$(RUNNER) manifest -nobuild -write
 
+# build/beelzebox.iso: boots on BIOS and UEFI machines, from a CD or a USB
+# stick (dd if=build/beelzebox.iso of=/dev/sdX); the kernel command line is
+# in its GRUB menu entry (go run ./qemu iso -append "..." to set it).
 iso: deps build
 	$(RUNNER) iso -nobuild
 
