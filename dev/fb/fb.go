@@ -74,16 +74,30 @@ var con console
 // Init starts the framebuffer console on the framebuffer at physical
 // address addr: pitch bytes per line, width x height pixels, bpp 32
 // (4 bytes a pixel) or 24 (3 bytes). It maps the framebuffer (uncached,
-// with mm.MapMMIO, so the kernel page tables must be up), clears the
-// screen and reports whether the console is on. A framebuffer it cannot
-// use (other depths, smaller than one cell, a pitch shorter than a line)
-// leaves it off. It does not allocate.
+// with mm.MapMMIO, so mm.Init must have run), clears the screen and
+// reports whether the console is on. A framebuffer it cannot use (other
+// depths, smaller than one cell, a pitch shorter than a line, outside
+// the kernel's device zone) leaves it off. It does not allocate.
 func Init(addr uint64, pitch, width, height, bpp uint32) bool {
-	if addr == 0 || !usable(pitch, width, height, bpp) {
+	size := uint64(pitch) * uint64(height)
+	if !inDeviceZone(addr, size) || !usable(pitch, width, height, bpp) {
 		return false
 	}
-	base := mm.MapMMIO(addr, uint64(pitch)*uint64(height))
+	base := mm.MapMMIO(addr, size)
 	return initAt(base, pitch, width, height, bpp)
+}
+
+// Device memory the kernel maps at its physical address (mm.MapMMIO) must
+// lie in the zone for it, above the kernel image (linked at 16 MiB) and
+// below 4 GiB (mm/zones.go); above 4 GiB start the Go runtime's mappings.
+const (
+	deviceZoneLo = 16 << 20
+	deviceZoneHi = 4 << 30
+)
+
+// inDeviceZone reports whether [addr, addr+size) may be identity-mapped.
+func inDeviceZone(addr, size uint64) bool {
+	return addr >= deviceZoneLo && size <= deviceZoneHi && addr <= deviceZoneHi-size
 }
 
 // usable reports whether a framebuffer of this shape can carry the

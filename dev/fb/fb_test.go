@@ -241,8 +241,15 @@ func TestPutcBeforeInitAndBadShapes(t *testing.T) {
 			t.Errorf("initAt accepted %+v", c)
 		}
 	}
-	if Init(0, 64, 16, 16, 32) {
-		t.Error("Init accepted address 0")
+	for _, addr := range []uint64{0, 0xb8000, 0xfff00000, 1 << 32} {
+		// 0, VGA text memory, ending past 4 GiB, above 4 GiB: none may be
+		// identity-mapped (Init returns before it maps anything).
+		if Init(addr, 4096, 1024, 768, 32) {
+			t.Errorf("Init accepted a framebuffer at %#x", addr)
+		}
+	}
+	if !inDeviceZone(0xfd000000, 4096*768) || !inDeviceZone(0x80000000, 4096*768) {
+		t.Error("usual framebuffer addresses (QEMU VGA, OVMF GOP) refused")
 	}
 	runtime.KeepAlive(buf)
 	if cols, rows := Size(); cols != 0 || rows != 0 {
