@@ -17,6 +17,10 @@ LDFLAGS  := -E beelzebox/boot.mbentry -T 0x1001000 -checklinkname=0
 # objects. The classic collector does not use those instructions.
 KGOENV   := GOOS=linux GOARCH=amd64 CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc
 DEBS     := qemu-system-x86 bochs bochs-term bochsbios vgabios grub-common grub-pc-bin xorriso gcc
+# make iso: GRUB for UEFI beside grub-pc-bin, and mtools, with which
+# grub-mkrescue writes the EFI System Partition image; ovmf is the UEFI
+# firmware of QEMU's -firmware uefi boots.
+DEBS     += grub-efi-amd64-bin mtools ovmf
 # The Linux programs suite (tests/linux/linux.mk) builds musl guests.
 DEBS     += musl-tools
 RUNNER   := $(GO) run ./qemu
@@ -88,6 +92,9 @@ bench: deps build linux-guests
 manifests: deps build
 	$(RUNNER) manifest -nobuild -write
 
+# build/beelzebox.iso: boots on BIOS and UEFI machines, from a CD or a USB
+# stick (dd if=build/beelzebox.iso of=/dev/sdX); the kernel command line is
+# in its GRUB menu entry (go run ./qemu iso -append "..." to set it).
 iso: deps build
 	$(RUNNER) iso -nobuild
 

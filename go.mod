@@ -6,6 +6,7 @@ require (
 	github.com/u-root/u-root v0.16.0
 	github.com/usbarmory/tamago v1.26.6
 	golang.org/x/arch v0.33.0
+	golang.org/x/image v0.35.0
 	golang.org/x/sys v0.41.0
 )
 

@@ -5,6 +5,7 @@ package kernel
 
 import (
 	"beelzebox/cpu"
+	"beelzebox/dev/fb"
 
 	"github.com/usbarmory/tamago/soc/intel/uart"
 )
@@ -71,6 +72,7 @@ func UseE9() { consoleE9 = true }
 
 // Putc writes one byte.
 func Putc(c byte) {
+	fb.Putc(c) // the framebuffer console, if fb.Init started one
 	if consoleE9 {
 		cpu.Outb(portE9, c)
 		return

@@ -65,6 +65,7 @@ func grubQuote(w string) string {
 type bochsConfig struct {
 	MiB   int    // guest memory
 	Model string // cpu model, e.g. tigerlake
+	CPUs  int    // processors (cpu: count=); Debian's Bochs is built with SMP
 	ISO   string // boot CD
 	Log   string // bochs log file
 	COM1  string // file COM1 is written to (a pipe as /dev/fd/N works)
@@ -88,7 +89,7 @@ const bochsEpoch = 1735689600
 //     port) ends the run instead of asking on the terminal.
 func bochsrc(c bochsConfig) string {
 	return fmt.Sprintf(`megs: %d
-cpu: model=%s, count=1, ips=200000000, reset_on_triple_fault=0
+cpu: model=%s, count=%d, ips=200000000, reset_on_triple_fault=0
 romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot
 vgaromimage: file=/usr/share/vgabios/vgabios.bin
 ata0-master: type=cdrom, path=%s, status=inserted
@@ -102,7 +103,7 @@ error: action=report
 info: action=report
 debug: action=ignore
 clock: sync=none, time0=%d
-`, c.MiB, c.Model, c.ISO, c.COM1, c.Log, bochsEpoch)
+`, c.MiB, c.Model, max(1, c.CPUs), c.ISO, c.COM1, c.Log, bochsEpoch)
 }
 
 // bochsDebuggerScript answers Debian's built-in Bochs debugger, which stops

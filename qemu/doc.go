@@ -26,7 +26,11 @@
 //	-cpu MODEL      default max (QEMU) or tigerlake (Bochs); QEMU takes modifiers: max,-pku
 //	-m SIZE         guest memory, QEMU syntax (512M, 1G); default 128M
 //	-append TEXT    kernel command line
-//	-timeout D      time limit; default 2m on QEMU, 10m on Bochs, none for run and debug
+//	-timeout D      time limit; default 2m on QEMU, 3m with -firmware uefi, 10m on Bochs, none for run and debug
+//	-firmware F     bios or uefi: the firmware boots the hybrid ISO of make iso from a CD
+//	                (QEMU: SeaBIOS, or OVMF for uefi; Bochs: its BIOS); default QEMU -kernel,
+//	                or Bochs' BIOS with the minimal El Torito CD
+//	-smp N          CPUs (QEMU -smp N, Bochs cpu: count=N); default 1
 //
 // boot only: -expect pass|fail, -want REGEXP (repeatable; every one must
 // match a console line), -manifest NAME (judge the tests by that table
@@ -37,7 +41,7 @@
 // 2), -list. bench: -only, -v (stream consoles; otherwise a console is shown
 // only when its boot fails). debug: -gdb ADDR (default 127.0.0.1:1234; the
 // loopback form of QEMU's -s -S, which would listen on every interface).
-// iso: -o FILE, -append TEXT, -eltorito.
+// iso: -o FILE, -append TEXT, -menu-timeout SECONDS (default 3), -eltorito.
 //
 // Output: console lines go to stdout unchanged (no prefix). Runner messages
 // go to stderr: "=== RUN <name>: <how>", "--- PASS|FAIL <name> (...):
@@ -95,6 +99,17 @@
 // -seed 1 -rtc base=2025-01-01T00:00:00,clock=vm, which makes one TSC tick
 // one instruction.
 //
+// With -firmware (table field Firmware) QEMU loads no kernel itself: the
+// runner writes the hybrid ISO (as make iso, with the boot's command line
+// and no menu delay) into a temporary directory and passes -cdrom ISO;
+// for uefi also OVMF (Debian's ovmf) as two flash chips, -drive
+// if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+// and unit=1 a copy of OVMF_VARS_4M.fd. Firmware and GRUB write to COM1
+// too, with terminal escapes and bare carriage returns; the runner shows
+// and judges each such line as a terminal would end up showing it
+// (firmwareScreenLine in firmware.go). The test table's qemu-uefi boot runs
+// this way; OVMF's start-up takes about 4-7 s of it under TCG.
+//
 // Bochs boots a minimal GRUB El Torito CD made per boot (grub-mkimage -O
 // i386-pc-eltorito with an embedded config: set root=(cd); multiboot
 // /boot/kernel.elf CMDLINE; module /boot/initramfs.cpio; boot) and gets
@@ -108,11 +123,16 @@
 // stdout, with Bochs' banner and debugger lines filtered out) and COM1 on
 // another (/dev/fd/4).
 //
-// The iso subcommand makes a full hybrid image with grub-mkrescue when it
-// is installed (bootable from CD or USB stick; grub-mkrescue needs mtools
-// only for UEFI images), and otherwise, or with -eltorito, the El Torito
-// image used for Bochs (CD boot on BIOS machines only). The menu entry
-// waits 3 seconds.
+// The iso subcommand makes the hybrid image with grub-mkrescue: GRUB for
+// i386-pc and x86_64-efi (Debian's grub-pc-bin and grub-efi-amd64-bin;
+// mtools for the EFI System Partition image), bootable on BIOS and UEFI
+// machines from a CD or a USB stick (dd it onto the stick). It refuses to
+// write an image that lacks either platform (xorriso's El Torito report
+// must list BIOS and UEFI). Its grub.cfg boots the kernel with multiboot2
+// and module2 when the kernel has a Multiboot2 header (GRUB's file
+// --is-x86-multiboot2), with multiboot and module otherwise; the menu
+// entry waits 3 seconds. -eltorito makes the El Torito image used for
+// Bochs instead (CD boot on BIOS machines only).
 //
 // # What the kernel must do
 //

@@ -102,11 +102,24 @@ func TestGRUBConfig(t *testing.T) {
 	if got := grubEmbedConfig("", false); got != "set root=(cd)\nmultiboot /boot/kernel.elf\nboot\n" {
 		t.Errorf("config without module:\n%s", got)
 	}
-	menu := grubMenuConfig("bogus==", true)
-	for _, want := range []string{"menuentry \"beelzebox\" {\n", "\tmultiboot /boot/kernel.elf bogus==\n", "\tmodule /boot/initramfs.cpio\n", "\tboot\n}\n"} {
-		if !strings.Contains(menu, want) {
-			t.Errorf("menu config lacks %q:\n%s", want, menu)
-		}
+	menu := grubMenuConfig("bogus== a;b", true, 3)
+	wantMenu := "set timeout=3\nset default=0\n\nmenuentry \"beelzebox\" {\n" +
+		"\tinsmod all_video\n" +
+		"\tif file --is-x86-multiboot2 /boot/kernel.elf; then\n" +
+		"\t\tmultiboot2 /boot/kernel.elf bogus== 'a;b'\n" +
+		"\t\tmodule2 /boot/initramfs.cpio\n" +
+		"\telse\n" +
+		"\t\tmultiboot /boot/kernel.elf bogus== 'a;b'\n" +
+		"\t\tmodule /boot/initramfs.cpio\n" +
+		"\tfi\n" +
+		"\tboot\n}\n"
+	if menu != wantMenu {
+		t.Errorf("menu config\n%s\nwant\n%s", menu, wantMenu)
+	}
+	menu = grubMenuConfig("", false, 0)
+	if !strings.HasPrefix(menu, "set timeout=0\n") || strings.Contains(menu, "module") ||
+		!strings.Contains(menu, "\t\tmultiboot2 /boot/kernel.elf\n") || !strings.Contains(menu, "\t\tmultiboot /boot/kernel.elf\n") {
+		t.Errorf("menu config without module or command line:\n%s", menu)
 	}
 }
 

@@ -85,11 +85,13 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 
 // bootFlags describe one boot on the command line.
 type bootFlags struct {
-	emu     string
-	cpu     string
-	mem     string
-	append  string
-	timeout time.Duration
+	emu      string
+	cpu      string
+	mem      string
+	append   string
+	timeout  time.Duration
+	firmware string
+	cpus     int
 }
 
 func (f *bootFlags) register(fs *flag.FlagSet, defaultEmu string) {
@@ -97,17 +99,21 @@ func (f *bootFlags) register(fs *flag.FlagSet, defaultEmu string) {
 	fs.StringVar(&f.cpu, "cpu", "", "CPU model (default max on QEMU, tigerlake on Bochs); QEMU takes modifiers, e.g. max,-pku")
 	fs.StringVar(&f.mem, "m", DefaultMemory, "guest memory (QEMU -m syntax, e.g. 512M, 1G)")
 	fs.StringVar(&f.append, "append", "", "kernel command line (Bochs adds console=e9)")
-	fs.DurationVar(&f.timeout, "timeout", 0, "time limit (default 2m on QEMU, 10m on Bochs)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "time limit (default 2m on QEMU, 3m with -firmware uefi, 10m on Bochs)")
+	fs.StringVar(&f.firmware, "firmware", "", "boot through firmware and the hybrid ISO: bios (QEMU SeaBIOS, or Bochs' BIOS) or uefi (QEMU with OVMF); default: QEMU -kernel, Bochs' BIOS with a minimal El Torito CD")
+	fs.IntVar(&f.cpus, "smp", 1, "number of CPUs (QEMU -smp, Bochs cpu count)")
 }
 
 func (f *bootFlags) boot() Boot {
 	b := Boot{
-		Name:    f.emu,
-		Emu:     Emulator(f.emu),
-		CPU:     f.cpu,
-		Memory:  f.mem,
-		Append:  f.append,
-		Timeout: f.timeout,
+		Name:     f.emu,
+		Emu:      Emulator(f.emu),
+		CPU:      f.cpu,
+		Memory:   f.mem,
+		Append:   f.append,
+		Timeout:  f.timeout,
+		Firmware: Firmware(f.firmware),
+		CPUs:     f.cpus,
 	}
 	if b.CPU == "" {
 		b.CPU = "max"
@@ -552,7 +558,8 @@ func cmdISO(args []string) int {
 	c.register(fs)
 	out := fs.String("o", defaultISO, "output file")
 	cmdline := fs.String("append", "", "kernel command line in the boot entry")
-	eltorito := fs.Bool("eltorito", false, "build the minimal El Torito image (as for Bochs) even if grub-mkrescue is available")
+	eltorito := fs.Bool("eltorito", false, "build the minimal El Torito image (as for Bochs: BIOS, CD only) instead of the hybrid one")
+	timeout := fs.Int("menu-timeout", 3, "seconds GRUB's menu waits before it boots (hybrid image)")
 	if !parse(fs, args) {
 		return exitUsage
 	}
@@ -568,20 +575,12 @@ func cmdISO(args []string) int {
 	defer removeTempDir(dir)
 	dest := relativeTo(a.Root, *out)
 	dest = a.path(dest)
-	kind := "El Torito (CD only, BIOS)"
-	if !*eltorito && haveTool("grub-mkrescue") {
-		kind = "grub-mkrescue (hybrid: CD or USB stick)"
-		err = buildRescueISO(dir, a, *cmdline, dest)
-		if err != nil {
-			logf("grub-mkrescue failed, falling back to El Torito: %v", err)
-			kind = "El Torito (CD only, BIOS)"
-			err = os.RemoveAll(dir + "/iso")
-			if err == nil {
-				err = buildElToritoISO(dir, a, *cmdline, dest)
-			}
-		}
-	} else {
+	kind := "hybrid: BIOS and UEFI, CD or USB stick"
+	if *eltorito {
+		kind = "El Torito (CD only, BIOS)"
 		err = buildElToritoISO(dir, a, *cmdline, dest)
+	} else {
+		err = buildRescueISO(dir, a, *cmdline, dest, *timeout)
 	}
 	if err != nil {
 		logf("iso: %v", err)

@@ -25,6 +25,11 @@ type qemuOptions struct {
 	// gdb, if set, makes QEMU listen for gdb there and wait for it (the
 	// loopback form of -s -S, which would listen on every interface).
 	gdb string
+	// iso is the boot CD of a boot through firmware (Boot.Firmware).
+	iso string
+	// ovmfCode and ovmfVars are the UEFI firmware's code (read-only) and
+	// the run's own writable copy of its variable store.
+	ovmfCode, ovmfVars string
 }
 
 // qemuArgs returns the qemu-system-x86_64 arguments for b.
@@ -41,7 +46,7 @@ func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
 		"-accel", accel,
 		"-cpu", b.CPU,
 		"-m", b.memory(),
-		"-smp", "1",
+		"-smp", strconv.Itoa(b.cpus()),
 		"-display", "none",
 		"-monitor", "none",
 		"-nic", "none",
@@ -65,11 +70,30 @@ func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
 			"-seed", "1",
 			"-rtc", "base=2025-01-01T00:00:00,clock=vm")
 	}
-	args = append(args, "-kernel", a.Kernel)
-	if a.Initrd != "" {
-		args = append(args, "-initrd", a.Initrd)
+	switch {
+	case b.Firmware.BootsISO():
+		if o.iso == "" {
+			return nil, fmt.Errorf("%s firmware boot without an ISO", b.Firmware)
+		}
+		if b.Firmware == UEFI {
+			if o.ovmfCode == "" || o.ovmfVars == "" {
+				return nil, fmt.Errorf("UEFI boot without OVMF code and variables files")
+			}
+			// OVMF as two flash chips: the firmware read-only, its
+			// variable store writable (the run's copy).
+			args = append(args,
+				"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+o.ovmfCode,
+				"-drive", "if=pflash,format=raw,unit=1,file="+o.ovmfVars)
+		}
+		// The GRUB configuration on the CD carries the command line.
+		args = append(args, "-cdrom", o.iso)
+	default:
+		args = append(args, "-kernel", a.Kernel)
+		if a.Initrd != "" {
+			args = append(args, "-initrd", a.Initrd)
+		}
+		args = append(args, "-append", b.CommandLine())
 	}
-	args = append(args, "-append", b.CommandLine())
 	if o.gdb != "" {
 		args = append(args, "-gdb", "tcp:"+o.gdb, "-S")
 	}

@@ -323,17 +323,36 @@ func pipes(n int) (rs, ws []*os.File, err error) {
 // exits). QEMU's own messages (stderr) are passed on as notes.
 func runQEMU(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *console) Outcome {
 	out := Outcome{Emu: b.Emu, Status: -1}
-	var com1 string
-	if b.usesE9() && o.gdb == "" {
-		dir, err := makeTempDir("beelzebox-qemu-")
-		if err != nil {
+	var com1, dir string
+	var qo qemuOptions
+	if b.usesE9() && o.gdb == "" || b.Firmware.BootsISO() {
+		var err error
+		if dir, err = makeTempDir("beelzebox-qemu-"); err != nil {
 			out.Err = err
 			return out
 		}
-		defer removeTempDir(dir)
+		defer func() {
+			if o.keep {
+				con.log.notef("runner: qemu files kept in %s", dir)
+				return
+			}
+			removeTempDir(dir)
+		}()
+	}
+	if b.usesE9() && o.gdb == "" {
 		com1 = filepath.Join(dir, "com1.txt")
 	}
-	args, err := qemuArgs(b, a, qemuOptions{com1File: com1, gdb: o.gdb})
+	consoleLine := con.line
+	if b.Firmware.BootsISO() {
+		var err error
+		if qo, err = prepareFirmwareBoot(dir, b, a); err != nil {
+			out.Err = err
+			return out
+		}
+		consoleLine = func(s string) { con.line(firmwareScreenLine(s)) }
+	}
+	qo.com1File, qo.gdb = com1, o.gdb
+	args, err := qemuArgs(b, a, qo)
 	if err != nil {
 		out.Err = err
 		return out
@@ -351,14 +370,14 @@ func runQEMU(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *cons
 		cmd:             cmd,
 		closeAfterStart: ws,
 		streams: []lineStream{
-			{rs[0], con.line},
+			{rs[0], consoleLine},
 			{rs[1], func(s string) { con.log.notef("qemu: %s", s) }},
 		},
 	}
 	out.Status, out.TimedOut, out.Err = p.run(timeout)
 	if com1 != "" {
 		if f, err := os.Open(com1); err == nil {
-			readLines(f, con.line)
+			readLines(f, consoleLine)
 			f.Close()
 		}
 	}
@@ -391,7 +410,14 @@ func runBochs(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *con
 		return out, nil
 	}
 	iso := filepath.Join(dir, "boot.iso")
-	if err := buildElToritoISO(dir, a, b.CommandLine(), iso); err != nil {
+	build := buildElToritoISO
+	if b.Firmware == BIOS {
+		// The image of make iso, as a BIOS test machine boots it.
+		build = func(dir string, a Artefacts, cmdline, out string) error {
+			return buildRescueISO(dir, a, cmdline, out, 0)
+		}
+	}
+	if err := build(dir, a, b.CommandLine(), iso); err != nil {
 		out.Err = err
 		return out, nil
 	}
@@ -399,7 +425,7 @@ func runBochs(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *con
 	rcFile := filepath.Join(dir, "bochsrc")
 	dbgFile := filepath.Join(dir, "cont.rc")
 	errFile := filepath.Join(dir, "bochs.stderr")
-	rc := bochsrc(bochsConfig{MiB: mib, Model: b.CPU, ISO: iso, Log: logFile, COM1: "/dev/fd/4"})
+	rc := bochsrc(bochsConfig{MiB: mib, Model: b.CPU, CPUs: b.cpus(), ISO: iso, Log: logFile, COM1: "/dev/fd/4"})
 	if err := os.WriteFile(rcFile, []byte(rc), 0o644); err != nil {
 		out.Err = err
 		return out, nil

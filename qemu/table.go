@@ -13,9 +13,11 @@ import (
 //
 // Boot fields (see boot.go): Name, Emu (QEMU, QEMUICount, Bochs), CPU,
 // Memory ("" = 128M), Suites (-> "suites=..."), Append (more command-line
-// words), Timeout (0 = 2 min on QEMU, 10 min on Bochs), Expect
-// (ExpectPass, ExpectFail), Patterns (regexps that must each match a line),
-// Repeat (bench: boot N times, figures must be identical).
+// words), Timeout (0 = 2 min on QEMU, 3 min with UEFI, 10 min on Bochs),
+// Expect (ExpectPass, ExpectFail), Patterns (regexps that must each match
+// a line), Repeat (bench: boot N times, figures must be identical),
+// Firmware (Direct = QEMU -kernel or Bochs' minimal CD; BIOS, UEFI: the
+// firmware boots the hybrid ISO), CPUs (0 = 1; QEMU -smp, Bochs count).
 
 // testTable is run by the test subcommand. QEMU boots run up to -j at a
 // time; Bochs boots run one at a time after them.
@@ -117,6 +119,16 @@ var testTable = []Boot{
 		Suites:   "fuzz",
 		Append:   "fuzz.cases=5000 fuzz.seed=1",
 		Patterns: fuzzPatterns(5000),
+	},
+	{
+		// A UEFI machine: OVMF boots the hybrid ISO of make iso from a
+		// CD, GRUB (x86_64-efi) loads the kernel. Suites that finish
+		// quickly: the firmware start-up is the slow part (about 4 s).
+		Name:     "qemu-uefi",
+		Emu:      QEMU,
+		CPU:      "max",
+		Firmware: UEFI,
+		Suites:   "cpu,runtime,level1",
 	},
 	{
 		// The only emulator with VMX, EPT and PCID.
