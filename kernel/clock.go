@@ -2,25 +2,20 @@ package kernel
 
 import (
 	"math/bits"
-	"unsafe"
 
 	"beelzebox/cpu"
-	"beelzebox/mm"
+	"beelzebox/dev/hpet"
+	"beelzebox/dev/pit"
 )
 
 // The clock is the TSC, calibrated at boot against the HPET main counter
-// (or PIT channel 2 where there is no HPET) and read as nanoseconds since
-// calibration: ns = (tsc - tsc0) * mult >> 32. Reading it costs one RDTSC
-// and a multiply, which matters because without a vDSO every time.Now in
-// the Go runtime is a system call.
+// (dev/hpet, at the address hpet.SetBase gave) or PIT channel 2 where
+// there is no HPET (dev/pit), and read as nanoseconds since calibration:
+// ns = (tsc - tsc0) * mult >> 32. Reading it costs one RDTSC and a
+// multiply, which matters because without a vDSO every time.Now in the Go
+// runtime is a system call.
 
 const (
-	hpetBase     = 0xfed00000
-	hpetCap      = 0x000 // general capabilities: period in fs in the high half
-	hpetConfig   = 0x010
-	hpetCounter  = 0x0f0
-	hpetEnable   = 1
-	pitFrequency = 1193182
 	// Half a millisecond of the HPET (at least 5k ticks at its slowest
 	// legal rate) calibrates the TSC to better than 0.02%; it is most of
 	// the boot time under emulation, so no longer.
@@ -58,8 +53,6 @@ func TSCFrequency() uint64 { return tscPerSec }
 // ClockSource names what the TSC was calibrated against.
 func ClockSource() string { return clockName }
 
-func mmio64(addr uintptr) *uint64 { return (*uint64)(unsafe.Pointer(addr)) }
-
 // Hypervisor CPUID leaves: 0x40000000 gives the highest one; 0x40000010
 // the TSC (EAX) and local APIC timer (EBX) frequencies in kHz (the
 // VMware and KVM convention, which beelzebox's own level 4 follows).
@@ -93,23 +86,19 @@ func initClock() {
 		tsc0 = cpu.Rdtsc()
 		return
 	}
-	base := mm.MapMMIO(hpetBase, mm.PageSize)
-	capab := *mmio64(base + hpetCap)
-	period := capab >> 32 // femtoseconds per tick
 	var ticks uint64
-	if capab != 0 && capab != ^uint64(0) && period > 0 && period <= 100_000_000 {
+	if hpet.Init() {
 		clockName = "hpet"
-		*mmio64(base + hpetConfig) |= hpetEnable
-		wait := calibrateNanos * 1_000_000 / period // HPET ticks in calibrateNanos
-		start := *mmio64(base + hpetCounter)
+		wait := calibrateNanos * 1_000_000 / hpet.Period() // HPET ticks in calibrateNanos
+		start := hpet.Counter()
 		t0 := cpu.RdtscOrdered()
-		for *mmio64(base + hpetCounter)-start < wait {
+		for hpet.Counter()-start < wait {
 			cpu.Pause()
 		}
 		ticks = cpu.RdtscOrdered() - t0
 	} else {
 		clockName = "pit"
-		ticks = calibrateWithPIT()
+		ticks = pit.CalibrateTSC(calibrateNanos)
 	}
 	if ticks == 0 {
 		Panic("the TSC did not advance while the " + clockName + " counted: no clock")
@@ -118,19 +107,4 @@ func initClock() {
 	// mult = 1e9 / tscPerSec in 32.32 fixed point.
 	tscMult = (1_000_000_000 << 32) / tscPerSec
 	tsc0 = cpu.Rdtsc()
-}
-
-// calibrateWithPIT counts TSC ticks over calibrateNanos of PIT channel 2
-// in one-shot mode, gated by port 0x61 (8254 datasheet, mode 0).
-func calibrateWithPIT() uint64 {
-	const count = pitFrequency * calibrateNanos / 1_000_000_000
-	cpu.Outb(0x61, cpu.Inb(0x61)&^0x02|0x01) // gate on, speaker off
-	cpu.Outb(0x43, 0xb0)                     // channel 2, lobyte/hibyte, mode 0
-	cpu.Outb(0x42, count&0xff)
-	cpu.Outb(0x42, count>>8)
-	t0 := cpu.RdtscOrdered()
-	for cpu.Inb(0x61)&0x20 == 0 {
-		cpu.Pause()
-	}
-	return cpu.RdtscOrdered() - t0
 }

@@ -1,21 +1,9 @@
 package kernel
 
-import "beelzebox/cpu"
-
-// Ways out of the emulators, tried in order:
-//   - QEMU's isa-debug-exit device at 0xf4: QEMU exits with status
-//     (code<<1)|1, so code 0 gives 1 and a crash (status 0) stays apart;
-//   - Bochs' shutdown port 0x8900 ("Shutdown" ends the simulation);
-//   - ACPI S5 through the PIIX4/ICH9 PM1a control registers QEMU and
-//     Bochs place at 0x604 and 0xB004.
-//
-// On a real machine all of these are harmless and the CPU halts.
-const (
-	portDebugExit = 0xf4
-	portBochsShut = 0x8900
-	portACPIQemu  = 0x604
-	portACPIBochs = 0xb004
-	acpiSleepS5   = 0x2000
+import (
+	"beelzebox/cpu"
+	"beelzebox/dev/acpipm"
+	"beelzebox/dev/debugport"
 )
 
 // crashNote is what SetCrashNote last recorded; Exit prints it when the
@@ -33,7 +21,16 @@ var (
 // note clears it.
 func SetCrashNote(note []byte) { crashNoteLen = copy(crashNote[:], note) }
 
-// Exit stops the machine with status code (0 = success).
+// Exit stops the machine with status code (0 = success). The ways out of
+// the emulators, tried in order:
+//   - QEMU's isa-debug-exit device at 0xf4: QEMU exits with status
+//     (code<<1)|1, so code 0 gives 1 and a crash (status 0) stays apart;
+//   - Bochs' shutdown port 0x8900 ("Shutdown" ends the simulation);
+//     both in dev/debugport;
+//   - ACPI S5 through the PIIX4/ICH9 PM1a control registers QEMU and
+//     Bochs place at 0x604 and 0xB004 (dev/acpipm).
+//
+// On a real machine all of these are harmless and the CPU halts.
 func Exit(code int) {
 	cpu.DisableInterrupts()
 	if code != 0 && crashNoteLen > 0 {
@@ -42,13 +39,8 @@ func Exit(code int) {
 		Print("\n")
 	}
 	drainConsole()
-	cpu.Outl(portDebugExit, uint32(code))
-	const shutdown = "Shutdown"
-	for i := 0; i < len(shutdown); i++ {
-		cpu.Outb(portBochsShut, shutdown[i])
-	}
-	cpu.Outw(portACPIQemu, acpiSleepS5)
-	cpu.Outw(portACPIBochs, acpiSleepS5)
+	debugport.Exit(uint32(code))
+	acpipm.PowerOff()
 	cpu.HaltForever()
 }
 

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"beelzebox/cpu"
+	"beelzebox/dev/lapic"
 	"beelzebox/mm"
 )
 
@@ -292,37 +293,11 @@ func Kick(t *Thread) {
 // KickRunning is Kick for a thread known by its record's address.
 func KickRunning(t uintptr) { Kick((*Thread)(unsafe.Pointer(t))) }
 
-// The local APIC's interrupt command register (xAPIC, SDM Vol. 3A
-// §12.6.1): the destination in bits 31:24 of the high word; writing the
-// low word sends.
-const (
-	lapicICRLow       = 0x300
-	lapicICRHigh      = 0x310
-	icrFixed          = 0 << 8
-	icrNMI            = 4 << 8
-	icrINIT           = 5 << 8
-	icrStartup        = 6 << 8
-	icrDeliveryStatus = 1 << 12
-	icrAssert         = 1 << 14
-	icrLevel          = 1 << 15
-)
-
-// sendICR sends an IPI and waits until the local APIC has sent it.
-//
 //go:nosplit
-func sendICR(dest uint32, low uint32) {
-	*lapicReg(lapicICRHigh) = dest << 24
-	*lapicReg(lapicICRLow) = low
-	for *lapicReg(lapicICRLow)&icrDeliveryStatus != 0 {
-		cpu.Pause()
-	}
-}
+func sendIPI(dest uint32, vector uint8) { lapic.SendIPI(dest, vector) }
 
 //go:nosplit
-func sendIPI(dest uint32, vector uint8) { sendICR(dest, icrFixed|icrAssert|uint32(vector)) }
-
-//go:nosplit
-func sendNMI(dest uint32) { sendICR(dest, icrNMI|icrAssert) }
+func sendNMI(dest uint32) { lapic.SendNMI(dest) }
 
 // StartCPUs starts the application processors with the given APIC IDs
 // (the firmware's list of enabled CPUs, without this one) through the
@@ -331,7 +306,7 @@ func sendNMI(dest uint32) { sendICR(dest, icrNMI|icrAssert) }
 // how many CPUs are online. It runs at boot on the bootstrap processor,
 // after the timer is set up and before the Go runtime starts.
 func StartCPUs(apicIDs []uint32, tramp uintptr, bootCR3 uint32) int {
-	cpus[0].apicID = apic.ID()
+	cpus[0].apicID = lapic.ID()
 	cpus[0].online = 1
 	if !haveLAPIC || len(apicIDs) == 0 {
 		return 1
@@ -371,12 +346,10 @@ func startCPU(i int, apicID uint32, tramp uintptr) bool {
 		}
 		return cpu.APStarted()
 	}
-	sendICR(apicID, icrINIT|icrAssert|icrLevel)
-	sendICR(apicID, icrINIT|icrLevel) // de-assert (ignored by newer CPUs)
+	lapic.SendInit(apicID)
 	wait(10_000_000)
-	page := uint32(tramp >> 12)
 	for try := 0; try < 2 && !cpu.APStarted(); try++ {
-		sendICR(apicID, icrStartup|icrAssert|page)
+		lapic.SendStartup(apicID, uint8(tramp>>12))
 		wait(200_000)
 	}
 	if !wait(100_000_000) {

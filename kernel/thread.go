@@ -70,16 +70,16 @@ type Thread struct {
 	stackHi uintptr
 	FSBase  uint64
 
-	runNext  uintptr // the next thread in the run queue (a *Thread), while runnable
-	lastCPU  int32   // the CPU it last ran on
+	runNext uintptr // the next thread in the run queue (a *Thread), while runnable
+	lastCPU int32   // the CPU it last ran on
 	// lockDepth is the depth of its CPU's hold on the kernel lock while
 	// it is switched out (a new thread releases one level as it starts).
 	lockDepth int32
-	pin      int32   // the only CPU it may run on, or notPinned
-	waitKey  uintptr // what a blocked thread waits for (0: only its deadline)
-	deadline int64   // wake-up time for a blocked thread, 0 = none
-	wakeWhy  WakeReason
-	sliceEnd int64
+	pin       int32   // the only CPU it may run on, or notPinned
+	waitKey   uintptr // what a blocked thread waits for (0: only its deadline)
+	deadline  int64   // wake-up time for a blocked thread, 0 = none
+	wakeWhy   WakeReason
+	sliceEnd  int64
 
 	// GuestDeadline, when set, asks for a timer interrupt at that time
 	// (a sandbox guest's budget).

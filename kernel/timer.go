@@ -2,12 +2,12 @@ package kernel
 
 import (
 	"sync/atomic"
-	"unsafe"
 
 	"beelzebox/cpu"
-	"beelzebox/mm"
-
-	"github.com/usbarmory/tamago/amd64/lapic"
+	"beelzebox/dev/ioapic"
+	"beelzebox/dev/lapic"
+	"beelzebox/dev/pic"
+	"beelzebox/dev/pit"
 )
 
 // The timer drives preemption and wake-ups. With a local APIC it runs in
@@ -17,17 +17,13 @@ import (
 // 1 kHz through the legacy PIC.
 
 const (
-	VectorTimer    = 32
-	vectorSpurious = 0xff
+	VectorTimer    = lapic.TimerVector // and the PIC's IRQ0
+	vectorSpurious = lapic.SpuriousVector
 
-	msrAPICBase    = 0x1b
-	apicBaseEnable = 1 << 11
-	lapicTimerInit = 0x380
-	lapicTimerCur  = 0x390
-	lapicTimerDiv  = 0x3e0
-	lapicDivideBy1 = 0xb
-	lapicSVRSoftOn = 1 << 8
-	lapicSVR       = 0xf0
+	// The legacy PIC's lines land at vectors 32-47, the PIT's IRQ0 on
+	// VectorTimer.
+	picVectorBase = 32
+	irqPIT        = 0
 
 	pitHz = 1000
 
@@ -37,60 +33,38 @@ const (
 )
 
 var (
-	apic         lapic.LAPIC
 	haveLAPIC    bool
+	x2APIC       bool   // the local APIC is in x2APIC mode
 	apicPerNanoQ uint64 // LAPIC timer ticks per ns, 32.32 fixed point
 	timerName    string
 	// Ticks counts timer interrupts.
 	Ticks uint64
 )
 
-func lapicReg(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(uintptr(apic.Base + off))) }
-
-// initPIC remaps the 8259 pair to vectors 32-47, away from the exception
-// vectors, and masks every line except those in unmask.
-func initPIC(unmask uint16) {
-	cpu.Outb(0x20, 0x11) // ICW1: init, ICW4 follows
-	cpu.Outb(0xa0, 0x11)
-	cpu.Outb(0x21, 32) // ICW2: vector base
-	cpu.Outb(0xa1, 40)
-	cpu.Outb(0x21, 4) // ICW3: slave on IRQ2
-	cpu.Outb(0xa1, 2)
-	cpu.Outb(0x21, 1) // ICW4: 8086 mode
-	cpu.Outb(0xa1, 1)
-	cpu.Outb(0x21, ^uint8(unmask))
-	cpu.Outb(0xa1, ^uint8(unmask>>8))
-}
-
 func initTimer() {
+	// The PIC is remapped away from the exception vectors and masked
+	// whichever timer runs.
+	pic.Init(picVectorBase)
 	if cpu.CPU.APIC {
-		base := cpu.Rdmsr(msrAPICBase)
-		// Bochs ignores writes to IA32_APIC_BASE once the enable bit was
-		// cleared, so only ever set it.
-		if base&apicBaseEnable == 0 {
-			cpu.Wrmsr(msrAPICBase, base|apicBaseEnable)
-		}
-		pa := base &^ 0xfff & 0xf_ffff_ffff
-		apic.Base = uint32(mm.MapMMIO(pa, mm.PageSize))
-		initPIC(0)
-		*lapicReg(lapicSVR) = lapicSVRSoftOn | vectorSpurious
-		apic.Enable()
-		*lapicReg(lapicTimerDiv) = lapicDivideBy1
-		apic.SetTimer(VectorTimer, lapic.TIMER_MODE_ONE_SHOT)
+		x2APIC = lapic.Init()
 		if _, hz := hypervisorFrequencies(); hz != 0 {
 			apicPerNanoQ = (hz << 32) / 1_000_000_000
 			haveLAPIC = true
 			timerName = "lapic"
 			return
 		}
+		// Nothing is routed through the I/O APIC yet: mask it (at the PC's
+		// address unless ACPI set another). Beelzebox's own VM, the
+		// hypervisor above that states its frequencies, has none.
+		ioapic.Init()
 		// Calibrate: count down for calibrateNanos of the clock.
-		*lapicReg(lapicTimerInit) = 0xffffffff
+		lapic.SetTimerOneShot(0xffffffff)
 		t0 := Nanotime()
 		for Nanotime()-t0 < lapicCalibrateNanos {
 			cpu.Pause()
 		}
-		elapsed := uint64(0xffffffff - *lapicReg(lapicTimerCur))
-		*lapicReg(lapicTimerInit) = 0
+		elapsed := uint64(0xffffffff - lapic.TimerCurrent())
+		lapic.SetTimerOneShot(0)
 		apicPerNanoQ = (elapsed << 32) / lapicCalibrateNanos
 		if apicPerNanoQ != 0 {
 			haveLAPIC = true
@@ -99,26 +73,17 @@ func initTimer() {
 		}
 	}
 	timerName = "pit"
-	initPIC(1) // IRQ0 only
-	const div = pitFrequency / pitHz
-	cpu.Outb(0x43, 0x34) // channel 0, lobyte/hibyte, mode 2 (rate generator)
-	cpu.Outb(0x40, div&0xff)
-	cpu.Outb(0x40, div>>8)
+	pic.Unmask(irqPIT)
+	pit.StartRateGenerator(pitHz)
 }
 
-// initAPTimer sets up an application processor's local APIC as the
-// bootstrap processor's: enabled, the same spurious vector, the one-shot
-// timer with the same calibration (the timers of a machine's CPUs run
-// at one rate).
+// initAPTimer sets up an application processor's local APIC in the
+// bootstrap processor's mode, with its timer's calibration (the timers of
+// a machine's CPUs run at one rate).
 func initAPTimer() {
-	base := cpu.Rdmsr(msrAPICBase)
-	if base&apicBaseEnable == 0 {
-		cpu.Wrmsr(msrAPICBase, base|apicBaseEnable)
+	if lapic.Init() != x2APIC {
+		Panic("an application processor's local APIC is not in the bootstrap processor's mode")
 	}
-	*lapicReg(lapicSVR) = lapicSVRSoftOn | vectorSpurious
-	apic.Enable()
-	*lapicReg(lapicTimerDiv) = lapicDivideBy1
-	apic.SetTimer(VectorTimer, lapic.TIMER_MODE_ONE_SHOT)
 }
 
 // never is the armedFor of a timer that is not set (and of the PIT).
@@ -141,7 +106,7 @@ func armTimer(ns int64) {
 	if count == 0 {
 		count = 1
 	}
-	*lapicReg(lapicTimerInit) = uint32(count)
+	lapic.SetTimerOneShot(uint32(count))
 }
 
 // timerFired accounts for a timer interrupt: the one-shot is spent.
@@ -156,14 +121,17 @@ func timerFired() {
 // ackTimer acknowledges an interrupt.
 func ackTimer() {
 	if haveLAPIC {
-		apic.ClearInterrupt()
+		lapic.EOI()
 	} else {
-		cpu.Outb(0x20, 0x20) // PIC EOI
+		pic.EOI(irqPIT)
 	}
 }
 
 // TimerSource names the timer in use.
 func TimerSource() string { return timerName }
+
+// X2APIC reports whether the local APIC runs in x2APIC mode.
+func X2APIC() bool { return x2APIC }
 
 // SelfNMI sends a non-maskable interrupt to this CPU through the local
 // APIC's interrupt command register (SDM Vol. 3A §12.6.1), for tests of
@@ -172,6 +140,6 @@ func SelfNMI() bool {
 	if timerName != "lapic" {
 		return false
 	}
-	apic.IPI(int(apic.ID()), 0, lapic.ICR_DLV_NMI)
+	lapic.SendNMI(lapic.ID())
 	return true
 }
