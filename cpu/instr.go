@@ -65,6 +65,9 @@ func HaltForever()
 // DisableInterrupts is CLI.
 func DisableInterrupts()
 
+// EnableInterrupts is STI.
+func EnableInterrupts()
+
 // Xsave saves every state component enabled in XCR0 to a 64-byte aligned
 // area of XsaveSize bytes.
 func Xsave(area uintptr)

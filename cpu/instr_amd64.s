@@ -175,6 +175,10 @@ TEXT ·DisableInterrupts(SB),NOSPLIT,$0-0
 	CLI
 	RET
 
+TEXT ·EnableInterrupts(SB),NOSPLIT,$0-0
+	STI
+	RET
+
 // The header beyond XSTATE_BV must be zero for a later XRSTOR (SDM Vol. 1
 // §13.8.1) and XSAVE does not write it.
 TEXT ·Xsave(SB),NOSPLIT,$0-8

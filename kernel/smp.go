@@ -277,21 +277,37 @@ func placeRunnable(t *Thread) {
 	}
 }
 
-// Kick makes the CPU that runs t (if another) leave ring 3 or its halt,
-// so that it looks at t's requests now (an interrupt or a kill of a
-// guest). The caller holds the kernel lock.
-func Kick(t *Thread) {
-	if t.State != StateRunning {
+// Kick makes the CPU that runs the thread whose record is at t (if
+// another CPU) leave ring 3, so that the thread looks at a request made
+// to it now (an interrupt or a kill of a guest; on one CPU the requester
+// runs while the guest does not, and the guest sees it at once). Any
+// code may call it, Go code too: the caller has set the request with an
+// atomic store before, and the thread looks at requests after it is
+// StateRunning on its CPU and before it enters ring 3, so one of the two
+// sees the other.
+//
+//go:nosplit
+func Kick(t uintptr) {
+	if t == 0 || atomic.LoadInt32(&OnlineCPUs) < 2 {
 		return
 	}
-	i := int(t.lastCPU)
-	if i != cpu.Index() {
-		sendIPI(cpus[i].apicID, vectorReschedule)
+	th := (*Thread)(unsafe.Pointer(t))
+	fl := cpu.Flags()
+	cpu.DisableInterrupts() // the IPI's two register writes, on this CPU
+	if th.State == StateRunning {
+		if i := int(atomic.LoadInt32(&th.lastCPU)); i != cpu.Index() {
+			sendIPI(cpus[i].apicID, vectorReschedule)
+		}
+	}
+	if fl&cpu.FlagIF != 0 {
+		cpu.EnableInterrupts()
 	}
 }
 
-// KickRunning is Kick for a thread known by its record's address.
-func KickRunning(t uintptr) { Kick((*Thread)(unsafe.Pointer(t))) }
+// CurrentThread is the running thread's record, for Kick.
+//
+//go:nosplit
+func CurrentThread() uintptr { return me().running }
 
 //go:nosplit
 func sendIPI(dest uint32, vector uint8) { lapic.SendIPI(dest, vector) }

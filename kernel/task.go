@@ -216,9 +216,10 @@ func PortClose(p *Port) {
 }
 
 // TaskKill ends tk: at once if it is stopped, at its next interrupt if it
-// runs (on one CPU, a task that is not current is not in ring 3).
+// runs (which Kick makes come now when it runs on another CPU).
 func TaskKill(tk *Task) {
 	tk.kill = 1
+	Kick(tk.thread)
 	if tk.Pending != 0 && tk.Port != 0 {
 		unqueue(tk, (*Port)(unsafe.Pointer(tk.Port)))
 	}
@@ -386,3 +387,7 @@ func runUntilEvent(tk *Task, deadline *int64) TaskEvent {
 		}
 	}
 }
+
+// TaskInterrupted makes the CPU that runs tk, if another, take it out of
+// ring 3 now, after its Interrupt was set.
+func TaskInterrupted(tk *Task) { Kick(tk.thread) }

@@ -145,7 +145,7 @@ func cur() *Thread { return (*Thread)(unsafe.Pointer(me().running)) }
 func setRunning(t *Thread) {
 	c := me()
 	c.running = uintptr(unsafe.Pointer(t))
-	t.lastCPU = int32(cpu.Index())
+	atomic.StoreInt32(&t.lastCPU, int32(cpu.Index()))
 }
 
 // newThread takes a free record, growing the table by a chunk when all

@@ -499,6 +499,7 @@ func (t *thread) vectorState(b []byte, load bool) error {
 func (t *thread) Interrupt() {
 	if t.acquire() {
 		atomic.StoreUint32(&t.tk.Interrupt, 1)
+		kernel.TaskInterrupted(t.tk)
 		t.release()
 	}
 }

@@ -28,6 +28,8 @@ func init() { syscall.Register(syscall.CallRun, run) }
 func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.stop = stopByVector
+	rs.runner.Store(kernel.CurrentThread())
+	defer rs.runner.Store(0)
 	if rs.takeInterrupt() {
 		return 0
 	}

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"beelzebox/cpu"
+	"beelzebox/kernel"
 	"beelzebox/mm"
 	"beelzebox/sandbox"
 	"beelzebox/syscall"
@@ -60,6 +61,9 @@ type runState struct {
 	// interrupt is set by Interrupt and cleared by the Run that returns
 	// ExitInterrupted for it.
 	interrupt atomic.Uint32
+	// runner is the kernel thread inside Run (its record's address), 0
+	// outside: the one Interrupt kicks out of ring 3 on another CPU.
+	runner atomic.Uintptr
 	// stop says why the run stopped when ctx's vector does not (stopBy*),
 	// 0 when it does.
 	stop uint64
@@ -167,15 +171,16 @@ func (t *thread) Exit() error {
 // Interrupt makes the current or next Run return ExitInterrupted. The
 // flag is in the run state, which the Run system call checks before it
 // enters the guest and after every interrupt that stops the guest. On
-// this uniprocessor kernel, a goroutine that calls Interrupt runs while
-// the guest does not: the guest was stopped by an interrupt and sees the
-// flag when its thread is scheduled again. On several CPUs, an IPI to the
-// CPU running the guest would be all that is missing.
+// one CPU, a goroutine that calls Interrupt runs while the guest does
+// not: the guest sees the flag when its thread is scheduled again. On
+// several, the guest may be in ring 3 on another CPU: kernel.Kick sends
+// that CPU an IPI, which stops the guest there.
 func (t *thread) Interrupt() {
 	t.g.mu.Lock() // Close and Exit free the run state
 	defer t.g.mu.Unlock()
 	if t.rs != nil {
 		t.rs.interrupt.Store(1)
+		kernel.Kick(t.rs.runner.Load())
 	}
 }
 
