@@ -1,6 +1,8 @@
 // Package boot is the kernel's entry: the multiboot header target
 // (entry_amd64.s), and start, which brings the machine up in order and
 // enters the Go runtime as the Linux ELF loader would enter a program.
+// It decodes the loader's hand-over (Multiboot v1 or v2) into Info and
+// the ACPI tables into Machine, which the rest of the kernel reads.
 //
 // Everything in start runs before the Go runtime is initialized: no
 // allocation, no package-level variables that need initialization code,
@@ -11,7 +13,6 @@ package boot
 import (
 	"unsafe"
 
-	"beelzebox/boot/multiboot"
 	"beelzebox/cpu"
 	"beelzebox/kernel"
 	"beelzebox/mm"
@@ -36,8 +37,8 @@ var (
 	bootTables   [8 * 4096]byte // see entry_amd64.s
 
 	// Info is the loader's information, kept for the rest of the kernel
-	// (the initramfs module, the command line).
-	Info multiboot.Info
+	// (the initramfs module, the command line, the memory map).
+	Info LoaderInfo
 )
 
 func mbentry()
@@ -62,8 +63,8 @@ func start() {
 	cpu.SetKernelStack(base, base+bootStackSize)
 	kernel.EarlyInit()
 	cpu.Init()
-	msg := multiboot.Parse(physMem{}, bootMagic, bootInfo, &Info)
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "console=e9") {
+	msg := parseLoader(physMem{}, bootMagic, bootInfo)
+	if Info.HasWord("console=e9") {
 		kernel.UseE9()
 	} else {
 		kernel.InitConsole()
@@ -72,17 +73,18 @@ func start() {
 	if msg != "" {
 		kernel.Panic(msg)
 	}
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "nopcid") {
+	if Info.HasWord("nopcid") {
 		cpu.DisablePCID() // before the kernel's CR3 value is set
 	}
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "noinvpcid") {
+	if Info.HasWord("noinvpcid") {
 		cpu.CPU.INVPCID = false
 	}
+	initMachine()
 	text, etext, rodataEnd, end := imageBounds()
 	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}
-	if msg := mm.Init(&Info, img, MinMemory); msg != "" {
+	if msg := mm.Init(&Info.Memory, img, MinMemory); msg != "" {
 		kernel.Print("kernel: ")
-		kernel.PrintDec(Info.TotalAvailable() >> 20)
+		kernel.PrintDec(Info.Memory.TotalAvailable() >> 20)
 		kernel.Print(" MiB of memory available, ")
 		kernel.PrintDec(MinMemory >> 20)
 		kernel.Print(" MiB needed\n")

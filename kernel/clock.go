@@ -15,7 +15,6 @@ import (
 // the Go runtime is a system call.
 
 const (
-	hpetBase     = 0xfed00000
 	hpetCap      = 0x000 // general capabilities: period in fs in the high half
 	hpetConfig   = 0x010
 	hpetCounter  = 0x0f0
@@ -28,6 +27,9 @@ const (
 )
 
 var (
+	// hpetBase is the HPET's register block: the ACPI HPET table's
+	// address (SetHPETAddress), else where PC chipsets put it.
+	hpetBase  uint64 = 0xfed00000
 	tsc0      uint64
 	tscMult   uint64 // ns per TSC tick, 32.32 fixed point
 	tscPerSec uint64
@@ -36,6 +38,10 @@ var (
 	// when the kernel jumps into the Go runtime (for boot-time figures).
 	BootTSC, RuntimeEntryTSC uint64
 )
+
+// SetHPETAddress sets the physical address of the HPET that the clock is
+// calibrated against. Call it before Init.
+func SetHPETAddress(pa uint64) { hpetBase = pa }
 
 // Nanotime returns nanoseconds since the clock was calibrated.
 //
