@@ -13,6 +13,7 @@ package boot
 import (
 	"unsafe"
 
+	"beelzebox/boot/bootinfo"
 	"beelzebox/cpu"
 	"beelzebox/kernel"
 	"beelzebox/mm"
@@ -38,7 +39,7 @@ var (
 
 	// Info is the loader's information, kept for the rest of the kernel
 	// (the initramfs module, the command line, the memory map).
-	Info LoaderInfo
+	Info bootinfo.Info
 )
 
 func mbentry()
@@ -79,6 +80,13 @@ func start() {
 	if Info.HasWord("noinvpcid") {
 		cpu.CPU.INVPCID = false
 	}
+	kernel.Print("boot: ")
+	kernel.Print(Info.Loader)
+	kernel.Print(" information at ")
+	kernel.PrintHex(bootInfo)
+	kernel.Print(", ")
+	kernel.PrintDec(Info.Memory.TotalAvailable() >> 20)
+	kernel.Print(" MiB of RAM\n")
 	initMachine()
 	text, etext, rodataEnd, end := imageBounds()
 	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}
@@ -98,15 +106,6 @@ func start() {
 	sp := processStackTop()
 	kernel.RuntimeEntryTSC = cpu.Rdtsc()
 	enterRuntime(sp)
-}
-
-func hasWord(line []byte, w string) bool {
-	for i := 0; i+len(w) <= len(line); i++ {
-		if (i == 0 || line[i-1] == ' ') && string(line[i:i+len(w)]) == w && (i+len(w) == len(line) || line[i+len(w)] == ' ') {
-			return true
-		}
-	}
-	return false
 }
 
 // processStackTop lays out the initial stack of a Linux process (System V
