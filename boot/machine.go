@@ -47,7 +47,11 @@ func (f firmwareMem) U64(a uint64) uint64 {
 // replaces it: the tables are in memory the kernel's own map leaves out.
 func initMachine() {
 	m := firmwareMem{}
-	rsdp, found := acpi.Find(m, Info.RSDP)
+	var rsdp uint64
+	found := false
+	if Info.RSDP != 0 || !underOwnVMM() {
+		rsdp, found = acpi.Find(m, Info.RSDP)
+	}
 	if found {
 		if msg := acpi.Parse(m, rsdp, &Machine); msg != "" {
 			kernel.Print(msg)
@@ -89,6 +93,29 @@ func initMachine() {
 	if Machine.HaveHPET && Machine.HPETAddr < identityLimit {
 		kernel.SetHPETAddress(Machine.HPETAddr)
 	}
+}
+
+// vmmSignature is what CPUID leaf 0x40000000 returns in EBX, ECX, EDX in
+// the kernel's own level 4 VM (sandbox/vm/machine.Signature).
+const vmmSignature = "beelzeboxVMM"
+
+// underOwnVMM reports whether the kernel runs in a level 4 VM of its own.
+// That PC has no firmware and no ACPI tables, and a read outside its RAM
+// stops the VM, so the BIOS areas must not be searched there (its memory
+// map lists 0xF0000-0xFFFFF as reserved, but no memory backs it).
+func underOwnVMM() bool {
+	if _, _, c, _ := cpu.CPUID(1, 0); c&(1<<31) == 0 { // CPUID.1:ECX[31]: hypervisor present
+		return false
+	}
+	_, b, c, d := cpu.CPUID(0x40000000, 0)
+	for i, r := range [3]uint32{b, c, d} {
+		for j := 0; j < 4; j++ {
+			if byte(r>>(8*j)) != vmmSignature[4*i+j] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // bspAPICID is the APIC ID of the processor running this: the x2APIC ID
