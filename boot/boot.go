@@ -86,7 +86,21 @@ func start() {
 	kernel.PrintHex(bootInfo)
 	kernel.Print(", ")
 	kernel.PrintDec(Info.Memory.TotalAvailable() >> 20)
-	kernel.Print(" MiB of RAM\n")
+	kernel.Print(" MiB of RAM")
+	if fb := &Info.Framebuffer; fb.Present {
+		kernel.Print(", framebuffer ")
+		kernel.PrintDec(uint64(fb.Width))
+		kernel.Print("x")
+		kernel.PrintDec(uint64(fb.Height))
+		kernel.Print("x")
+		kernel.PrintDec(uint64(fb.BPP))
+		if fb.Type == bootinfo.FramebufferEGAText {
+			kernel.Print(" text")
+		}
+		kernel.Print(" at ")
+		kernel.PrintHex(fb.Addr)
+	}
+	kernel.Print("\n")
 	initMachine()
 	text, etext, rodataEnd, end := imageBounds()
 	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}

@@ -167,8 +167,8 @@ const (
 
 // Limits of what Info holds.
 const (
-	MaxRegions    = 64
-	MaxEFIRegions = 256
+	MaxRegions    = 128
+	MaxEFIRegions = 512
 	MaxModules    = 8
 	MaxCmdline    = 512
 )
