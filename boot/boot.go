@@ -1,6 +1,8 @@
 // Package boot is the kernel's entry: the multiboot header target
 // (entry_amd64.s), and start, which brings the machine up in order and
 // enters the Go runtime as the Linux ELF loader would enter a program.
+// It decodes the loader's hand-over (Multiboot v1 or v2) into Info and
+// the ACPI tables into Machine, which the rest of the kernel reads.
 //
 // Everything in start runs before the Go runtime is initialized: no
 // allocation, no package-level variables that need initialization code,
@@ -11,8 +13,11 @@ package boot
 import (
 	"unsafe"
 
-	"beelzebox/boot/multiboot"
+	"beelzebox/acpi"
+	"beelzebox/boot/bootinfo"
 	"beelzebox/cpu"
+	"beelzebox/dev/fb"
+	"beelzebox/dev/ioapic"
 	"beelzebox/kernel"
 	"beelzebox/mm"
 	"beelzebox/syscall"
@@ -36,8 +41,8 @@ var (
 	bootTables   [8 * 4096]byte // see entry_amd64.s
 
 	// Info is the loader's information, kept for the rest of the kernel
-	// (the initramfs module, the command line).
-	Info multiboot.Info
+	// (the initramfs module, the command line, the memory map).
+	Info bootinfo.Info
 )
 
 func mbentry()
@@ -63,8 +68,8 @@ func start() {
 	cpu.SetKernelStack(base, base+bootStackSize)
 	kernel.EarlyInit()
 	cpu.Init()
-	msg := multiboot.Parse(physMem{}, bootMagic, bootInfo, &Info)
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "console=e9") {
+	msg := parseLoader(physMem{}, bootMagic, bootInfo)
+	if Info.HasWord("console=e9") {
 		kernel.UseE9()
 	} else {
 		kernel.InitConsole()
@@ -73,17 +78,42 @@ func start() {
 	if msg != "" {
 		kernel.Panic(msg)
 	}
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "nopcid") {
+	if Info.HasWord("nopcid") {
 		cpu.DisablePCID() // before the kernel's CR3 value is set
 	}
-	if hasWord(Info.Cmdline[:Info.CmdlineLen], "noinvpcid") {
+	if Info.HasWord("noinvpcid") {
 		cpu.CPU.INVPCID = false
+	}
+	kernel.Print("boot: ")
+	kernel.Print(Info.Loader)
+	kernel.Print(" information at ")
+	kernel.PrintHex(bootInfo)
+	kernel.Print(", ")
+	kernel.PrintDec(Info.Memory.TotalAvailable() >> 20)
+	kernel.Print(" MiB of RAM")
+	if fb := &Info.Framebuffer; fb.Present {
+		kernel.Print(", framebuffer ")
+		kernel.PrintDec(uint64(fb.Width))
+		kernel.Print("x")
+		kernel.PrintDec(uint64(fb.Height))
+		kernel.Print("x")
+		kernel.PrintDec(uint64(fb.BPP))
+		if fb.Type == bootinfo.FramebufferEGAText {
+			kernel.Print(" text")
+		}
+		kernel.Print(" at ")
+		kernel.PrintHex(fb.Addr)
+	}
+	kernel.Print("\n")
+	initMachine()
+	if Machine.NIOAPICs > 0 {
+		ioapic.SetBase(uint64(Machine.IOAPICs[0].Addr))
 	}
 	text, etext, rodataEnd, end := imageBounds()
 	img := mm.Image{Start: uint64(text) - mm.PageSize, TextEnd: uint64(etext), RodataEnd: uint64(rodataEnd), End: uint64(end)}
-	if msg := mm.Init(&Info, img, MinMemory); msg != "" {
+	if msg := mm.Init(&Info.Memory, img, MinMemory); msg != "" {
 		kernel.Print("kernel: ")
-		kernel.PrintDec(Info.TotalAvailable() >> 20)
+		kernel.PrintDec(Info.Memory.TotalAvailable() >> 20)
 		kernel.Print(" MiB of memory available, ")
 		kernel.PrintDec(MinMemory >> 20)
 		kernel.Print(" MiB needed\n")
@@ -92,21 +122,15 @@ func start() {
 	if Info.NModules > 0 {
 		kernel.SetInitrd(Info.Modules[0].Start, Info.Modules[0].End)
 	}
+	if f := &Info.Framebuffer; f.Present && f.Type == bootinfo.FramebufferRGB {
+		fb.Init(f.Addr, f.Pitch, f.Width, f.Height, uint32(f.BPP))
+	}
 	kernel.Init()
 	startCPUs()
 	syscall.Init()
 	sp := processStackTop()
 	kernel.RuntimeEntryTSC = cpu.Rdtsc()
 	enterRuntime(sp)
-}
-
-func hasWord(line []byte, w string) bool {
-	for i := 0; i+len(w) <= len(line); i++ {
-		if (i == 0 || line[i-1] == ' ') && string(line[i:i+len(w)]) == w && (i+len(w) == len(line) || line[i+len(w)] == ' ') {
-			return true
-		}
-	}
-	return false
 }
 
 // processStackTop lays out the initial stack of a Linux process (System V
@@ -177,29 +201,59 @@ func processStackTop() uintptr {
 	return sp
 }
 
-// trampolinePage is where application processors start (SIPI vector 8):
-// low memory, which the frame allocator never hands out.
-const trampolinePage = 0x8000
-
-// startCPUs starts the other CPUs the firmware lists.
+// startCPUs starts the other enabled CPUs the firmware lists (the
+// MADT), through a trampoline in a free page of low memory, which the
+// frame allocator never hands out.
 func startCPUs() {
-	var ids [64]uint32
+	var ids [acpi.MaxCPUs]uint32
 	n := 0
-	// TEMPORARY until the MADT: CPUID's logical processor count.
-	_, b, _, _ := cpu.CPUID(1, 0)
-	count := int(b >> 16 & 0xff)
-	self := b >> 24
-	for id := 0; id < count && n < len(ids); id++ {
-		if uint32(id) != self {
-			ids[n] = uint32(id)
+	self := bspAPICID()
+	for _, c := range Machine.CPUs[:Machine.NCPUs] {
+		if c.Enabled && c.APICID != self {
+			ids[n] = c.APICID
 			n++
 		}
 	}
-	pml4 := (uintptr(unsafe.Pointer(&bootTables[0])) + 0xfff) &^ 0xfff
-	online := kernel.StartCPUs(ids[:n], trampolinePage, uint32(pml4))
-	if online > 1 {
-		kernel.Print("smp: ")
-		kernel.PrintDec(uint64(online))
-		kernel.Print(" CPUs online\n")
+	if n == 0 || Info.HasWord("nosmp") {
+		kernel.StartCPUs(nil, 0, 0)
+		return
 	}
+	page, ok := trampolinePage()
+	if !ok {
+		kernel.Print("smp: no free page below 1 MiB for the trampoline; one CPU\n")
+		kernel.StartCPUs(nil, 0, 0)
+		return
+	}
+	pml4 := (uintptr(unsafe.Pointer(&bootTables[0])) + 0xfff) &^ 0xfff
+	online := kernel.StartCPUs(ids[:n], page, uint32(pml4))
+	kernel.Print("smp: ")
+	kernel.PrintDec(uint64(online))
+	kernel.Print(" CPUs online\n")
+}
+
+// trampolinePage finds a page below 1 MiB (above the real-mode interrupt
+// table and BIOS data, below the EBDA) that the memory map says is RAM,
+// free of what the loader left there.
+func trampolinePage() (uintptr, bool) {
+	const lo, hi = 0x1000, 0x9f000
+	for _, r := range Info.Memory.Regions[:Info.Memory.NRegions] {
+		if r.Type != mm.RegionAvailable {
+			continue
+		}
+		for p := max((r.Base+mm.PageSize-1)&^(mm.PageSize-1), lo); p+mm.PageSize <= min(r.End(), hi); p += mm.PageSize {
+			if !Info.Memory.IsReserved(p, p+mm.PageSize) && !moduleAt(p, p+mm.PageSize) {
+				return uintptr(p), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func moduleAt(start, end uint64) bool {
+	for _, m := range Info.Modules[:Info.NModules] {
+		if start < m.End && m.Start < end {
+			return true
+		}
+	}
+	return false
 }

@@ -1,8 +1,13 @@
-// Multiboot v1 entry and the switch to long mode.
+// Multiboot entry and the switch to long mode.
 //
-// The loader (QEMU -kernel or GRUB) jumps to mbentry in 32-bit protected
-// mode with paging off, EAX = 0x2BADB002 and EBX = the physical address of
-// the multiboot information structure (Multiboot Specification 0.6.96 §3.2).
+// The loader jumps to mbentry in 32-bit protected mode with paging off and
+// EBX = the physical address of its information structure. A Multiboot v1
+// loader (QEMU -kernel, GRUB's multiboot) leaves EAX = 0x2BADB002
+// (Multiboot Specification 0.6.96 §3.2); a Multiboot2 loader (GRUB's
+// multiboot2, entering at the entry address tag's entry_addr) leaves
+// EAX = 0x36D76289 (Multiboot2 Specification 1.0 §3.3). The machine state
+// is otherwise the same, so one entry serves both: EAX and EBX are kept
+// (in bootMagic and bootInfo) and start decodes the structure EAX names.
 // The Go assembler only emits 64-bit code, so until the far return into
 // start64 every instruction here is one whose encoding means the same in
 // 32-bit mode: no REX prefixes, no RIP-relative operands except the
@@ -23,7 +28,8 @@
 // A scratch stack for the single CALL that finds our address. ESP is
 // undefined at entry (Multiboot §3.2); 0x7000 is conventional memory below
 // the boot sector that no loader puts its structures in (QEMU puts the
-// information block at 0x9500, GRUB at 0x10000).
+// information block at 0x9500, GRUB's multiboot at 0x10000; GRUB 2.12's
+// multiboot2 put it at 0x8424b8 under QEMU with 256 MiB).
 #define SCRATCH_STACK 0x7000
 
 // Control-register and MSR bits (SDM Vol. 3A §2.5, §4.1.1).
@@ -35,8 +41,8 @@
 
 TEXT ·mbentry(SB),NOSPLIT|NOFRAME,$0
 	CLI
-	MOVL	AX, SI			// multiboot magic, kept for start64
-	MOVL	BX, DI			// multiboot info, kept for start64
+	MOVL	AX, SI			// multiboot v1 or v2 magic, kept for start64
+	MOVL	BX, DI			// its information structure, kept for start64
 	MOVL	$SCRATCH_STACK, SP
 	CLD
 

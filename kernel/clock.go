@@ -32,6 +32,10 @@ var (
 	BootTSC, RuntimeEntryTSC uint64
 )
 
+// SetHPETAddress sets the physical address of the HPET that the clock is
+// calibrated against. Call it before Init.
+func SetHPETAddress(pa uint64) { hpet.SetBase(pa) }
+
 // Nanotime returns nanoseconds since the clock was calibrated.
 //
 //go:nosplit

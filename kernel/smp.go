@@ -322,11 +322,11 @@ func sendNMI(dest uint32) { lapic.SendNMI(dest) }
 // how many CPUs are online. It runs at boot on the bootstrap processor,
 // after the timer is set up and before the Go runtime starts.
 func StartCPUs(apicIDs []uint32, tramp uintptr, bootCR3 uint32) int {
-	cpus[0].apicID = lapic.ID()
 	cpus[0].online = 1
 	if !haveLAPIC || len(apicIDs) == 0 {
 		return 1
 	}
+	cpus[0].apicID = lapic.ID()
 	cpu.APHook = apMain
 	mm.Remote = remoteInvalidate
 	cpu.PrepareTrampoline(mm.PhysAddr(uint64(tramp)), bootCR3)

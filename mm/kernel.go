@@ -1,9 +1,6 @@
 package mm
 
-import (
-	"beelzebox/boot/multiboot"
-	"beelzebox/cpu"
-)
+import "beelzebox/cpu"
 
 // The kernel's virtual layout.
 //
@@ -89,16 +86,13 @@ type Image struct {
 
 // Init builds the frame allocator from the memory map and the kernel's
 // address space, and switches to it. It runs before the Go runtime, on
-// the loader's identity map. minBytes is the least available memory the
-// kernel accepts. It returns "" or what is wrong.
-func Init(info *multiboot.Info, img Image, minBytes uint64) string {
-	var top uint64
-	for _, r := range info.Regions[:info.NRegions] {
-		if r.Type == multiboot.RegionAvailable && r.End() > top {
-			top = r.End()
-		}
-	}
-	if avail := info.TotalAvailable(); avail < minBytes {
+// the loader's identity map. The map's reserved ranges (modules, the
+// loader's structures) and the kernel image stay out of the allocator.
+// minBytes is the least available memory the kernel accepts. It returns
+// "" or what is wrong.
+func Init(mem *MemoryMap, img Image, minBytes uint64) string {
+	top := mem.TopAvailable()
+	if avail := mem.TotalAvailable(); avail < minBytes {
 		return "not enough memory"
 	}
 	nframes := int(top / PageSize)
@@ -109,24 +103,11 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 	// It goes in the first available place clear of everything the
 	// loader left.
 	busy := func(s, e uint64) bool {
-		if s < lowMemoryLimit || s < img.End && img.Start < e {
-			return true
-		}
-		for _, m := range info.Reserved[:info.NReserved] {
-			if s < m.End && m.Start < e {
-				return true
-			}
-		}
-		for _, m := range info.Modules[:info.NModules] {
-			if s < m.End && m.Start < e {
-				return true
-			}
-		}
-		return false
+		return s < lowMemoryLimit || s < img.End && img.Start < e || mem.IsReserved(s, e)
 	}
 	var bitmapAt uint64
-	for _, r := range info.Regions[:info.NRegions] {
-		if r.Type != multiboot.RegionAvailable {
+	for _, r := range mem.Regions[:mem.NRegions] {
+		if r.Type != RegionAvailable {
 			continue
 		}
 		for s := (r.Base + PageSize - 1) &^ (PageSize - 1); s+ownBytes <= r.End() && s < 4<<30; s += PageSize {
@@ -143,18 +124,15 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 		return "no room for the frame bitmap and reference counts"
 	}
 	Phys.Init(unsafeWords(uintptr(bitmapAt), words), unsafeCounts(uintptr(bitmapAt)+uintptr(words*8), nframes), nframes)
-	for _, r := range info.Regions[:info.NRegions] {
-		if r.Type == multiboot.RegionAvailable {
+	for _, r := range mem.Regions[:mem.NRegions] {
+		if r.Type == RegionAvailable {
 			Phys.FreeRange(r.Base, r.End())
 		}
 	}
 	Phys.ReserveRange(0, lowMemoryLimit)
 	Phys.ReserveRange(img.Start, img.End)
 	Phys.ReserveRange(bitmapAt, bitmapAt+ownBytes)
-	for _, m := range info.Reserved[:info.NReserved] {
-		Phys.ReserveRange(m.Start, m.End)
-	}
-	for _, m := range info.Modules[:info.NModules] {
+	for _, m := range mem.Reserved[:mem.NReserved] {
 		Phys.ReserveRange(m.Start, m.End)
 	}
 
@@ -166,8 +144,8 @@ func Init(info *multiboot.Info, img Image, minBytes uint64) string {
 
 	// Direct map of RAM only: device holes and firmware areas between
 	// the available regions are never mapped write-back.
-	for _, r := range info.Regions[:info.NRegions] {
-		if r.Type == multiboot.RegionAvailable && !mapDirect(r.Base, r.End()) {
+	for _, r := range mem.Regions[:mem.NRegions] {
+		if r.Type == RegionAvailable && !mapDirect(r.Base, r.End()) {
 			return "out of memory building the direct map"
 		}
 	}

@@ -135,6 +135,26 @@ func TestStampGoLinked(t *testing.T) {
 			if _, err := Check(image); err != nil {
 				t.Errorf("Check: %v", err)
 			}
+
+			// The Multiboot2 header goes after it, 8-byte aligned, within
+			// 32 KiB, and leaves the v1 header as it was.
+			p2, err := Stamp2(image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p2.Offset%8 != 0 || p2.Offset+Header2Size > 32768 || p2.Offset < p.Offset+HeaderSize {
+				t.Errorf("multiboot2 header at %#x (v1 at %#x)", p2.Offset, p.Offset)
+			}
+			h2 := p2.Header
+			if uint64(h2.LoadAddr) != tt.delta || uint64(h2.LoadEndAddr) != loadEnd || uint64(h2.BSSEndAddr) != bssEnd || uint64(h2.EntryAddr) != f.Entry {
+				t.Errorf("multiboot2 header %v, want load %#x-%#x bss_end %#x entry %#x", h2, tt.delta, loadEnd, bssEnd, f.Entry)
+			}
+			if _, err := Check(image); err != nil {
+				t.Errorf("Check after Stamp2: %v", err)
+			}
+			if _, err := Check2(image); err != nil {
+				t.Errorf("Check2: %v", err)
+			}
 		})
 	}
 }
@@ -170,6 +190,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"-check", in}, 1, "", "no multiboot header"},
 		{[]string{"-v", in, out}, 0, "header at file offset 0x1b0", ""},
 		{[]string{"-check", out}, 0, "ok: header at file offset 0x1b0", ""},
+		{[]string{"-check", out}, 0, "ok: multiboot2 header at file offset 0x1d0", ""},
 		{[]string{junk, out}, 1, "", "not a 64-bit"},
 		{[]string{filepath.Join(dir, "missing"), out}, 1, "", "no such file"},
 		{[]string{in}, 2, "", "usage"},

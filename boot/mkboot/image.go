@@ -63,9 +63,13 @@ func (l layout) header(off int) Header {
 
 // free reports whether a header at file offset off would cover nothing the
 // ELF file or the loaded image needs.
-func (l layout) free(off int) bool {
-	s := span{uint64(off), uint64(off) + HeaderSize}
-	if s.hi > SearchLimit || s.hi > l.loadSize() {
+func (l layout) free(off int) bool { return l.freeFor(off, HeaderSize, SearchLimit) }
+
+// freeFor is free for a header of size bytes that a loader looks for in
+// the first limit bytes.
+func (l layout) freeFor(off, size, limit int) bool {
+	s := span{uint64(off), uint64(off) + uint64(size)}
+	if s.hi > uint64(limit) || s.hi > l.loadSize() {
 		return false
 	}
 	for _, u := range l.used {
