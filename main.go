@@ -8,6 +8,7 @@
 //	                bench and demo), print the summary line and power off
 //	demo            run the demo (default when no suites are named)
 //	console=e9      console on port 0xE9 instead of COM1 (handled at boot)
+//	nosmp           start no other CPU (handled at boot)
 //	nopcid          do not use PCIDs even where the CPU has them (handled
 //	                at boot): guest address spaces switch by CR3 reloads
 //	noinvpcid       do not use INVPCID (handled at boot): a change to a
@@ -79,12 +80,12 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 	for _, a := range args {
 		k, v, hasValue := strings.Cut(a, "=")
 		switch {
-		case k == "console" && v == "e9", (k == "nopcid" || k == "noinvpcid") && !hasValue: // handled at boot
+		case k == "console" && v == "e9", (k == "nopcid" || k == "noinvpcid" || k == "nosmp") && !hasValue: // handled at boot
 		case k == "demo" && !hasValue:
 			suites = append(suites, "demo")
 		case k == "suites" && v != "":
 			for _, s := range strings.Split(v, ",") {
-				if !known[s] {
+				if suite, _, _ := strings.Cut(s, "/"); !known[suite] {
 					return nil, "", fmt.Errorf("unknown suite %q (have %s)", s, strings.Join(tests.Suites(), ", "))
 				}
 				suites = append(suites, s)

@@ -36,8 +36,15 @@ func InKernel(fn func()) {
 }
 
 // Private makes private call n with arguments a, b, c as a blocking system
-// call (the runtime hands the P to another thread while it runs).
+// call (the runtime hands the P to another thread while it runs) and
+// returns its result as the handler gave it: syscall.Syscall turns a
+// result from -4095 to -1 into -1 and an errno, which is undone here (the
+// task calls' negative results, such as the -4 of an interrupted wait,
+// would all read as -1).
 func Private(n int, a, b, c uintptr) uintptr {
-	r, _, _ := syscall.Syscall(PrivateBase+uintptr(n), a, b, c)
+	r, _, errno := syscall.Syscall(PrivateBase+uintptr(n), a, b, c)
+	if errno != 0 {
+		return uintptr(-int64(errno))
+	}
 	return r
 }

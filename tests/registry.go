@@ -147,8 +147,12 @@ var notInAll = []string{"bench", "demo", "selftest", "fuzz", "level4-self"}
 // Run runs the tests of the named suites ("all" is every suite but those
 // of notInAll) and returns the counts.
 func Run(suites []string) (passed, failed, skipped int) {
-	want := map[string]bool{}
+	want, wantTest := map[string]bool{}, map[string]bool{}
 	for _, s := range suites {
+		if strings.Contains(s, "/") {
+			wantTest[s] = true // one test: suite/name
+			continue
+		}
 		if s == "all" {
 			for _, n := range Suites() {
 				want[n] = !slices.Contains(notInAll, n)
@@ -158,7 +162,7 @@ func Run(suites []string) (passed, failed, skipped int) {
 		want[s] = true
 	}
 	for _, tc := range registry {
-		if !want[tc.suite] {
+		if !want[tc.suite] && !wantTest[tc.suite+"/"+tc.name] {
 			continue
 		}
 		if firstTestTSC == 0 {
