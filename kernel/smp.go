@@ -425,3 +425,48 @@ func stopForPanic() {
 		cpu.HaltForever()
 	}
 }
+
+// PrintScheduler prints every CPU's and live thread's scheduling state
+// (for the report of a test that hung). It runs in handler context.
+func PrintScheduler() {
+	for i := range cpus[:OnlineCPUs] {
+		c := &cpus[i]
+		Print("sched: cpu ")
+		PrintDec(uint64(i))
+		Print(" running ")
+		PrintDec(uint64(threadTID(c.running)))
+		Print(" halted ")
+		PrintDec(uint64(c.halted))
+		Print(" queued ")
+		PrintDec(uint64(c.queued))
+		Print(" armed in ")
+		PrintDec(uint64(max(0, c.armedFor-Nanotime())))
+		Print(" ns\n")
+	}
+	for i := 0; i < live; i++ {
+		t := thread(i)
+		if t.State == StateFree || t.State == StateDead {
+			continue
+		}
+		Print("sched: thread ")
+		PrintDec(uint64(t.TID))
+		Print(" state ")
+		PrintDec(uint64(t.State))
+		Print(" cpu ")
+		PrintDec(uint64(t.lastCPU))
+		Print(" key ")
+		PrintHex(uint64(t.waitKey))
+		Print(" deadline in ")
+		PrintDec(uint64(max(0, t.deadline-Nanotime())))
+		Print(" pending ")
+		PrintHex(t.sig.pending)
+		Print("\n")
+	}
+}
+
+func threadTID(a uintptr) int32 {
+	if a == 0 {
+		return 0
+	}
+	return (*Thread)(unsafe.Pointer(a)).TID
+}

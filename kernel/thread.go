@@ -533,10 +533,15 @@ func Block(key uintptr, deadline int64) WakeReason {
 // next, which must be blocked, at once with the rest of the running
 // thread's slice: the direct hand-off of a synchronous call (the two
 // halves of a level 3 round trip), which needs neither the scheduler's
-// choice nor a new timer setting. next wakes as if by Unblock.
+// choice nor a new timer setting. next wakes as if by Unblock, also when
+// a signal keeps the running thread from blocking.
 func BlockSwitch(next *Thread) WakeReason {
 	t := cur()
 	if t.sig.deliverable() {
+		// The running thread does not block, but next must run all the
+		// same: its caller is done with it (TaskRun set its task
+		// running), and nothing else would wake it.
+		Unblock(next)
 		return WokenBySignal
 	}
 	t.State = StateBlocked
@@ -664,4 +669,22 @@ func SetGuestDeadline(d int64) {
 	if d != 0 && d < me().armedFor {
 		armTimer(d - Nanotime())
 	}
+}
+
+// RuntimeThreads counts the live threads the Go runtime made (the first
+// and those of clone) and the frames their stacks hold, dead threads'
+// stacks not yet freed included: what the runtime costs in kernel stacks,
+// which leak checks of guests leave out.
+func RuntimeThreads() (n, frames int) {
+	for i := 0; i < live; i++ {
+		t := thread(i)
+		if t.State == StateFree || t.stackHi-t.stackLo != kstackSize {
+			continue
+		}
+		if t.State != StateDead {
+			n++
+		}
+		frames += kstackSize / mm.PageSize
+	}
+	return n, frames
 }

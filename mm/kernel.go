@@ -239,10 +239,13 @@ func MapMMIO(pa uint64, size uint64) uintptr {
 // kernelRange hands out size bytes of upper-half address space above an
 // unmapped guard page. Addresses are not reused: the space is 64 TiB, and
 // the page tables of freed ranges are pruned.
-func kernelRange(size uintptr) (lo, hi uintptr) {
+func kernelRange(size uintptr) (lo, hi uintptr, ok bool) {
+	if stackNext+PageSize+size > StackBase+kernelMemorySpan {
+		return 0, 0, false // kernel memory addresses exhausted
+	}
 	lo = stackNext + PageSize
 	stackNext = lo + size
-	return lo, lo + size
+	return lo, lo + size, true
 }
 
 // AllocKernel maps size bytes (a multiple of the page size) of zeroed
@@ -251,7 +254,10 @@ func kernelRange(size uintptr) (lo, hi uintptr) {
 // memory the entry code touches with a user FS base loaded (a guest's
 // saved state), which must never take a page fault.
 func AllocKernel(size uintptr) (lo, hi uintptr, ok bool) {
-	lo, hi = kernelRange(size)
+	lo, hi, ok = kernelRange(size)
+	if !ok {
+		return 0, 0, false
+	}
 	for va := lo; va < hi; va += PageSize {
 		pa, got := Phys.Alloc()
 		if !got || Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
@@ -275,7 +281,10 @@ func FreeKernel(lo, hi uintptr) { unmapKernel(lo, hi, true) }
 // view of memory that is also mapped at a user address, so that kernel
 // code never touches user pages (SMAP). It returns the view's bounds.
 func MapKernelView(frames []uint64) (lo, hi uintptr, ok bool) {
-	lo, hi = kernelRange(uintptr(len(frames)) * PageSize)
+	lo, hi, ok = kernelRange(uintptr(len(frames)) * PageSize)
+	if !ok {
+		return 0, 0, false
+	}
 	for i, pa := range frames {
 		va := lo + uintptr(i)*PageSize
 		if Kernel.Map(va, pa, Present|Writable|NoExec|Global) != nil {
@@ -313,3 +322,14 @@ func (eptTables) FreeTable(pa uint64, _ uintptr) { Phys.Free(pa) }
 // EPTTables is the TableMemory of EPT trees built from Phys. It runs in
 // handler context.
 var EPTTables TableMemory = eptTables{}
+
+// KernelMemoryTables counts the page tables that map the memory of
+// AllocKernel (kernel stacks and records): how many there are depends on
+// where in its range allocations fall, not on how much is allocated, so
+// leak checks leave them out.
+// The count covers a fixed span, all the bump allocator can reach, so a
+// table is counted from the moment it exists.
+func KernelMemoryTables() int { return Kernel.TablesIn(StackBase, StackBase+kernelMemorySpan) }
+
+// kernelMemorySpan bounds the addresses AllocKernel hands out (32 TiB).
+const kernelMemorySpan = 1 << 45

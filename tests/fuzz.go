@@ -693,13 +693,6 @@ func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint, pcids int) gue
 	now := measureGuestFootprint()
 	switch {
 	case now.sameAs(baseline):
-	case runtimeThreadsStarted(baseline, now):
-		// Goroutines blocked in Run at once (the threads template) made
-		// the Go runtime start kernel threads, which it keeps; their
-		// stacks may have kept kernel page tables too. The baseline
-		// moves with them.
-		fmt.Printf("fuzz level%d: %s: the runtime started %d kernel threads: baseline %v -> %v\n", f.level, batch, now.threads-baseline.threads, baseline, now)
-		baseline = now
 	default:
 		f.found(-1, "", fmt.Sprintf("%s: guests hold %v, before the first case %v", batch, now, baseline))
 	}
@@ -724,17 +717,6 @@ func (f *fuzzer) checkHealth(lo, hi int, baseline guestFootprint, pcids int) gue
 		f.found(-1, "", what)
 	}
 	return baseline
-}
-
-// runtimeThreadsStarted reports whether what guests hold grew from
-// before to now by new runtime threads alone: a 64 KiB stack each
-// (sameAs), and at most the three kernel page tables (PT, PD, PDPT) that
-// map a stack at a fresh address. A leaked guest thread (a 16 KiB stack
-// and a record) does not look like that.
-func runtimeThreadsStarted(before, now guestFootprint) bool {
-	n := now.threads - before.threads
-	extra := now.frames - before.frames - 16*n
-	return n > 0 && extra >= 0 && extra <= 3*n
 }
 
 // checkHost compares the host goroutine's CPU state with what it was at

@@ -116,7 +116,7 @@ func duplicate(t *T, g sandbox.Guest) sandbox.Guest {
 // kernel threads started meanwhile (see guestFootprint.sameAs).
 func grew(before guestFootprint) int {
 	after := measureGuestFootprint()
-	return after.frames - before.frames - (after.threads-before.threads)*16
+	return after.frames - before.frames
 }
 
 // wantLoads checks that g's code loads want[i] from page pages[i] of the

@@ -644,20 +644,24 @@ func testNoLeak(t *T, l sandbox.Level) {
 }
 
 // guestFootprint is what guests cost the kernel: every frame in use
-// outside the Go runtime's own memory, page tables included (the
-// kernel's too), and the kernel threads.
+// outside the Go runtime's memory, less the kernel stacks of the
+// runtime's own threads (it starts more on its own, more so with more
+// CPUs) and the page tables of kernel memory (their number depends on
+// where allocations fall). threads counts the runtime's threads.
 type guestFootprint struct{ frames, threads int }
 
 func measureGuestFootprint() (g guestFootprint) {
-	g.frames = framesInUse()
-	syscall.InKernel(func() { g.threads = kernel.CountThreads() })
+	syscall.InKernel(func() {
+		var stacks int
+		g.threads, stacks = kernel.RuntimeThreads()
+		g.frames = kernelFramesInUse() - stacks
+	})
 	return g
 }
 
-// sameAs reports whether guests hold what they held at before. A new
-// kernel thread (the runtime may start one) takes a 64 KiB stack.
+// sameAs reports whether guests hold what they held at before.
 func (g guestFootprint) sameAs(before guestFootprint) bool {
-	return g.frames-before.frames == (g.threads-before.threads)*16
+	return g.frames == before.frames
 }
 
 func (g guestFootprint) String() string {

@@ -313,11 +313,14 @@ func testLockedThreads(t *T, l sandbox.Level) {
 // memory, guest page tables, saved-state pages, kernel stacks and the
 // kernel's own page tables are all counted.
 func framesInUse() (n int) {
-	syscall.InKernel(func() {
-		runtimeTables := mm.Kernel.TablesIn(mm.RuntimeLo, mm.GuestWindowLo) + mm.Kernel.TablesIn(mm.GuestWindowHi, cpu.UserTop)
-		n = mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - runtimeTables
-	})
+	syscall.InKernel(func() { n = kernelFramesInUse() })
 	return n
+}
+
+// kernelFramesInUse is framesInUse in handler context.
+func kernelFramesInUse() int {
+	runtimeTables := mm.Kernel.TablesIn(mm.RuntimeLo, mm.GuestWindowLo) + mm.Kernel.TablesIn(mm.GuestWindowHi, cpu.UserTop)
+	return mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - runtimeTables - mm.KernelMemoryTables()
 }
 
 // testNoLeakEveryFrame creates and closes 1,000 guests (a blob guest, a

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"beelzebox/cpu"
+	"beelzebox/kernel"
+	"beelzebox/syscall"
 )
 
 // T is a running test.
@@ -201,6 +203,7 @@ func runOne(tc test) (line string, failed, skipped bool) {
 	case <-done:
 	case <-time.After(tc.timeout):
 		t.Errorf("did not finish within %v", tc.timeout)
+		syscall.InKernel(kernel.PrintScheduler)
 	}
 	return t.verdict(tc.suite + "/" + tc.name)
 }
