@@ -25,6 +25,11 @@ type Sandbox struct {
 	init   *Process
 	dying  bool // init has ended: no more forks
 
+	// growMu makes the memory limit's check and the growth it allows one
+	// step: processes on several CPUs grow at once, and two that both
+	// fit alone must not pass together.
+	growMu sync.Mutex
+
 	nosysMu sync.Mutex
 	nosys   map[string]int
 }
@@ -310,6 +315,16 @@ func (sb *Sandbox) ids(p *Process) (ppid, pgid, sid int) {
 // until the child execs or ends.
 func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64, linux.Errno) {
 	sb := p.sb
+	// The limit's check holds until the child counts in memoryUse.
+	sb.growMu.Lock()
+	growing := true
+	doneGrowing := func() {
+		if growing {
+			growing = false
+			sb.growMu.Unlock()
+		}
+	}
+	defer doneGrowing()
 	sb.mu.Lock()
 	full := len(sb.procs) >= DefaultMaxProcesses || sb.dying
 	sb.mu.Unlock()
@@ -372,6 +387,7 @@ func (p *Process) fork(t *Thread, flags, sp, childTID, parentTID uint64) (uint64
 		t.putU32(parentTID, uint32(c.pid))
 	}
 	sb.add(c)
+	doneGrowing()
 	c.run(ct)
 	for vfork && t.Wait(c.vforked, time.Time{}) != 0 && !p.isExiting() {
 	}

@@ -81,11 +81,16 @@ func init() {
 	for nr, c := range vmem.Calls {
 		fn, nr := c.Fn, nr
 		def(nr, memStatus[c.Status], c.Missing, func(t *Thread, a [6]uint64) (uint64, linux.Errno) {
-			if grow := memoryGrowth(t, nr, a); grow > 0 && !t.p.sb.memoryFits(grow) {
-				if nr == linux.SysBrk {
-					return t.p.mem.Brk(0), 0 // brk fails by returning the old break
+			if grow := memoryGrowth(t, nr, a); grow > 0 {
+				sb := t.p.sb
+				sb.growMu.Lock()
+				defer sb.growMu.Unlock()
+				if !sb.memoryFits(grow) {
+					if nr == linux.SysBrk {
+						return t.p.mem.Brk(0), 0 // brk fails by returning the old break
+					}
+					return 0, linux.ENOMEM
 				}
-				return 0, linux.ENOMEM
 			}
 			return fn(t.p.mem, a)
 		})
