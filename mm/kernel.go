@@ -223,6 +223,20 @@ func flush(va uintptr) {
 // Flush is flush for other packages.
 func Flush(va uintptr) { flush(va) }
 
+// FlushRange invalidates the pages of [lo, hi) on every CPU, with one
+// round of shootdown IPIs for all of them.
+func FlushRange(lo, hi uintptr) {
+	const flushAllAbove = 64 // pages: a whole flush costs less
+	if hi-lo > flushAllAbove*PageSize {
+		cpu.FlushAll()
+	} else {
+		for va := lo &^ (PageSize - 1); va < hi; va += PageSize {
+			cpu.Invlpg(va)
+		}
+	}
+	Remote(0, lo, hi)
+}
+
 // MapMMIO identity-maps [pa, pa+size) uncached for device registers and
 // returns the virtual address (equal to pa, so drivers that keep 32-bit
 // register addresses work). Mapping a page twice is fine.

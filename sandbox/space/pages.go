@@ -147,9 +147,14 @@ func (p *Pages) release() {
 		}
 		va := start + uintptr(i)*mm.PageSize
 		mm.Kernel.Unmap(va)
-		mm.Flush(va)
-		mm.Phys.Free(pa)
-		p.frames[i] = 0
+	}
+	// Every CPU drops the pages before their frames can be reused.
+	mm.FlushRange(start, uintptr(p.End()))
+	for i, pa := range p.frames {
+		if pa != 0 {
+			mm.Phys.Free(pa)
+			p.frames[i] = 0
+		}
 	}
 	mm.Kernel.Prune(start, uintptr(p.End()))
 }
@@ -173,7 +178,7 @@ func (p *Pages) Protect(perm mm.Perm, pkey int) {
 			case mm.Kernel.Protect(va, f) != nil:
 				mm.Kernel.Map(va, pa, f) // it had no access before
 			}
-			mm.Flush(va)
 		}
+		mm.FlushRange(uintptr(p.Addr), uintptr(p.End()))
 	})
 }
