@@ -89,6 +89,8 @@ type perCPU struct {
 	// address space: the return path loads them after the CR3 switch,
 	// when only the entry pages are mapped.
 	tramp [6]uint64
+	// userEntries counts the entries to ring 3 (EnterUser).
+	userEntries uint64
 	// vmcs is the physical address of this CPU's current VMCS (VMPTRLD),
 	// 0 for none (vmguest.go).
 	vmcs uint64

@@ -340,6 +340,7 @@ TEXT ·EnterUser(SB),NOSPLIT|NOFRAME,$0-8
 	PUSHQ	R15
 	MOVQ	SP, PERCPU(perCPU_hostSP)
 	MOVQ	DI, PERCPU(perCPU_user)
+	INCQ	PERCPU(perCPU_userEntries)
 	MOVQ	UserContext_Xsave(DI), SI
 	MOVL	$-1, AX
 	MOVL	$-1, DX

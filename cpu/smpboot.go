@@ -89,3 +89,6 @@ func apMain() {
 // StopOthers makes every NMI from now on halt the CPU it arrives on; the
 // caller then sends the other CPUs an NMI (a panic's stop).
 func StopOthers() { atomic.StoreUint64(&entry.stop, 1) }
+
+// UserEntries is how many times CPU i entered ring 3.
+func UserEntries(i int) uint64 { return atomic.LoadUint64(&entry.cpus[i].percpu.userEntries) }

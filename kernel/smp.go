@@ -228,7 +228,7 @@ func handleIPI(v uint64) bool {
 	default:
 		return false
 	}
-	me().ipis++
+	atomic.AddUint64(&me().ipis, 1)
 	ackTimer()
 	return true
 }
@@ -469,4 +469,82 @@ func threadTID(a uintptr) int32 {
 		return 0
 	}
 	return (*Thread)(unsafe.Pointer(a)).TID
+}
+
+// SetAffinity restricts the thread with tid (0: the running one) to the
+// online CPUs in mask (sched_setaffinity). A thread runs on every CPU or
+// on one: a mask with every online CPU lifts the restriction, any other
+// pins the thread to the lowest online CPU in it. It returns the thread's
+// new mask, or false if the mask has no online CPU or there is no such
+// thread. The running thread moves to its CPU at once.
+func SetAffinity(tid int32, mask uint64) (uint64, bool) {
+	t := cur()
+	if tid != 0 && tid != t.TID {
+		if t = FindThread(tid); t == nil {
+			return 0, false
+		}
+	}
+	online := OnlineMask()
+	mask &= online
+	if mask == 0 {
+		return 0, false
+	}
+	if mask == online {
+		t.pin = notPinned
+		return online, true
+	}
+	i := int32(0)
+	for mask&(1<<i) == 0 {
+		i++
+	}
+	t.pin = i
+	if t == cur() && int(i) != cpu.Index() {
+		Yield() // makeRunnable queues it on its CPU
+	}
+	return 1 << i, true
+}
+
+// Affinity is the mask of the CPUs the thread with tid (0: the running
+// one) may run on, or false if there is no such thread.
+func Affinity(tid int32) (uint64, bool) {
+	t := cur()
+	if tid != 0 && tid != t.TID {
+		if t = FindThread(tid); t == nil {
+			return 0, false
+		}
+	}
+	if t.pin == notPinned {
+		return OnlineMask(), true
+	}
+	return 1 << t.pin, true
+}
+
+// CPUStats are a CPU's counters: timer interrupts, IPIs taken, and
+// entries to ring 3.
+func CPUStats(i int) (ticks, ipis, userEntries uint64) {
+	c := &cpus[i]
+	return atomic.LoadUint64(&c.ticks), atomic.LoadUint64(&c.ipis), cpu.UserEntries(i)
+}
+
+// PingCPU sends CPU i a reschedule IPI and waits up to 100 ms for it to
+// take it; it runs in handler context (and lets the kernel lock go while
+// it waits).
+func PingCPU(i int) bool {
+	if i == cpu.Index() || i >= int(OnlineCPUs) {
+		return false
+	}
+	c := &cpus[i]
+	before := atomic.LoadUint64(&c.ipis)
+	// The other CPU may be waiting for the kernel lock with interrupts
+	// off: the wait is without it.
+	d := releaseAll()
+	defer reacquireAll(d)
+	sendIPI(c.apicID, vectorReschedule)
+	for t0 := Nanotime(); Nanotime()-t0 < 100_000_000; {
+		if atomic.LoadUint64(&c.ipis) != before {
+			return true
+		}
+		cpu.Pause()
+	}
+	return false
 }

@@ -113,7 +113,7 @@ func armTimer(ns int64) {
 func timerFired() {
 	atomic.AddUint64(&Ticks, 1)
 	c := me()
-	c.ticks++
+	atomic.AddUint64(&c.ticks, 1)
 	c.armedFor = never
 	ackTimer()
 }

@@ -34,6 +34,7 @@ const (
 	EINVAL    = int64(linux.EINVAL)
 	ENOSYS    = int64(linux.ENOSYS)
 	ETIMEDOUT = int64(linux.ETIMEDOUT)
+	ESRCH     = int64(linux.ESRCH)
 )
 
 // PrivateBase is the first of the kernel's own system-call numbers, far
@@ -122,6 +123,7 @@ const (
 	sysTime             = linux.SysTime
 	sysFutex            = linux.SysFutex
 	sysSchedGetaffinity = linux.SysSchedGetaffinity
+	sysSchedSetaffinity = linux.SysSchedSetaffinity
 	sysClockGettime     = linux.SysClockGettime
 	sysClockGetres      = linux.SysClockGetres
 	sysExitGroup        = linux.SysExitGroup
@@ -234,8 +236,20 @@ func answerLinux(f *cpu.Frame, nr uint64) int64 {
 		if a1 < 8 {
 			return -EINVAL
 		}
-		*(*uint64)(ptr(a2)) = kernel.OnlineMask()
+		m, ok := kernel.Affinity(int32(a0))
+		if !ok {
+			return -ESRCH
+		}
+		*(*uint64)(ptr(a2)) = m
 		return 8
+	case sysSchedSetaffinity:
+		if a1 < 8 {
+			return -EINVAL
+		}
+		if _, ok := kernel.SetAffinity(int32(a0), *(*uint64)(ptr(a2))); !ok {
+			return -EINVAL
+		}
+		return 0
 	case sysClockGettime:
 		ts := (*timespec)(ptr(a1))
 		ts.set(clock(a0))
