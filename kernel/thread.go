@@ -305,6 +305,10 @@ func switchTo(next *Thread, now int64) {
 	reapDead()
 }
 
+// ReapDead frees the stacks of threads that ended and no CPU runs any
+// more (handler context; leak checks call it before they count).
+func ReapDead() { reapDead() }
+
 // reapDead frees the stacks of threads that exited; a thread cannot free
 // the stack it is running on, so this runs after a switch.
 func reapDead() {
@@ -402,6 +406,7 @@ func runningSomewhere(t *Thread) bool {
 func idleMain(uintptr) {
 	c := me()
 	for {
+		reapDead() // threads that ended on this CPU before it idled
 		now := Nanotime()
 		if next := pick(now); next != nil {
 			cur().State = StateRunnable // never queued: see makeIdleThread

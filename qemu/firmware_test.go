@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -201,18 +202,25 @@ func TestFindOVMF(t *testing.T) {
 }
 
 // TestUEFIBootInTable: the test table boots the hybrid ISO under OVMF,
-// and no boot asks for more than one CPU while the kernel runs on one.
+// and runs every suite with 2 and 4 CPUs under QEMU and with 2 under
+// Bochs.
 func TestUEFIBootInTable(t *testing.T) {
 	found := false
-	for _, b := range slices.Concat(testTable, benchTable, fuzzTable) {
+	smp := map[string]bool{}
+	for _, b := range testTable {
 		if b.Firmware == UEFI && b.Emu == QEMU && b.Expect == ExpectPass {
 			found = true
 		}
-		if b.cpus() != 1 {
-			t.Errorf("%s asks for %d CPUs", b.Name, b.cpus())
+		if b.cpus() > 1 && b.Expect == ExpectPass {
+			smp[fmt.Sprintf("%s/%d", b.Emu, b.cpus())] = true
 		}
 	}
 	if !found {
 		t.Error("no UEFI boot in the tables")
+	}
+	for _, want := range []string{string(QEMU) + "/2", string(QEMU) + "/4", string(Bochs) + "/2"} {
+		if !smp[want] {
+			t.Errorf("no boot of the test table on %s CPUs", want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -384,12 +385,32 @@ func runTable(boots []Boot, a Artefacts, jobs int, keep bool) []BootResult {
 		}
 	}
 	live := jobs == 1 || len(qemuIdx) == 1
-	sem := make(chan struct{}, jobs)
+	// A boot takes one slot per virtual CPU (up to all of them): QEMU's
+	// multi-threaded TCG runs each on a host thread, and a boot with more
+	// virtual CPUs than the host has free makes time-budget tests flaky.
+	var mu sync.Mutex
+	freed := sync.NewCond(&mu)
+	free := jobs
+	take := func(n int) {
+		mu.Lock()
+		for free < n {
+			freed.Wait()
+		}
+		free -= n
+		mu.Unlock()
+	}
+	give := func(n int) {
+		mu.Lock()
+		free += n
+		mu.Unlock()
+		freed.Broadcast()
+	}
 	done := make(chan struct{})
 	for _, i := range qemuIdx {
 		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem; done <- struct{}{} }()
+			slots := min(max(1, boots[i].CPUs), jobs)
+			take(slots)
+			defer func() { give(slots); done <- struct{}{} }()
 			announce(boots[i], "")
 			r := runBoot(boots[i], a, runOptions{live: live, keep: keep})
 			r.report()

@@ -121,14 +121,38 @@ var testTable = []Boot{
 		Patterns: fuzzPatterns(5000),
 	},
 	{
-		// A UEFI machine: OVMF boots the hybrid ISO of make iso from a
-		// CD, GRUB (x86_64-efi) loads the kernel. Suites that finish
-		// quickly: the firmware start-up is the slow part (about 4 s).
+		// A UEFI machine with two CPUs: OVMF boots the hybrid ISO of make
+		// iso from a CD, GRUB (x86_64-efi) loads the kernel through
+		// multiboot2, which hands over the ACPI tables and the memory
+		// map; the second CPU starts from a page that map says is free.
+		// Suites that finish quickly: the firmware start-up is the slow
+		// part (about 4 s).
 		Name:     "qemu-uefi",
 		Emu:      QEMU,
 		CPU:      "max",
 		Firmware: UEFI,
-		Suites:   "cpu,runtime,level1",
+		CPUs:     2,
+		Suites:   "cpu,runtime,smp,level1",
+	},
+	{
+		// Every suite with two and with four CPUs (QEMU's multi-threaded
+		// TCG: the virtual CPUs really run at once, on the host's cores).
+		Name:    "qemu-smp2",
+		Emu:     QEMU,
+		CPU:     "max",
+		CPUs:    2,
+		Memory:  "512M",
+		Suites:  "all",
+		Timeout: 5 * time.Minute,
+	},
+	{
+		Name:    "qemu-smp4",
+		Emu:     QEMU,
+		CPU:     "max",
+		CPUs:    4,
+		Memory:  "512M",
+		Suites:  "all",
+		Timeout: 8 * time.Minute,
 	},
 	{
 		// The only emulator with VMX, EPT and PCID.
@@ -136,6 +160,17 @@ var testTable = []Boot{
 		Emu:     Bochs,
 		CPU:     "tigerlake",
 		Suites:  "all",
+		Memory:  "256M",
+		Timeout: 15 * time.Minute,
+	},
+	{
+		// Two CPUs with VMX, EPT, PCID and INVPCID: the shootdown's INVPCID
+		// path, level 4 guests on either CPU.
+		Name:    "bochs-smp2",
+		Emu:     Bochs,
+		CPU:     "tigerlake",
+		CPUs:    2,
+		Suites:  "cpu,runtime,smp,entry,ring3,level1,level2,level3,level4",
 		Memory:  "256M",
 		Timeout: 15 * time.Minute,
 	},

@@ -319,6 +319,7 @@ func framesInUse() (n int) {
 
 // kernelFramesInUse is framesInUse in handler context.
 func kernelFramesInUse() int {
+	kernel.ReapDead()
 	runtimeTables := mm.Kernel.TablesIn(mm.RuntimeLo, mm.GuestWindowLo) + mm.Kernel.TablesIn(mm.GuestWindowHi, cpu.UserTop)
 	return mm.Phys.Total() - mm.Phys.FreeCount() - mm.Runtime.Backed - runtimeTables - mm.KernelMemoryTables()
 }
