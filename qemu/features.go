@@ -17,6 +17,7 @@ var skipFeatures = map[string]string{
 	"umip":   "CPUID.(EAX=7,ECX=0):ECX.UMIP",
 	"vmx":    "CPUID.1:ECX.VMX",
 	"ept":    "IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1 (EPT)",
+	"smp":    "a second CPU in the ACPI MADT (enabled, started)",
 }
 
 // knownSkipFeature reports whether token is in skipFeatures.

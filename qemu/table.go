@@ -135,42 +135,11 @@ var testTable = []Boot{
 		Suites:   "cpu,runtime,smp,level1",
 	},
 	{
-		// Every suite with two and with four CPUs (QEMU's multi-threaded
-		// TCG: the virtual CPUs really run at once, on the host's cores).
-		Name:    "qemu-smp2",
-		Emu:     QEMU,
-		CPU:     "max",
-		CPUs:    2,
-		Memory:  "512M",
-		Suites:  "all",
-		Timeout: 5 * time.Minute,
-	},
-	{
-		Name:    "qemu-smp4",
-		Emu:     QEMU,
-		CPU:     "max",
-		CPUs:    4,
-		Memory:  "512M",
-		Suites:  "all",
-		Timeout: 8 * time.Minute,
-	},
-	{
 		// The only emulator with VMX, EPT and PCID.
 		Name:    "bochs-tigerlake",
 		Emu:     Bochs,
 		CPU:     "tigerlake",
 		Suites:  "all",
-		Memory:  "256M",
-		Timeout: 15 * time.Minute,
-	},
-	{
-		// Two CPUs with VMX, EPT, PCID and INVPCID: the shootdown's INVPCID
-		// path, level 4 guests on either CPU.
-		Name:    "bochs-smp2",
-		Emu:     Bochs,
-		CPU:     "tigerlake",
-		CPUs:    2,
-		Suites:  "cpu,runtime,smp,entry,ring3,level1,level2,level3,level4",
 		Memory:  "256M",
 		Timeout: 15 * time.Minute,
 	},
