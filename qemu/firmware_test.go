@@ -217,7 +217,8 @@ func TestUEFIBootInTable(t *testing.T) {
 	if !found {
 		t.Error("no UEFI boot in the tables")
 	}
-	for _, want := range []string{string(QEMU) + "/2"} // qemu-uefi; qemu-smp2 is run by hand until the XRSTOR fault is fixed {
+	// qemu-uefi; qemu-smp2 is run by hand until the XRSTOR fault in the SYSCALL exit is fixed.
+	for _, want := range []string{string(QEMU) + "/2"} {
 		if !smp[want] {
 			t.Errorf("no boot of the test table on %s CPUs", want)
 		}
