@@ -478,11 +478,9 @@ func threadTID(a uintptr) int32 {
 // new mask, or false if the mask has no online CPU or there is no such
 // thread. The running thread moves to its CPU at once.
 func SetAffinity(tid int32, mask uint64) (uint64, bool) {
-	t := cur()
-	if tid != 0 && tid != t.TID {
-		if t = FindThread(tid); t == nil {
-			return 0, false
-		}
+	t := threadOrCurrent(tid)
+	if t == nil {
+		return 0, false
 	}
 	online := OnlineMask()
 	mask &= online
@@ -504,14 +502,21 @@ func SetAffinity(tid int32, mask uint64) (uint64, bool) {
 	return 1 << i, true
 }
 
+// threadOrCurrent is the live thread with tid, the running one for 0 or
+// its own TID, or nil.
+func threadOrCurrent(tid int32) *Thread {
+	if t := cur(); tid == 0 || tid == t.TID {
+		return t
+	}
+	return FindThread(tid)
+}
+
 // Affinity is the mask of the CPUs the thread with tid (0: the running
 // one) may run on, or false if there is no such thread.
 func Affinity(tid int32) (uint64, bool) {
-	t := cur()
-	if tid != 0 && tid != t.TID {
-		if t = FindThread(tid); t == nil {
-			return 0, false
-		}
+	t := threadOrCurrent(tid)
+	if t == nil {
+		return 0, false
 	}
 	if t.pin == notPinned {
 		return OnlineMask(), true

@@ -461,27 +461,11 @@ func schedule() {
 	now := Nanotime()
 	next := pick(now)
 	if next == nil {
-		if cur().State == StateRunnable && cur().runNext == 0 && !queuedSomewhere(cur()) {
-			// A yield with nothing else to run.
-			next = cur()
-		} else {
-			next = (*Thread)(unsafe.Pointer(me().idle))
-		}
+		// A yielding thread is in a queue pick reaches unless it is
+		// pinned to another CPU: nothing here can run.
+		next = (*Thread)(unsafe.Pointer(me().idle))
 	}
 	switchTo(next, now)
-}
-
-// queuedSomewhere reports whether t is in a run queue.
-func queuedSomewhere(t *Thread) bool {
-	a := uintptr(unsafe.Pointer(t))
-	for i := range cpus[:OnlineCPUs] {
-		for at := cpus[i].runq; at != 0; at = (*Thread)(unsafe.Pointer(at)).runNext {
-			if at == a {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // earliestDeadline is when the next sleeper may have to wake (0: none).
