@@ -164,9 +164,11 @@
 	POPQ	R15; POPQ R14; POPQ R13; POPQ R12; POPQ R11; POPQ R10; POPQ R9; POPQ R8; \
 	POPQ	BP; POPQ DI; POPQ SI; POPQ DX; POPQ CX; POPQ BX; POPQ AX
 
-// XSAVE writes only XSTATE_BV of the 64-byte XSAVE header at offset 512;
-// XRSTOR faults if the rest (XCOMP_BV, reserved bytes) is not zero (SDM
-// Vol. 1 §13.8.1), so areas on the stack get a clean header first.
+// XSAVE writes only the XSTATE_BV bits of the components it saves (RFBM)
+// in the 64-byte XSAVE header at offset 512, leaving its other bits,
+// XCOMP_BV and the reserved bytes as memory had them (SDM Vol. 1 §13.7);
+// XRSTOR faults if any of those is set (§13.8.1), so areas on the stack
+// get a clean header first.
 #define ZERO_XSAVE_HEADER(r) \
 	MOVQ	$0, 512(r); MOVQ $0, 520(r); MOVQ $0, 528(r); MOVQ $0, 536(r); \
 	MOVQ	$0, 544(r); MOVQ $0, 552(r); MOVQ $0, 560(r); MOVQ $0, 568(r)

@@ -179,10 +179,13 @@ TEXT ·EnableInterrupts(SB),NOSPLIT,$0-0
 	STI
 	RET
 
-// The header beyond XSTATE_BV must be zero for a later XRSTOR (SDM Vol. 1
-// §13.8.1) and XSAVE does not write it.
+// Xsave clears the whole XSAVE header first: XSAVE writes XSTATE_BV only
+// for the components it saves (RFBM) and leaves its other bits, XCOMP_BV
+// and the reserved bytes as they were (SDM Vol. 1 §13.7), and XRSTOR
+// faults on any of them set (§13.8.1).
 TEXT ·Xsave(SB),NOSPLIT,$0-8
 	MOVQ	area+0(FP), DI
+	MOVQ	$0, 512(DI)
 	MOVQ	$0, 520(DI)
 	MOVQ	$0, 528(DI)
 	MOVQ	$0, 536(DI)

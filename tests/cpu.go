@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"beelzebox/cpu"
 	"beelzebox/kernel"
@@ -13,6 +15,7 @@ import (
 func init() {
 	Register("cpu", "feature-table", testFeatureTable)
 	Register("cpu", "xsave-without-pkru", testXSAVE)
+	Register("cpu", "xsave-over-garbage-restorable", testXsaveOverGarbage)
 	Register("cpu", "timer-source", testTimerSource)
 	Register("cpu", "pku-wrpkru-rdpkru", testPKU)
 	Register("cpu", "pcid-tagged-cr3", testPCID)
@@ -58,6 +61,29 @@ func testXSAVE(t *T) {
 	syscall.InKernel(func() { xcr0 = cpu.Xgetbv(0) })
 	if xcr0 != cpu.XCR0 || cpu.XsaveSize < 576 || cpu.XsaveSize%64 != 0 {
 		t.Fatalf("XGETBV(0) = %#x, XsaveSize = %d", xcr0, cpu.XsaveSize)
+	}
+}
+
+// testXsaveOverGarbage: cpu.Xsave into memory full of ones (a reused
+// signal stack) leaves a header XRSTOR accepts (SDM Vol. 1 §13.8.1):
+// XSTATE_BV within XCR0, XCOMP_BV and the reserved bytes zero. XSAVE
+// itself leaves XSTATE_BV's bits outside XCR0 as memory had them.
+func testXsaveOverGarbage(t *T) {
+	buf := make([]byte, cpu.XsaveSize+64)
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	off := (64 - int(uintptr(unsafe.Pointer(&buf[0]))&63)) & 63
+	area := buf[off : off+int(cpu.XsaveSize)]
+	syscall.InKernel(func() { cpu.Xsave(uintptr(unsafe.Pointer(&area[0]))) })
+	bv := binary.LittleEndian.Uint64(area[512:])
+	if bv&^cpu.XCR0 != 0 {
+		t.Fatalf("XSTATE_BV %#x names components outside XCR0 %#x: XRSTOR would fault", bv, cpu.XCR0)
+	}
+	for i, b := range area[520:576] {
+		if b != 0 {
+			t.Fatalf("XSAVE header byte %d is %#x, want 0", 520+i, b)
+		}
 	}
 }
 
