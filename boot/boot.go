@@ -136,7 +136,7 @@ func start() {
 // processStackTop lays out the initial stack of a Linux process (System V
 // AMD64 ABI §3.4.1): argc, argv, envp, the auxiliary vector and the
 // strings they point to. argv is "beelzebox" and the words of the kernel
-// command line, without the image path QEMU puts first. The auxiliary
+// command line, without the image path QEMU puts first (GRUB puts none). The auxiliary
 // vector carries AT_PAGESZ (without it the runtime probes /proc) and
 // AT_RANDOM (16 bytes for the runtime's seeds).
 func processStackTop() uintptr {
@@ -164,12 +164,14 @@ func processStackTop() uintptr {
 		}
 		if j > i {
 			word := line[i:j]
-			isPath := false
+			// A path has a slash and no '=' (GRUB passes none; an
+			// option such as suites=smp/ipi-delivered has both).
+			slash, equals := false, false
 			for _, c := range word {
-				if c == '/' {
-					isPath = true
-				}
+				slash = slash || c == '/'
+				equals = equals || c == '='
 			}
+			isPath := slash && !equals
 			if !(first && isPath) && argc < len(argv)-1 {
 				argv[argc] = put(word)
 				argc++

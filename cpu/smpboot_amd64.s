@@ -14,6 +14,10 @@ TEXT ·apEntry(SB),NOSPLIT|NOFRAME,$0
 	SHRQ	$32, DX
 	MOVL	$0xC0000100, CX		// IA32_FS_BASE
 	WRMSR
+	// The x87 unit as the BSP's (boot/entry_amd64.s): INIT leaves the
+	// control word at 0x40 (SDM Vol. 3A §10.1.1, Table 10-1), FNINIT
+	// makes it 0x37f, which the kernel's checks and Go expect.
+	BYTE	$0xdb; BYTE $0xe3	// FNINIT
 	CALL	·apMain(SB)
 	CLI
 	HLT

@@ -157,24 +157,28 @@ var shoot struct {
 	lo, hi uintptr
 }
 
-// remoteInvalidate makes every other CPU drop its TLB entries for
-// [lo, hi) of PCID pcid (0: the kernel's address space; hi = ^0: all of
-// them). The caller holds the kernel lock and has invalidated its own.
-func remoteInvalidate(pcid uint64, lo, hi uintptr) {
-	if atomic.LoadInt32(&OnlineCPUs) < 2 {
+// remoteInvalidate makes the other CPUs of the set cpus drop their TLB
+// entries for [lo, hi) of PCID pcid (0: the kernel's address space; hi =
+// ^0: all of them). The caller holds the kernel lock and has invalidated
+// its own.
+func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
+	self := cpu.Index()
+	set &^= uint64(1) << self
+	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
+	n := int(atomic.LoadInt32(&OnlineCPUs))
+	if n < 2 || set == 0 {
 		return
 	}
 	shoot.pcid, shoot.lo, shoot.hi = pcid, lo, hi
 	seq := atomic.AddUint64(&shoot.seq, 1)
-	self := cpu.Index()
 	me().acked = seq
-	for i := range cpus[:OnlineCPUs] {
-		if i != self && atomic.LoadUint32(&cpus[i].online) != 0 {
+	for i := range n {
+		if targets(i) {
 			sendIPI(cpus[i].apicID, vectorShootdown)
 		}
 	}
-	for i := range cpus[:OnlineCPUs] {
-		for atomic.LoadUint32(&cpus[i].online) != 0 && atomic.LoadUint64(&cpus[i].acked) != seq {
+	for i := range n {
+		for targets(i) && atomic.LoadUint64(&cpus[i].acked) != seq {
 			cpu.Pause()
 		}
 	}

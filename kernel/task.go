@@ -361,7 +361,9 @@ func runUntilEvent(tk *Task, deadline *int64) TaskEvent {
 			return EventFault
 		}
 		ctx.CR3 = space.CR3()
+		space.Enter()
 		EnterUser(ctx)
+		space.Leave()
 		v := ctx.Regs.Vector
 		if v == cpu.VectorSyscall {
 			if ctx.Regs.AX != NullSyscall {

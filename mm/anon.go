@@ -39,8 +39,9 @@ type Anon struct {
 	// Phys converts a physical address to a pointer-sized address through
 	// which the kernel can write the frame (the direct map).
 	Phys func(pa uint64) uintptr
-	// Flush invalidates the TLB for va, or everything when va is ^0.
-	Flush func(va uintptr)
+	// Flush invalidates the TLB entries of [lo, hi) on every CPU that may
+	// hold them (one shootdown round for the whole range).
+	Flush func(lo, hi uintptr)
 
 	ranges [maxRanges]Range
 	n      int
@@ -167,19 +168,19 @@ func (a *Anon) set(start, end uintptr, k Kind, p Perm) bool {
 var scratch [maxRanges]Range
 
 // release unmaps every backed page in [start, end) and frees its frame.
+// The frames are free before the flush, so before other CPUs stop
+// writing through stale entries: no one can take them meanwhile, as the
+// caller holds the kernel lock until Flush has returned.
 func (a *Anon) release(start, end uintptr) {
-	count := 0
+	lo, hi := end, start
 	a.AS.forEachLeaf(start, end, func(va uintptr, e *PTE) {
 		a.Frames.Free(e.Addr())
 		a.Backed--
 		*e = 0
-		count++
-		if count <= 32 {
-			a.Flush(va)
-		}
+		lo, hi = min(lo, va), max(hi, va+PageSize)
 	})
-	if count > 32 {
-		a.Flush(^uintptr(0))
+	if lo < hi {
+		a.Flush(lo, hi)
 	}
 }
 
@@ -283,10 +284,14 @@ func (a *Anon) Mprotect(addr, length uintptr, perm Perm) int {
 		a.release(addr, end)
 	} else {
 		flags := perm.Flags()
+		lo, hi := end, addr
 		a.AS.forEachLeaf(addr, end, func(va uintptr, e *PTE) {
 			*e = PTE(e.Addr()) | flags | Present
-			a.Flush(va)
+			lo, hi = min(lo, va), max(hi, va+PageSize)
 		})
+		if lo < hi {
+			a.Flush(lo, hi)
+		}
 	}
 	if !a.set(addr, end, k, perm) {
 		return ENOMEM
@@ -334,7 +339,7 @@ func (a *Anon) Fault(va uintptr, write, exec bool) FaultResult {
 	}
 	page := va &^ (PageSize - 1)
 	if e, _ := a.AS.Lookup(page); e != nil {
-		a.Flush(page)
+		a.Flush(page, page+PageSize)
 		return FaultSpurious
 	}
 	pa, ok := a.Frames.Alloc()

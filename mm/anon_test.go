@@ -18,7 +18,7 @@ func testAnon(t *testing.T, nframes int) (*Anon, []byte) {
 		AS:     as,
 		Frames: fr,
 		Phys:   func(pa uint64) uintptr { return uintptr(unsafe.Pointer(&mem[pa])) },
-		Flush:  func(uintptr) {},
+		Flush:  func(uintptr, uintptr) {},
 	}
 	a.InitAnon(1<<32, 64<<30, 512<<30, 1<<47)
 	return a, mem

@@ -65,16 +65,19 @@ func (kernelTables) NewTable() (uint64, bool) {
 // already cleared the entry that pointed to the table.
 func (kernelTables) FreeTable(pa uint64, va uintptr) {
 	cpu.Invlpg(va)
-	Remote(0, va, va+PageSize)
+	Remote(AllCPUs, 0, va, va+PageSize)
 	Phys.Free(pa)
 }
 
-// Remote makes the other CPUs drop their TLB entries for [lo, hi) of
-// PCID pcid (0: the kernel's address space; hi = ^0: every entry of the
-// PCID) after the running CPU dropped its own; it returns when they
-// have. The kernel installs it (kernel/smp.go); it does nothing while
-// one CPU runs.
-var Remote = func(pcid uint64, lo, hi uintptr) {}
+// Remote makes the other CPUs of the set cpus (a bit per CPU) drop their
+// TLB entries for [lo, hi) of PCID pcid (0: the kernel's address space;
+// hi = ^0: every entry of the PCID) after the running CPU dropped its
+// own; it returns when they have. The kernel installs it (kernel/smp.go);
+// it does nothing while one CPU runs.
+var Remote = func(cpus, pcid uint64, lo, hi uintptr) {}
+
+// AllCPUs is the set of every CPU, for Remote.
+const AllCPUs = ^uint64(0)
 
 // Tables is the TableMemory of address spaces built from Phys.
 var Tables TableMemory = kernelTables{}
@@ -170,7 +173,7 @@ func Init(mem *MemoryMap, img Image, minBytes uint64) string {
 		}
 	}
 	setZones(uintptr(img.Start&^(PageSize-1)), uintptr(img.End+PageSize-1)&^(PageSize-1))
-	Runtime = Anon{AS: &Kernel, Frames: &Phys, Phys: PhysAddr, Flush: flush}
+	Runtime = Anon{AS: &Kernel, Frames: &Phys, Phys: PhysAddr, Flush: FlushRange}
 	Runtime.InitAnon(RuntimeLo, GuestWindowLo, GuestWindowHi, userTop)
 
 	cpu.SetKernelSpace(root)
@@ -209,20 +212,6 @@ func mapDirect(start, end uint64) bool {
 	return true
 }
 
-// flush invalidates one page, or the whole non-global TLB for ^0.
-func flush(va uintptr) {
-	if va == ^uintptr(0) {
-		cpu.SetCR3(cpu.CR3())
-		Remote(0, 0, ^uintptr(0))
-		return
-	}
-	cpu.Invlpg(va)
-	Remote(0, va, va+PageSize)
-}
-
-// Flush is flush for other packages.
-func Flush(va uintptr) { flush(va) }
-
 // FlushRange invalidates the pages of [lo, hi) on every CPU, with one
 // round of shootdown IPIs for all of them.
 func FlushRange(lo, hi uintptr) {
@@ -234,7 +223,7 @@ func FlushRange(lo, hi uintptr) {
 			cpu.Invlpg(va)
 		}
 	}
-	Remote(0, lo, hi)
+	Remote(AllCPUs, 0, lo, hi)
 }
 
 // MapMMIO identity-maps [pa, pa+size) uncached for device registers and
@@ -322,7 +311,7 @@ func unmapKernel(lo, hi uintptr, freeFrames bool) {
 			cpu.Invlpg(va)
 		}
 	}
-	Remote(0, lo, hi)
+	Remote(AllCPUs, 0, lo, hi)
 	Kernel.Prune(lo, hi)
 }
 

@@ -19,10 +19,13 @@ import "beelzebox/cpu"
 // A new space always flushes its PCID at its first load, so a PCID's
 // entries from an earlier space never reach a later one.
 //
-// With many CPUs each of the above happens on every CPU (Remote): other
-// CPUs invalidate the PCID's entries with INVPCID, or leave ring 3 (which
-// flushes without PCIDs); without INVPCID, every CPU's next load of the
-// space flushes (flush holds a bit per CPU).
+// With many CPUs, only the CPUs running the space in ring 3 at the time
+// of a change (active) get a shootdown (Remote): they leave ring 3, which
+// flushes without PCIDs, and invalidate the PCID's entries with INVPCID.
+// Every other CPU may hold the PCID's entries from an earlier run only:
+// its next load of the space flushes them (flush holds a bit per CPU).
+// Without PCIDs a CPU that is not running the space holds none of its
+// entries, and a change to a space no CPU runs costs no IPI at all.
 //
 // All methods run in handler context (the frame allocator and the tables
 // are shared with interrupt handlers).
@@ -32,7 +35,19 @@ type UserSpace struct {
 	// flush has bit i set when CPU i's next load must flush the PCID's
 	// entries.
 	flush uint64
+	// active has bit i set while CPU i may run the space in ring 3: from
+	// before its CR3 is computed for an entry until the exit is back on
+	// the kernel's page tables (Enter and Leave).
+	active uint64
 }
+
+// Enter marks the running CPU as about to run the space in ring 3; Leave
+// marks it as out again. Both run under the kernel lock, as do the
+// changes that read active.
+func (s *UserSpace) Enter() { s.active |= uint64(1) << cpu.Index() }
+
+// Leave is Enter's counterpart, after the exit from ring 3.
+func (s *UserSpace) Leave() { s.active &^= uint64(1) << cpu.Index() }
 
 // EntryPageCount is how many pages of the entry text and data every
 // guest space maps.
@@ -154,26 +169,29 @@ func (s *UserSpace) PCID() uint64 { return s.pcid }
 
 // Invalidate drops what the TLB may hold for the page at va after its
 // mapping changed.
-func (s *UserSpace) Invalidate(va uintptr) {
-	switch {
-	case !cpu.CPU.PCID:
-	case cpu.CPU.INVPCID:
-		cpu.Invpcid(cpu.InvpcidAddress, s.pcid, va)
-	default:
-		s.flush = ^uint64(0)
-	}
-	Remote(s.pcid, va, va+PageSize)
-}
+func (s *UserSpace) Invalidate(va uintptr) { s.invalidate(va, va+PageSize) }
 
-func (s *UserSpace) invalidateAll() {
+func (s *UserSpace) invalidateAll() { s.invalidate(0, ^uintptr(0)) }
+
+// invalidate drops the entries of [lo, hi) (hi = ^0: all) everywhere:
+// here, on the CPUs running the space now, and at the next load on the
+// others.
+func (s *UserSpace) invalidate(lo, hi uintptr) {
+	self := uint64(1) << cpu.Index()
 	switch {
 	case !cpu.CPU.PCID:
-	case cpu.CPU.INVPCID:
+	case cpu.CPU.INVPCID && hi == ^uintptr(0):
 		cpu.Invpcid(cpu.InvpcidContext, s.pcid, 0)
+		s.flush |= ^self
+	case cpu.CPU.INVPCID:
+		cpu.Invpcid(cpu.InvpcidAddress, s.pcid, lo)
+		s.flush |= ^self
 	default:
 		s.flush = ^uint64(0)
 	}
-	Remote(s.pcid, 0, ^uintptr(0))
+	if others := s.active &^ self; others != 0 {
+		Remote(others, s.pcid, lo, hi)
+	}
 }
 
 // Destroy frees the space's tables and PCID; the frames of the guest's
