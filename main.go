@@ -15,6 +15,7 @@
 //	                guest space flushes its PCID at the space's next load
 //	test=kfault     deliberately fault in Go code (an expected-failure run)
 //	test=hfault     deliberately fault inside a system-call handler
+//	test=smppanic   every CPU panics at once (the report is printed once)
 //	fuzz.<key>=<v>  guest fuzzer settings (suites=fuzz; see tests/fuzz.go)
 //	vmrun           boot the kernel in the initramfs's vmrun/ in a level 4
 //	                VM and power off (the runner's vm command; vmrun.go)
@@ -55,6 +56,8 @@ func main() {
 		tests.FaultInGo()
 	case "hfault":
 		tests.FaultInHandler()
+	case "smppanic":
+		tests.PanicOnEveryCPU()
 	}
 	if suites == nil {
 		suites = []string{"demo"}
@@ -90,7 +93,7 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 				}
 				suites = append(suites, s)
 			}
-		case k == "test" && (v == "kfault" || v == "hfault"):
+		case k == "test" && (v == "kfault" || v == "hfault" || v == "smppanic"):
 			mode = v
 		case (k == "vmrun" || k == "exec") && !hasValue:
 			mode = k

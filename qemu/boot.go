@@ -94,6 +94,9 @@ type Boot struct {
 	// Patterns are regular expressions (Go syntax) that must each match at
 	// least one console line. Use alternation for "this or that".
 	Patterns []string
+	// Once are regular expressions that must each match exactly one
+	// console line (a report printed once, not once per CPU).
+	Once []string
 	// Repeat boots the entry this many times (bench only) and requires
 	// every bench figure to be identical across the runs.
 	Repeat int
@@ -199,12 +202,12 @@ func (b Boot) Validate() error {
 	if b.CPUs < 0 || b.CPUs > MaxCPUs {
 		return fmt.Errorf("%s: CPU count %d out of range 1..%d", b.Name, b.CPUs, MaxCPUs)
 	}
-	for _, p := range b.Patterns {
+	for _, p := range slices.Concat(b.Patterns, b.Once) {
 		if _, err := regexp.Compile(p); err != nil {
 			return fmt.Errorf("%s: pattern %q: %v", b.Name, p, err)
 		}
 	}
-	if b.Expect == ExpectFail && len(b.Patterns) == 0 {
+	if b.Expect == ExpectFail && len(b.Patterns)+len(b.Once) == 0 {
 		return fmt.Errorf("%s: an expected failure needs patterns that show it failed the right way", b.Name)
 	}
 	if b.Repeat > 1 && b.Emu != QEMUICount {

@@ -108,6 +108,7 @@ func TestTablePatternsMatchTheirFailures(t *testing.T) {
 			"kernel: backtrace:\n  0x10c2144 beelzebox/syscall.faultingCall (beelzebox/syscall/call.go:23)",
 		"qemu-badcmdline": "kernel: panic: bad command line: \"bogus==\"",
 		"qemu-lowmem":     "kernel: panic: not enough memory: 31 MiB, need 64 MiB",
+		"qemu-smp-panic":  "kernel: test=smppanic: 2 CPUs panic at once\nkernel: panic: test=smppanic: every CPU panics at once",
 	}
 	for _, b := range testTable {
 		console, ok := consoles[b.Name]

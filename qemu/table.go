@@ -88,6 +88,20 @@ var testTable = []Boot{
 		Timeout: time.Minute,
 	},
 	{
+		// Both CPUs panic at the same moment, outside the kernel lock:
+		// the first stops the other by NMI and the report is printed
+		// once.
+		Name:     "qemu-smp-panic",
+		Emu:      QEMU,
+		CPU:      "max",
+		CPUs:     2,
+		Append:   "test=smppanic",
+		Expect:   ExpectFail,
+		Patterns: []string{`^kernel: test=smppanic: 2 CPUs panic at once`},
+		Once:     []string{`^kernel: panic:`},
+		Timeout:  time.Minute,
+	},
+	{
 		Name:     "qemu-badcmdline",
 		Emu:      QEMU,
 		CPU:      "max",

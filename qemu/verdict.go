@@ -82,7 +82,8 @@ type Checker struct {
 	expect   Expect
 	manifest *Manifest // nil: no list of tests to hold the run to
 	patterns []*regexp.Regexp
-	matched  []bool
+	once     []bool // the pattern must match exactly one line (Boot.Once)
+	matched  []int  // lines each pattern matched
 
 	seen      Counts
 	finals    []Counts
@@ -96,14 +97,15 @@ type Checker struct {
 // (nil for none).
 func NewChecker(b Boot, m *Manifest) (*Checker, error) {
 	c := &Checker{emu: b.Emu, expect: b.Expect, manifest: m}
-	for _, p := range b.Patterns {
+	for i, p := range slices.Concat(b.Patterns, b.Once) {
 		re, err := regexp.Compile(p)
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %v", p, err)
 		}
 		c.patterns = append(c.patterns, re)
+		c.once = append(c.once, i >= len(b.Patterns))
 	}
-	c.matched = make([]bool, len(c.patterns))
+	c.matched = make([]int, len(c.patterns))
 	return c, nil
 }
 
@@ -111,8 +113,8 @@ func NewChecker(b Boot, m *Manifest) (*Checker, error) {
 func (c *Checker) Observe(text string) Line {
 	l := ParseLine(text)
 	for i, re := range c.patterns {
-		if !c.matched[i] && re.MatchString(l.Text) {
-			c.matched[i] = true
+		if re.MatchString(l.Text) {
+			c.matched[i]++
 		}
 	}
 	switch l.Kind {
@@ -173,8 +175,11 @@ func (c *Checker) Verdict(o Outcome) Verdict {
 		p = append(p, fmt.Sprintf("timed out after %v (hang, or the kernel did not exit through port 0xf4 / 0x8900)", o.Timeout))
 	}
 	for i, re := range c.patterns {
-		if !c.matched[i] {
+		switch {
+		case c.matched[i] == 0:
 			p = append(p, fmt.Sprintf("no console line matches %q", re))
+		case c.once[i] && c.matched[i] > 1:
+			p = append(p, fmt.Sprintf("%d console lines match %q, want one", c.matched[i], re))
 		}
 	}
 	p = listLines(p, c.malformed, func(l Line) string {

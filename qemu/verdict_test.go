@@ -42,6 +42,8 @@ func TestVerdict(t *testing.T) {
 		Patterns: []string{`^kernel: panic: bad command line`}}
 	bochsFail := Boot{Name: "bf", Emu: Bochs, CPU: "tigerlake", Expect: ExpectFail,
 		Patterns: []string{`^kernel: panic:`}}
+	panicOnce := Boot{Name: "po", Emu: QEMU, CPU: "max", Expect: ExpectFail,
+		Once: []string{`^kernel: panic:`}}
 
 	const kfaultRun = `
 beelzebox: booting
@@ -124,6 +126,10 @@ kernel: 1 passed, 0 failed, 1 skipped`, bochsEnd, true, nil},
 			[]string{"bochs stopped: exception(): 3rd (13)"}},
 
 		// Expected failures.
+		{"a report printed once", panicOnce, "kernel: panic: on CPU 1", qemuCode1, true, nil},
+		{"a report printed twice", panicOnce, "kernel: panic: on CPU 1\nkernel: panic: on CPU 0", qemuCode1, false,
+			[]string{`2 console lines match "^kernel: panic:", want one`}},
+		{"a report never printed", panicOnce, "ok level1/a", qemuCode1, false, []string{`no console line matches "^kernel: panic:"`}},
 		{"kfault as expected", kfault, kfaultRun, qemuCode1, true, nil},
 		{"kfault by triple fault", kfault, kfaultRun, qemuTriple, true, nil},
 		{"kfault without a symbolized frame", kfault, `

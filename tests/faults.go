@@ -1,7 +1,12 @@
 package tests
 
 import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"beelzebox/kernel"
 	"beelzebox/syscall"
@@ -28,4 +33,35 @@ func FaultInGo() {
 func FaultInHandler() {
 	kernel.Print("kernel: test=hfault: reading a bad address in a system call\n")
 	syscall.Private(syscall.CallFault, badAddress, 0, 0)
+}
+
+// PanicOnEveryCPU makes every online CPU panic at the same moment, each
+// on a thread pinned to it: the first to get there stops the others (by
+// NMI) and the report is printed once. Run by test=smppanic, an
+// expected-failure boot with two CPUs.
+func PanicOnEveryCPU() {
+	n := onlineCPUs()
+	var ready atomic.Int32
+	var fire atomic.Bool
+	for i := range n {
+		go func() {
+			runtime.LockOSThread()
+			var set unix.CPUSet
+			set.Set(i)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				kernel.Panic("test=smppanic: sched_setaffinity failed")
+			}
+			ready.Add(1)
+			for !fire.Load() {
+			}
+			// Not through the kernel lock, which would order the panics.
+			kernel.Panic("test=smppanic: every CPU panics at once")
+		}()
+	}
+	for ready.Load() < int32(n) {
+		runtime.Gosched()
+	}
+	kernel.Print("kernel: test=smppanic: " + fmt.Sprint(n) + " CPUs panic at once\n")
+	fire.Store(true)
+	select {}
 }

@@ -17,10 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"beelzebox/cpu"
 	"beelzebox/cpu/vmx"
+	"beelzebox/kernel"
 	"beelzebox/mm"
 	"beelzebox/sandbox"
 	"beelzebox/syscall"
@@ -51,6 +53,13 @@ func available() error {
 	}
 	if caps.Basic>>48&1 != 0 {
 		return errors.New("level 4 needs 64-bit VMX physical addresses (IA32_VMX_BASIC[48] is set)")
+	}
+	if atomic.LoadInt32(&kernel.OnlineCPUs) > 1 {
+		// VMXON is per logical processor and a VMCS is current on one
+		// at a time, its host state naming that CPU's GS base, TSS and
+		// tables (SDM Vol. 3C §24.11.1, §25.5); VMs do not keep their
+		// threads on one CPU yet.
+		return errors.New("level 4 runs with one CPU online for now (boot with nosmp): VMX operation and each VMCS belong to one CPU")
 	}
 	return nil
 }
