@@ -51,17 +51,20 @@ const (
 
 // cpuState is the kernel's record of a CPU.
 type cpuState struct {
-	running  uintptr // the *Thread it runs
-	idle     uintptr // its idle *Thread
-	runq     uintptr // first thread of its run queue; runNext links
-	queued   int32
-	apicID   uint32
-	online   uint32 // 1 once it schedules
-	halted   uint32 // 1 while its idle loop halts
-	armedFor int64  // when its timer fires
-	ticks    uint64
-	ipis     uint64 // IPIs it took
-	acked    uint64 // the last shootdown it served
+	running uintptr // the *Thread it runs
+	idle    uintptr // its idle *Thread
+	runq    uintptr // first thread of its run queue; runNext links
+	queued  int32
+	apicID  uint32
+	online  uint32 // 1 once it schedules
+	halted  uint32 // 1 while its idle loop halts
+	// flushOnWake is set by a shootdown that left the CPU out because it
+	// was halted; it flushes its whole TLB when it next takes the lock.
+	flushOnWake uint32
+	armedFor    int64 // when its timer fires
+	ticks       uint64
+	ipis        uint64 // IPIs it took
+	acked       uint64 // the last shootdown it served
 }
 
 var (
@@ -97,6 +100,13 @@ func lockKernel() {
 		}
 	}
 	bigLock.depth = 1
+	// A halted CPU runs nothing that uses a changed mapping before it
+	// holds the lock (its interrupt and NMI paths touch only static
+	// memory): shootdowns mark it rather than wait for it to wake.
+	if c := me(); c.flushOnWake != 0 {
+		c.flushOnWake = 0
+		cpu.FlushAll()
+	}
 }
 
 // unlockKernel gives up one level of the running CPU's hold.
@@ -167,6 +177,18 @@ func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
 	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
 	n := int(atomic.LoadInt32(&OnlineCPUs))
 	if n < 2 || set == 0 {
+		return
+	}
+	// A halted CPU stays halted while this CPU holds the lock (it sets
+	// halted with the lock held and clears it only after taking it
+	// again): it is marked instead of woken.
+	for i := range n {
+		if targets(i) && atomic.LoadUint32(&cpus[i].halted) != 0 {
+			cpus[i].flushOnWake = 1
+			set &^= uint64(1) << i
+		}
+	}
+	if set == 0 {
 		return
 	}
 	shoot.pcid, shoot.lo, shoot.hi = pcid, lo, hi
@@ -527,6 +549,9 @@ func Affinity(tid int32) (uint64, bool) {
 	}
 	return 1 << t.pin, true
 }
+
+// Halted reports whether CPU i's idle loop is halted.
+func Halted(i int) bool { return atomic.LoadUint32(&cpus[i].halted) != 0 }
 
 // CPUStats are a CPU's counters: timer interrupts, IPIs taken, and
 // entries to ring 3.

@@ -295,6 +295,11 @@ func switchTo(next *Thread, now int64) {
 	}
 	Switches++
 	prev := cur()
+	// A CPU that switches is not halted, whatever its idle thread was
+	// doing (shootdowns skip halted CPUs: smp.go).
+	if c := me(); c.halted != 0 {
+		atomic.StoreUint32(&c.halted, 0)
+	}
 	setRunning(next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)

@@ -30,6 +30,7 @@ func init() {
 	Register("smp", "ipi-delivered", testSMPIPI)
 	Register("smp", "unmap-seen-by-other-cpu-at-once", func(t *T) { testSMPUnmap(t, sandbox.Level1) })
 	Register("smp", "level3-unmap-seen-by-other-cpu-at-once", func(t *T) { testSMPUnmap(t, sandbox.Level3) })
+	Register("smp", "unmap-seen-by-halted-cpu-on-wake", testSMPUnmapHalted)
 	Register("smp", "guests-on-every-cpu", testSMPGuestsEverywhere)
 	Register("smp", "gc-churn-gomaxprocs-4", testSMPGCChurn)
 }
@@ -261,4 +262,60 @@ func testSMPGCChurn(t *T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	testGCChurn(t)
+}
+
+// testSMPUnmapHalted: a level 1 guest on CPU 1 reads a page (its CPU
+// caches the translation) and returns to its host goroutine, which then
+// blocks, so CPU 1 halts. The host on CPU 0 unmaps the page: the
+// shootdown marks the halted CPU instead of waking it, and CPU 1 must
+// flush when it wakes: the guest's next read faults. Without the mark
+// the read goes through the stale entry.
+func testSMPUnmapHalted(t *T) {
+	if onlineCPUs() < 2 {
+		t.Skip("smp", "(one CPU online): no other CPU to keep a stale translation")
+	}
+	const nr = 1000
+	loop := code(
+		[]byte{0x48, 0x8b, 0x07}, // mov rax, [rdi]: the victim page
+		movEAX(nr), insSyscall,
+		[]byte{0xeb, 0xf4}, // jmp to the start
+	)
+	g, err := sandbox.New(sandbox.Config{Level: sandbox.Level1, Budget: 5 * time.Second,
+		Regions: []sandbox.Region{{Name: "text", Size: 4096, Perm: sandbox.Read | sandbox.Exec, Data: loop}}})
+	t.Require("New", err)
+	defer g.Close()
+	victim, err := g.Map(sandbox.Region{Name: "victim", Size: 4096, Perm: sandbox.Read})
+	t.Require("Map", err)
+	t.Require("SetRegs", g.Main().SetRegs(sandbox.Regs{RIP: regionAddr(g, 0), RDI: victim}))
+	pinTo(t, 0)
+	defer unpin()
+	read, again := make(chan error), make(chan struct{})
+	final := make(chan sandbox.Exit, 1)
+	go func() {
+		pinTo(t, 1)
+		defer unpin()
+		e, err := g.Main().Run()
+		if err == nil && (e.Kind != sandbox.ExitSyscall || e.Syscall.Nr != nr) {
+			err = fmt.Errorf("first run: %v, want the guest's system call after its read", e)
+		}
+		read <- err
+		<-again // CPU 1 halts meanwhile
+		e, err = g.Main().Run()
+		if err != nil {
+			e.Kind = sandbox.ExitKilled
+		}
+		final <- e
+	}()
+	t.Require("the guest's first read", <-read)
+	// CPU 1 halts (other threads may run there a while first).
+	for deadline := time.Now().Add(time.Second); !kernel.Halted(1) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
+	halted := kernel.Halted(1)
+	t.Require("Unmap", g.Unmap(victim))
+	close(again)
+	e := <-final
+	if e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorPF || e.Fault.CR2 != victim {
+		t.Fatalf("after the unmap (CPU 1 halted: %v) the guest on CPU 1 went on with %v, want a page fault at %#x", halted, e, victim)
+	}
 }
