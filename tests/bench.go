@@ -78,6 +78,15 @@ func roundTrips(t *T, l sandbox.Level, nr uint32) []uint64 { return roundTripsN(
 
 // roundTripsN is roundTrips with n iterations.
 func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
+	run, done := roundTripGuest(t, l, nr, n)
+	defer done()
+	return run()
+}
+
+// roundTripGuest makes the guest of roundTripsN and returns a function
+// that runs it to its end (once) and returns the samples, and one that
+// closes it.
+func roundTripGuest(t *T, l sandbox.Level, nr uint32, n int) (run func() []uint64, done func()) {
 	rdtsc := []byte{0x0f, 0xae, 0xe8, 0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0} // lfence; rdtsc; rax |= rdx<<32
 	body := code(
 		rdtsc, []byte{0x49, 0x89, 0xc5}, // mov r13, rax
@@ -92,15 +101,25 @@ func roundTripsN(t *T, l sandbox.Level, nr uint32, n int) []uint64 {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	defer g.Close()
 	buf, err := g.Map(sandbox.Region{Name: "samples", Size: uint64(n) * 8, Perm: sandbox.Read | sandbox.Write})
 	if err != nil {
+		g.Close()
 		t.Fatalf("%v", err)
 	}
 	th := g.Main()
 	r := th.Regs()
 	r.R12, r.R14 = uint64(n), buf
-	t.Require("SetRegs", th.SetRegs(r))
+	if err := th.SetRegs(r); err != nil {
+		g.Close()
+		t.Fatalf("SetRegs: %v", err)
+	}
+	return func() []uint64 { return runRoundTrips(t, g, buf, n) }, func() { g.Close() }
+}
+
+// runRoundTrips runs the guest of roundTripGuest to its end and returns
+// its n samples.
+func runRoundTrips(t *T, g sandbox.Guest, buf uint64, n int) []uint64 {
+	th := g.Main()
 	for {
 		e, err := th.Run()
 		if err != nil || e.Kind == sandbox.ExitFault || e.Kind == sandbox.ExitKilled {
