@@ -88,8 +88,12 @@ func parseArgs(args []string) (suites []string, mode string, err error) {
 			suites = append(suites, "demo")
 		case k == "suites" && v != "":
 			for _, s := range strings.Split(v, ",") {
-				if suite, _, _ := strings.Cut(s, "/"); !known[suite] {
+				suite, _, one := strings.Cut(s, "/")
+				if !known[suite] {
 					return nil, "", fmt.Errorf("unknown suite %q (have %s)", s, strings.Join(tests.Suites(), ", "))
+				}
+				if one && !tests.HasTest(s) {
+					return nil, "", fmt.Errorf("unknown test %q", s)
 				}
 				suites = append(suites, s)
 			}

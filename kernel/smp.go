@@ -88,7 +88,8 @@ var bigLock struct {
 //
 //go:nosplit
 func lockKernel() {
-	self := uint32(cpu.Index()) + 1
+	i := cpu.Index()
+	self := uint32(i) + 1
 	if atomic.LoadUint32(&bigLock.owner) == self {
 		bigLock.depth++
 		return
@@ -103,7 +104,7 @@ func lockKernel() {
 	// A halted CPU runs nothing that uses a changed mapping before it
 	// holds the lock (its interrupt and NMI paths touch only static
 	// memory): shootdowns mark it rather than wait for it to wake.
-	if c := me(); c.flushOnWake != 0 {
+	if c := &cpus[i]; c.flushOnWake != 0 {
 		c.flushOnWake = 0
 		cpu.FlushAll()
 	}

@@ -141,6 +141,16 @@ func Suites() []string {
 	return out
 }
 
+// HasTest reports whether suite/name names a registered test.
+func HasTest(suiteName string) bool {
+	for _, t := range registry {
+		if t.suite+"/"+t.name == suiteName {
+			return true
+		}
+	}
+	return false
+}
+
 // notInAll are the suites that "all" leaves out: they measure, show, or
 // fail on purpose rather than test the kernel, or (level4-self: the kernel
 // booted in a VM of its own, minutes under Bochs) have a boot of their own.

@@ -29,8 +29,8 @@ func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.stop = stopByVector
 	rs.runner.Store(kernel.CurrentThread())
-	defer rs.runner.Store(0)
 	if rs.takeInterrupt() {
+		rs.runner.Store(0)
 		return 0
 	}
 	deadline := kernel.Nanotime() + rs.budgetLeft
@@ -76,6 +76,7 @@ func run(f *cpu.Frame) int64 {
 		}
 	}
 	kernel.SetGuestDeadline(0)
+	rs.runner.Store(0)
 	if rs.checkPKRU != 0 && rs.ctx.ExitPKRU != rs.ctx.PKRU {
 		rs.stop = stopKilled
 	}
