@@ -1,5 +1,7 @@
 package cpu
 
+import "unsafe"
+
 // XSAVE state components (SDM Vol. 1 §13.1).
 const (
 	XCR0X87  = 1 << 0
@@ -14,6 +16,14 @@ var (
 	XCR0      uint64
 	XsaveSize uintptr
 )
+
+// NewXsaveArea returns a zeroed, 64-byte aligned buffer of XsaveSize
+// bytes, as XSAVE and XRSTOR need, from the Go heap.
+func NewXsaveArea() []byte {
+	buf := make([]byte, XsaveSize+63)
+	off := (64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64
+	return buf[off : off+XsaveSize]
+}
 
 // initXSAVE enables XSAVE for every user state component the processor has
 // except PKRU.

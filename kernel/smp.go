@@ -177,7 +177,7 @@ func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
 	set &^= uint64(1) << self
 	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
 	n := int(atomic.LoadInt32(&OnlineCPUs))
-	if n < 2 || set == 0 {
+	if n < 2 {
 		return
 	}
 	// A halted CPU stays halted while this CPU holds the lock (it sets

@@ -172,11 +172,19 @@ var scratch [maxRanges]Range
 // writing through stale entries: no one can take them meanwhile, as the
 // caller holds the kernel lock until Flush has returned.
 func (a *Anon) release(start, end uintptr) {
-	lo, hi := end, start
-	a.AS.forEachLeaf(start, end, func(va uintptr, e *PTE) {
+	a.changeLeaves(start, end, func(e *PTE) {
 		a.Frames.Free(e.Addr())
 		a.Backed--
 		*e = 0
+	})
+}
+
+// changeLeaves applies change to the entry of every backed page in
+// [start, end), then flushes the span of pages it changed, in one round.
+func (a *Anon) changeLeaves(start, end uintptr, change func(e *PTE)) {
+	lo, hi := end, start
+	a.AS.forEachLeaf(start, end, func(va uintptr, e *PTE) {
+		change(e)
 		lo, hi = min(lo, va), max(hi, va+PageSize)
 	})
 	if lo < hi {
@@ -284,14 +292,7 @@ func (a *Anon) Mprotect(addr, length uintptr, perm Perm) int {
 		a.release(addr, end)
 	} else {
 		flags := perm.Flags()
-		lo, hi := end, addr
-		a.AS.forEachLeaf(addr, end, func(va uintptr, e *PTE) {
-			*e = PTE(e.Addr()) | flags | Present
-			lo, hi = min(lo, va), max(hi, va+PageSize)
-		})
-		if lo < hi {
-			a.Flush(lo, hi)
-		}
+		a.changeLeaves(addr, end, func(e *PTE) { *e = PTE(e.Addr()) | flags | Present })
 	}
 	if !a.set(addr, end, k, perm) {
 		return ENOMEM

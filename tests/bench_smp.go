@@ -38,17 +38,11 @@ func onEveryCPU(t *T, fn func(i int)) {
 	}
 }
 
-func needSMP(t *T) {
-	if onlineCPUs() < 2 {
-		t.Skip("smp", "(one CPU online): nothing runs beside the measured CPU")
-	}
-}
-
 // benchSMPBusy measures the level 1 and 2 round trips on CPU 0 alone, then
 // on every CPU at once, and reports the slowest CPU's median beside the
 // one-CPU figure of this boot (ceilings: the difference is the figure).
 func benchSMPBusy(t *T) {
-	needSMP(t)
+	needSMP(t, "nothing runs beside the measured CPU")
 	levels := []sandbox.Level{sandbox.Level1}
 	if cpu.CPU.PKU {
 		levels = append(levels, sandbox.Level2)
@@ -89,7 +83,7 @@ func onCPU0(t *T, fn func()) {
 // virtual CPUs run in parallel on the host (QEMU's multi-threaded TCG),
 // not under icount or Bochs, which run them in turns.
 func benchSMPThroughput(t *T) {
-	needSMP(t)
+	needSMP(t, "nothing runs beside the measured CPU")
 	const n = 10 * benchIters
 	// timed makes a guest, tells made, waits for start, and times it.
 	timed := func(made *sync.WaitGroup, start <-chan struct{}, took *time.Duration) {

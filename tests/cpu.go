@@ -69,12 +69,10 @@ func testXSAVE(t *T) {
 // XSTATE_BV within XCR0, XCOMP_BV and the reserved bytes zero. XSAVE
 // itself leaves XSTATE_BV's bits outside XCR0 as memory had them.
 func testXsaveOverGarbage(t *T) {
-	buf := make([]byte, cpu.XsaveSize+64)
-	for i := range buf {
-		buf[i] = 0xff
+	area := cpu.NewXsaveArea()
+	for i := range area {
+		area[i] = 0xff
 	}
-	off := (64 - int(uintptr(unsafe.Pointer(&buf[0]))&63)) & 63
-	area := buf[off : off+int(cpu.XsaveSize)]
 	syscall.InKernel(func() { cpu.Xsave(uintptr(unsafe.Pointer(&area[0]))) })
 	bv := binary.LittleEndian.Uint64(area[512:])
 	if bv&^cpu.XCR0 != 0 {

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
 	"beelzebox/kernel"
 	"beelzebox/syscall"
 )
@@ -45,10 +43,7 @@ func PanicOnEveryCPU() {
 	var fire atomic.Bool
 	for i := range n {
 		go func() {
-			runtime.LockOSThread()
-			var set unix.CPUSet
-			set.Set(i)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
+			if pinThread(i) != nil {
 				kernel.Panic("test=smppanic: sched_setaffinity failed")
 			}
 			ready.Add(1)

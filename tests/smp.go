@@ -126,13 +126,24 @@ func testSMPIPI(t *T) {
 	}
 }
 
-// pinTo runs the calling goroutine's thread on CPU i only (sched_setaffinity);
+// pinTo runs the calling goroutine's thread on CPU i only (pinThread);
 // unpin gives it every CPU back.
-func pinTo(t *T, i int) {
+func pinTo(t *T, i int) { t.Require("sched_setaffinity", pinThread(i)) }
+
+// pinThread locks the calling goroutine to its thread and that thread to
+// CPU i (sched_setaffinity).
+func pinThread(i int) error {
 	runtime.LockOSThread()
 	var set unix.CPUSet
 	set.Set(i)
-	t.Require("sched_setaffinity", unix.SchedSetaffinity(0, &set))
+	return unix.SchedSetaffinity(0, &set)
+}
+
+// needSMP skips the test, saying why, when one CPU is online.
+func needSMP(t *T, why string) {
+	if onlineCPUs() < 2 {
+		t.Skip("smp", "(one CPU online): "+why)
+	}
 }
 
 func unpin() {
@@ -154,9 +165,7 @@ func unpin() {
 // the guest's space get the shootdown (mm.UserSpace's active set): the
 // test fails if CPU 1 is left out.
 func testSMPUnmap(t *T, l sandbox.Level) {
-	if onlineCPUs() < 2 {
-		t.Skip("smp", "(one CPU online): no other CPU to keep a stale translation")
-	}
+	needSMP(t, "no other CPU to keep a stale translation")
 	ctr, err := sandbox.NewSharedRegion("rounds", 4096)
 	t.Require("NewSharedRegion", err)
 	defer ctr.Close()
@@ -255,11 +264,9 @@ func testSMPGuestsEverywhere(t *T) {
 // testSMPGCChurn is the garbage-collector churn with four Ps: the
 // runtime's threads allocate and mark on every CPU at once.
 func testSMPGCChurn(t *T) {
-	if onlineCPUs() < 2 {
-		// Four Ps on one CPU time-slice the collector's workers behind
-		// the allocating thread (runtime/gc-churn-512MiB is that case).
-		t.Skip("smp", "(one CPU online): four Ps need more than one CPU")
-	}
+	// Four Ps on one CPU time-slice the collector's workers behind the
+	// allocating thread (runtime/gc-churn-512MiB is that case).
+	needSMP(t, "four Ps need more than one CPU")
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	testGCChurn(t)
 }
@@ -271,9 +278,7 @@ func testSMPGCChurn(t *T) {
 // flush when it wakes: the guest's next read faults. Without the mark
 // the read goes through the stale entry.
 func testSMPUnmapHalted(t *T) {
-	if onlineCPUs() < 2 {
-		t.Skip("smp", "(one CPU online): no other CPU to keep a stale translation")
-	}
+	needSMP(t, "no other CPU to keep a stale translation")
 	const nr = 1000
 	loop := code(
 		[]byte{0x48, 0x8b, 0x07}, // mov rax, [rdi]: the victim page

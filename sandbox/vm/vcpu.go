@@ -124,9 +124,7 @@ func (v *VM) newVCPU(r sandbox.Regs) (*VCPU, error) {
 		c.release()
 		return nil, err
 	}
-	buf := make([]byte, cpu.XsaveSize+64)
-	off := (64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64
-	c.xsave = buf[off : off+cpu.XsaveSize]
+	c.xsave = cpu.NewXsaveArea()
 	// The state after RESET (SDM Vol. 3A table 10-1): MXCSR 0x1F80 (every
 	// SIMD exception masked), x87 control word 0x37F as FNINIT leaves it.
 	// XRSTOR loads MXCSR from the legacy area even with the SSE state in
