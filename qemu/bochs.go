@@ -86,7 +86,11 @@ const bochsEpoch = 1735689600
 //   - port_e9_hack: the kernel's console=e9 output goes to Bochs' stdout,
 //     far cheaper than the emulated 115200-baud UART;
 //   - panic: action=fatal: a Bochs panic (including the 0x8900 shutdown
-//     port) ends the run instead of asking on the terminal.
+//     port) ends the run instead of asking on the terminal; term=report:
+//     but not a panic of the term display itself, which shows text modes
+//     only and panics when GRUB sets the graphics mode the kernel's
+//     Multiboot2 header asks for (the hybrid ISO of -firmware bios). The
+//     emulated machine runs on; bochsPanic passes over these.
 func bochsrc(c bochsConfig) string {
 	return fmt.Sprintf(`megs: %d
 cpu: model=%s, count=%d, ips=200000000, reset_on_triple_fault=0
@@ -98,7 +102,7 @@ com1: enabled=1, mode=file, dev=%s
 port_e9_hack: enabled=1
 display_library: term
 log: %s
-panic: action=fatal
+panic: action=fatal, term=report
 error: action=report
 info: action=report
 debug: action=ignore
@@ -128,13 +132,18 @@ var bochsNormalStops = []string{
 	"ACPI control: soft power off",
 }
 
+// bochsDisplayModule is the log prefix of the term display library, whose
+// panics are reported rather than fatal (see bochsrc).
+const bochsDisplayModule = "[TERM  ]"
+
 // bochsPanic returns why Bochs stopped, from its log, if that was anything
-// but a deliberate shutdown by the kernel.
+// but a deliberate shutdown by the kernel or a display the term library
+// cannot show.
 func bochsPanic(log []byte) string {
 	const marker = ">>PANIC<< "
 	for _, line := range bytes.Split(log, []byte("\n")) {
-		_, msg, ok := bytes.Cut(line, []byte(marker))
-		if !ok {
+		where, msg, ok := bytes.Cut(line, []byte(marker))
+		if !ok || bytes.HasSuffix(bytes.TrimSpace(where), []byte(bochsDisplayModule)) {
 			continue
 		}
 		s := strings.TrimSpace(string(msg))

@@ -152,7 +152,7 @@ func TestBochsrc(t *testing.T) {
 		"port_e9_hack: enabled=1\n",
 		"display_library: term\n",
 		"log: /w/bochs.log\n",
-		"panic: action=fatal\n",
+		"panic: action=fatal, term=report\n",
 		"clock: sync=none, time0=1735689600\n",
 	} {
 		if !strings.Contains(rc, want) {
@@ -214,6 +214,13 @@ func TestBochsPanic(t *testing.T) {
 	}
 	if got := bochsPanic([]byte("00114608585p[ACPI  ] >>PANIC<< ACPI control: soft power off\n")); got != "" {
 		t.Errorf("an ACPI power-off reported as a panic: %q", got)
+	}
+	display := "00304246595p[TERM  ] >>PANIC<< 32 bpp graphics mode not supported\n"
+	if got := bochsPanic([]byte(display + shutdown)); got != "" {
+		t.Errorf("the term display's graphics mode panic reported as the machine's: %q", got)
+	}
+	if got := bochsPanic([]byte(display + triple)); got != "exception(): 3rd (13) exception with no resolution" {
+		t.Errorf("a triple fault after a display panic: bochsPanic = %q", got)
 	}
 	if got := bochsPanic(nil); got != "" {
 		t.Errorf("bochsPanic(nil) = %q", got)
