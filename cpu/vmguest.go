@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"beelzebox/cpu/vmx"
@@ -52,9 +53,14 @@ import (
 //     which the sandbox fills (sandbox/vm).
 //
 // Invariants of the path:
-//   - interrupts are disabled from before VMPTRLD until the caller's
-//     RFLAGS is restored, so the current VMCS, HOST_RSP, HOST_FS_BASE and
-//     HOST_CR4 cannot change between their check and the entry;
+//   - interrupts are disabled from before VMPTRLD (loadVMCS) until the
+//     caller's RFLAGS is restored, so the CPU, its current VMCS,
+//     HOST_RSP, HOST_FS_BASE and HOST_CR4 cannot change between their
+//     check and the entry;
+//   - the VMCS is active on this CPU and on no other (the rules below);
+//   - VMContext.Cancel is read after the VMCS is active here: a host that
+//     sets it later finds this CPU in ActiveCPU and stops the guest with
+//     an IPI (kernel.KickCPU);
 //   - everything the host needs of the exit is read by EnterGuest before
 //     interrupts come back on (another thread may load another VMCS
 //     after that): VMContext's Exit* fields;
@@ -108,8 +114,22 @@ type VMContext struct {
 	ExitQual    uint64
 	GuestPhys   uint64
 	GuestLinear uint64
+	// Cancel, when not 0, keeps EnterGuest from entering the guest
+	// (VMEntryCancelled): the host wants the vCPU back.
+	Cancel uint32
+	// HostKernelGS is the address of the host's IA32_KERNEL_GS_BASE value
+	// in the VM-exit MSR-load area, or 0: the block of the CPU the VMCS is
+	// active on, rewritten when it moves (in ring 0 both GS base and
+	// KERNEL_GS_BASE hold it; see entry_amd64.s).
+	HostKernelGS uintptr
 	// Host state cached in the VMCS.
 	hostRSP, hostFS, hostCR4 uint64
+	// activeOn is 1 + the index of the CPU the VMCS is active on, 0 while
+	// it is clear (see "VMCSs and CPUs").
+	activeOn uint32
+	// clearWanted: a CPU waits for the VMCS; its CPU clears it at its
+	// next ServeVMCSClears.
+	clearWanted uint32
 }
 
 // VMContext.Dirty bits.
@@ -129,6 +149,9 @@ const (
 	VMEntryFailInvalid = 1 // VMLAUNCH/VMRESUME: VMfailInvalid (no current VMCS)
 	VMEntryFailValid   = 2 // VMfailValid: VMInstructionError says why
 	VMEntryNoVMCS      = 3 // VMPTRLD failed
+	VMEntryElsewhere   = 4 // the VMCS is active on another CPU (ActiveCPU)
+	VMEntryNoVMX       = 5 // this CPU could not enter VMX operation
+	VMEntryCancelled   = 6 // VMContext.Cancel was set
 )
 
 // VMCS field encodings EnterGuest uses (go_asm.h exports them).
@@ -161,10 +184,28 @@ const (
 // EnterGuest runs the vCPU ctx until its next VM exit (or a failed entry:
 // ctx.EntryFailed) and returns with ctx's exit fields filled in. The
 // caller must have set up the VMCS (sandbox/vm); it runs in goroutine
-// context with interrupts enabled.
+// context with interrupts enabled. VMEntryElsewhere asks the caller to
+// get the VMCS off the CPU it is active on first.
+//
+//go:nosplit
+func EnterGuest(ctx *VMContext) {
+	fl := Flags()
+	DisableInterrupts()
+	switch r := loadVMCS(ctx); {
+	case r != VMEntryOK:
+		ctx.EntryFailed = r
+	case atomic.LoadUint32(&ctx.Cancel) != 0:
+		ctx.EntryFailed = VMEntryCancelled
+	default:
+		enterGuest(ctx)
+	}
+	restoreFlags(fl)
+}
+
+// enterGuest is the switch itself; ctx's VMCS is current.
 //
 //go:noescape
-func EnterGuest(ctx *VMContext)
+func enterGuest(ctx *VMContext)
 
 // vmExitPC is the address VM exits return to (HOST_RIP).
 //
@@ -181,7 +222,7 @@ func HostIDTR() uint64 { return idtr[0]>>16 | idtr[1]<<48 }
 
 // HostTRSelector is the running CPU's task register selector; HostTRBase
 // its TSS, and HostGSBase its GS base (its block): a VMCS's host state
-// is the CPU's it runs on.
+// is the CPU's it runs on (loadVMCS rewrites them when it moves).
 func HostTRSelector() uint16 { return tssSelector(Index()) }
 
 // HostTRBase is the base address of the running CPU's TSS.
@@ -190,42 +231,227 @@ func HostTRBase() uint64 { return uint64(uintptr(unsafe.Pointer(&entry.cpus[Inde
 // HostGSBase is the running CPU's GS base.
 func HostGSBase() uint64 { return this().self }
 
-// Vmxon enters VMX operation with the VMXON region at physical address
-// pa (SDM Vol. 3C §24.11.5); false if the CPU refused (VMfail).
-func Vmxon(pa uint64) bool
+// VMCSs and CPUs (SDM Vol. 3C §25.1, §25.11.1, §25.11.3). VMX operation
+// and the current VMCS are per logical processor, and a VMCS may be
+// active on one processor at a time: another may load it only after
+// VMCLEAR on the first, which also writes back the data that processor
+// caches. How the kernel keeps to that, and its rules:
+//
+//   - Each CPU enters VMX operation with its own VMXON region (given by
+//     SetVMXONRegion) when it first loads a VMCS.
+//   - VMContext.activeOn names the CPU a VMCS is active on. Only that CPU
+//     sets it to 0, with interrupts off and after VMCLEAR; only the
+//     vCPU's user (one goroutine at a time) sets it from 0, with
+//     interrupts off and after VMPTRLD (loadVMCS).
+//   - A CPU keeps at most maxActiveVMCS VMCSs active (vmxCPU.loaded);
+//     loading another clears one of them.
+//   - A VMCS wanted on another CPU is cleared by the CPU it is active on:
+//     the wanting goroutine sets clearWanted (WantCleared) and sends that
+//     CPU an IPI, whose handler clears every wanted VMCS
+//     (ServeVMCSClears); it waits with interrupts on, so no two CPUs ever
+//     wait for each other with interrupts off.
+//   - A VMCS that arrives on a CPU gets that CPU's host state (task
+//     register, GS base, KERNEL_GS_BASE in the exit MSR-load area) and the
+//     CPU drops what it caches for the VM's EPT (INVEPT single context:
+//     guest-physical and combined mappings of every VPID): entries from
+//     an earlier stay of this or another vCPU of the VM may predate
+//     changes made elsewhere meanwhile. While the VMCS stays, EPT changes
+//     reach the CPU by shootdown (the VM's CPUs are the ActiveCPUs of its
+//     vCPUs).
+//   - A CPU never in VMX operation holds no VMX translations: Invept and
+//     Invvpid do nothing there.
 
-// Vmclear clears the VMCS at pa: it is not current, not launched, and its
-// data is in memory (SDM Vol. 3C §25.11.3). It runs with interrupts
-// disabled and forgets pa as this CPU's current VMCS.
-func Vmclear(pa uint64) bool {
-	fl := Flags()
-	DisableInterrupts()
-	ok := vmclear(pa)
-	if this().vmcs == pa {
-		this().vmcs = 0
-	}
-	restoreFlags(fl)
-	return ok
+// maxActiveVMCS is how many VMCSs a CPU keeps active at once.
+const maxActiveVMCS = 8
+
+// vmxCPU is a CPU's VMX state; it changes on its CPU with interrupts off.
+type vmxCPU struct {
+	region uint64 // VMXON region, 0 until SetVMXONRegion
+	on     bool   // in VMX operation
+	// loaded are the *VMContext of the VMCSs active on the CPU (0: free);
+	// evict is the slot cleared next when all are taken.
+	loaded [maxActiveVMCS]uintptr
+	evict  int
 }
 
-// VMCSAccess makes the VMCS at pa current and calls fn with interrupts
-// disabled, so that fn's Vmread and Vmwrite reach that VMCS. fn must not
-// block or allocate.
-func VMCSAccess(pa uint64, fn func()) bool {
-	fl := Flags()
-	DisableInterrupts()
-	ok := true
-	if this().vmcs != pa {
-		ok = vmptrld(pa)
-		if ok {
-			this().vmcs = pa
+var vmxCPUs [MaxCPUs]vmxCPU
+
+// SetVMXONRegion gives CPU i the VMXON region it enters VMX operation
+// with (a zeroed page holding the VMCS revision identifier). It runs
+// before any VMCS is loaded on i.
+func SetVMXONRegion(i int, pa uint64) {
+	if vmxCPUs[i].region == 0 {
+		vmxCPUs[i].region = pa
+	}
+}
+
+// VMXONRegion is CPU i's VMXON region, 0 if it has none yet.
+func VMXONRegion(i int) uint64 { return vmxCPUs[i].region }
+
+// vmxOnHere enters VMX operation on this CPU if it is not in it
+// (SDM Vol. 3C §24.7, §24.8): IA32_FEATURE_CONTROL locked with VMX
+// outside SMX allowed (locking it so if the firmware left it unlocked),
+// CR4.VMXE, then VMXON. CR0 is the same on every CPU and was checked
+// against the fixed bits before any VMCS was made. Interrupts are off.
+//
+//go:nosplit
+func vmxOnHere(s *vmxCPU) bool {
+	if s.on {
+		return true
+	}
+	if s.region == 0 {
+		return false
+	}
+	fc := Rdmsr(vmx.MSRFeatureControl)
+	if fc&vmx.FeatureControlLocked == 0 {
+		fc |= vmx.FeatureControlLocked | vmx.FeatureControlVMXOutsideSMX
+		Wrmsr(vmx.MSRFeatureControl, fc)
+	}
+	if fc&vmx.FeatureControlVMXOutsideSMX == 0 {
+		return false
+	}
+	SetCR4(CR4() | CR4VMXE)
+	if !vmxon(s.region) {
+		return false
+	}
+	s.on = true
+	return true
+}
+
+// loadVMCS makes ctx's VMCS this CPU's current one; interrupts are off.
+// It reports VMEntryOK, VMEntryElsewhere, VMEntryNoVMX or VMEntryNoVMCS.
+//
+//go:nosplit
+func loadVMCS(ctx *VMContext) uint32 {
+	self := uint32(Index()) + 1
+	switch atomic.LoadUint32(&ctx.activeOn) {
+	case self:
+		if this().vmcs != ctx.VMCS {
+			if !vmptrld(ctx.VMCS) {
+				return VMEntryNoVMCS
+			}
+			this().vmcs = ctx.VMCS
+		}
+		return VMEntryOK
+	case 0:
+	default:
+		return VMEntryElsewhere
+	}
+	s := &vmxCPUs[self-1]
+	if !vmxOnHere(s) {
+		return VMEntryNoVMX
+	}
+	slot := -1
+	for i, p := range s.loaded {
+		if p == 0 {
+			slot = i
+			break
 		}
 	}
-	if ok {
+	if slot < 0 {
+		slot = s.evict
+		s.evict = (s.evict + 1) % maxActiveVMCS
+		s.unload(slot)
+	}
+	// VMCLEAR first: it initialises a new VMCS (SDM Vol. 3C §25.11.3)
+	// and changes nothing in one that left another CPU clear.
+	if !vmclear(ctx.VMCS) || !vmptrld(ctx.VMCS) {
+		return VMEntryNoVMCS
+	}
+	this().vmcs = ctx.VMCS
+	s.loaded[slot] = uintptr(unsafe.Pointer(ctx))
+	ctx.Launched = 0
+	atomic.StoreUint32(&ctx.clearWanted, 0)
+	atomic.StoreUint32(&ctx.activeOn, self)
+	i := int(self - 1)
+	vmwrite(uint64(vmx.HostTRSelector), uint64(tssSelector(i)))
+	vmwrite(uint64(vmx.HostTRBase), uint64(uintptr(unsafe.Pointer(&entry.cpus[i].tss))))
+	vmwrite(uint64(vmx.HostGSBase), this().self)
+	if ctx.HostKernelGS != 0 {
+		*(*uint64)(unsafe.Pointer(ctx.HostKernelGS)) = this().self
+	}
+	if eptp := vmread(uint64(vmx.EPTPointer)); eptp != 0 {
+		invept(InveptSingleContext, eptp)
+	}
+	return VMEntryOK
+}
+
+// unload clears the VMCS in slot i of this CPU (interrupts off).
+//
+//go:nosplit
+func (s *vmxCPU) unload(i int) {
+	ctx := (*VMContext)(unsafe.Pointer(s.loaded[i]))
+	vmclear(ctx.VMCS)
+	if this().vmcs == ctx.VMCS {
+		this().vmcs = 0
+	}
+	ctx.Launched = 0
+	s.loaded[i] = 0
+	atomic.StoreUint32(&ctx.clearWanted, 0)
+	atomic.StoreUint32(&ctx.activeOn, 0)
+}
+
+// ActiveCPU is the CPU ctx's VMCS is active on; false while it is clear.
+//
+//go:nosplit
+func (ctx *VMContext) ActiveCPU() (int, bool) {
+	a := atomic.LoadUint32(&ctx.activeOn)
+	return int(a) - 1, a != 0
+}
+
+// WantCleared asks the CPU ctx's VMCS is active on to clear it at its
+// next ServeVMCSClears (the caller then sends it the IPI).
+func (ctx *VMContext) WantCleared() { atomic.StoreUint32(&ctx.clearWanted, 1) }
+
+// ServeVMCSClears clears the VMCSs active on this CPU that another CPU
+// wants (the VMCS IPI's handler; interrupts are off).
+//
+//go:nosplit
+func ServeVMCSClears() {
+	s := &vmxCPUs[Index()]
+	for i, p := range s.loaded {
+		if p != 0 && atomic.LoadUint32(&(*VMContext)(unsafe.Pointer(p)).clearWanted) != 0 {
+			s.unload(i)
+		}
+	}
+}
+
+// UnloadVMCS clears ctx's VMCS if it is active on this CPU, before the
+// VMCS is freed. It reports false if the VMCS is active on another CPU,
+// which must clear it (WantCleared).
+func UnloadVMCS(ctx *VMContext) bool {
+	fl := Flags()
+	DisableInterrupts()
+	defer restoreFlags(fl)
+	at, ok := ctx.ActiveCPU()
+	if !ok {
+		return true
+	}
+	if at != Index() {
+		return false
+	}
+	s := &vmxCPUs[at]
+	for i, p := range s.loaded {
+		if p == uintptr(unsafe.Pointer(ctx)) {
+			s.unload(i)
+		}
+	}
+	return true
+}
+
+// VMCSAccess makes ctx's VMCS current and calls fn with interrupts
+// disabled, so that fn's Vmread and Vmwrite reach that VMCS. fn must not
+// block or allocate. It reports VMEntryOK if fn ran, or why not (as
+// EnterGuest: VMEntryElsewhere asks the caller to get the VMCS first).
+func VMCSAccess(ctx *VMContext, fn func()) uint32 {
+	fl := Flags()
+	DisableInterrupts()
+	r := loadVMCS(ctx)
+	if r == VMEntryOK {
 		fn()
 	}
 	restoreFlags(fl)
-	return ok
+	return r
 }
 
 // Vmread reads a field of the current VMCS (inside VMCSAccess).
@@ -244,19 +470,37 @@ const (
 	InvvpidAllContexts   = 2
 )
 
-// Invept invalidates the EPT-derived translations of eptp (single
-// context) or of every EPTP.
-func Invept(typ uint64, eptp uint64) bool
+// Invept invalidates this CPU's EPT-derived translations of eptp
+// (single context) or of every EPTP; a CPU never in VMX operation has
+// none.
+//
+//go:nosplit
+func Invept(typ uint64, eptp uint64) bool {
+	fl := Flags()
+	DisableInterrupts()
+	ok := !vmxCPUs[Index()].on || invept(typ, eptp)
+	restoreFlags(fl)
+	return ok
+}
 
-// Invvpid invalidates the translations tagged with vpid.
-func Invvpid(typ uint64, vpid uint16, addr uint64) bool
+// Invvpid invalidates this CPU's translations tagged with vpid.
+func Invvpid(typ uint64, vpid uint16, addr uint64) bool {
+	fl := Flags()
+	DisableInterrupts()
+	ok := !vmxCPUs[Index()].on || invvpid(typ, vpid, addr)
+	restoreFlags(fl)
+	return ok
+}
 
 // RaiseNMI delivers an NMI to the kernel's own handler (INT 2), for an
 // NMI that arrived while a guest ran (an NMI VM exit).
 func RaiseNMI()
 
+func vmxon(pa uint64) bool
 func vmclear(pa uint64) bool
 func vmptrld(pa uint64) bool
+func invept(typ uint64, eptp uint64) bool
+func invvpid(typ uint64, vpid uint16, addr uint64) bool
 func vmread(f uint64) uint64
 func vmwrite(f, v uint64) bool
 func restoreFlags(fl uint64)

@@ -35,8 +35,8 @@
 #define READ64(f, dst) MOVL $f, DX; VMREAD_DX_AX; MOVQ AX, dst(DI)
 #define READ32(f, dst) MOVL $f, DX; VMREAD_DX_AX; MOVL AX, dst(DI)
 
-// func Vmxon(pa uint64) bool
-TEXT ·Vmxon(SB),NOSPLIT,$0-9
+// func vmxon(pa uint64) bool
+TEXT ·vmxon(SB),NOSPLIT,$0-9
 	LEAQ	pa+0(FP), AX
 	VMXON_AX
 	SETHI	ret+8(FP)		// CF=0 and ZF=0: success
@@ -72,9 +72,9 @@ TEXT ·vmwrite(SB),NOSPLIT,$0-17
 	SETHI	ret+16(FP)
 	RET
 
-// func Invept(typ uint64, eptp uint64) bool
+// func invept(typ uint64, eptp uint64) bool
 // The descriptor is {EPTP, 0} (SDM Vol. 2 "INVEPT").
-TEXT ·Invept(SB),NOSPLIT,$16-17
+TEXT ·invept(SB),NOSPLIT,$16-17
 	MOVQ	eptp+8(FP), AX
 	MOVQ	AX, 0(SP)
 	MOVQ	$0, 8(SP)
@@ -84,9 +84,9 @@ TEXT ·Invept(SB),NOSPLIT,$16-17
 	SETHI	ret+16(FP)
 	RET
 
-// func Invvpid(typ uint64, vpid uint16, addr uint64) bool
+// func invvpid(typ uint64, vpid uint16, addr uint64) bool
 // The descriptor is {VPID in bits 15:0, linear address} (SDM Vol. 2 "INVVPID").
-TEXT ·Invvpid(SB),NOSPLIT,$16-25
+TEXT ·invvpid(SB),NOSPLIT,$16-25
 	MOVWQZX	vpid+8(FP), AX
 	MOVQ	AX, 0(SP)
 	MOVQ	addr+16(FP), AX
@@ -114,11 +114,12 @@ TEXT ·vmExitPC(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
-// func EnterGuest(ctx *VMContext)
+// func enterGuest(ctx *VMContext)
 //
+// The caller (EnterGuest) made ctx's VMCS current with interrupts off.
 // Stack while the guest runs (HOST_RSP points at the first word):
 //   0: ctx   8: R15  16: R14  24: R13  32: R12  40: BX  48: BP  56: RFLAGS
-TEXT ·EnterGuest(SB),NOSPLIT|NOFRAME,$0-8
+TEXT ·enterGuest(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	ctx+0(FP), DI
 	PUSHFQ
 	CLI
@@ -131,19 +132,6 @@ TEXT ·EnterGuest(SB),NOSPLIT|NOFRAME,$0-8
 	PUSHQ	DI
 	MOVL	$const_VMEntryOK, VMContext_EntryFailed(DI)
 
-	// The vCPU's VMCS must be this CPU's current one.
-	MOVQ	VMContext_VMCS(DI), AX
-	CMPQ	AX, PERCPU(perCPU_vmcs)
-	JEQ	current
-	LEAQ	VMContext_VMCS(DI), AX
-	VMPTRLD_AX
-	JHI	loaded
-	MOVL	$const_VMEntryNoVMCS, VMContext_EntryFailed(DI)
-	JMP	unwind<>(SB)
-loaded:
-	MOVQ	VMContext_VMCS(DI), AX
-	MOVQ	AX, PERCPU(perCPU_vmcs)
-current:
 	// Host state that moves: the stack, the thread's FS base, CR4.
 	MOVQ	SP, AX
 	CMPQ	AX, VMContext_hostRSP(DI)

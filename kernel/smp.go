@@ -47,6 +47,7 @@ import (
 const (
 	vectorReschedule = 0xf0 // look at the run queue; leave ring 3
 	vectorShootdown  = 0xf1 // invalidate TLB entries (shootdown)
+	vectorVMCS       = 0xf2 // clear the VMCSs another CPU wants (cpu.ServeVMCSClears)
 )
 
 // cpuState is the kernel's record of a CPU.
@@ -166,6 +167,7 @@ var shoot struct {
 	seq    uint64
 	pcid   uint64
 	lo, hi uintptr
+	eptp   uint64 // not 0: invalidate this EPT's translations instead
 }
 
 // remoteInvalidate makes the other CPUs of the set cpus drop their TLB
@@ -192,7 +194,30 @@ func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
 	if set == 0 {
 		return
 	}
-	shoot.pcid, shoot.lo, shoot.hi = pcid, lo, hi
+	shoot.pcid, shoot.lo, shoot.hi, shoot.eptp = pcid, lo, hi, 0
+	postShootdown(set)
+}
+
+// RemoteInvept makes the other CPUs of the set cpus drop what they cache
+// of the EPT whose pointer is eptp (INVEPT single context), the way
+// remoteInvalidate does for page tables: a CPU running a guest of that
+// EPT leaves it for the IPI and enters it again only after. Halted CPUs
+// are woken for it (flushOnWake does not reach EPT translations). The
+// caller holds the kernel lock and has invalidated its own.
+func RemoteInvept(set uint64, eptp uint64) {
+	set &^= uint64(1) << cpu.Index()
+	if atomic.LoadInt32(&OnlineCPUs) < 2 || set == 0 {
+		return
+	}
+	shoot.pcid, shoot.lo, shoot.hi, shoot.eptp = 0, 0, 0, eptp
+	postShootdown(set)
+}
+
+// postShootdown sends the request in shoot to the CPUs of set and waits
+// until each has served it.
+func postShootdown(set uint64) {
+	n := int(atomic.LoadInt32(&OnlineCPUs))
+	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
 	seq := atomic.AddUint64(&shoot.seq, 1)
 	me().acked = seq
 	for i := range n {
@@ -221,8 +246,10 @@ func serveShootdown() {
 		return
 	}
 	const flushAllAbove = 64 // pages
-	pcid, lo, hi := shoot.pcid, shoot.lo, shoot.hi
+	pcid, lo, hi, eptp := shoot.pcid, shoot.lo, shoot.hi, shoot.eptp
 	switch {
+	case eptp != 0:
+		cpu.Invept(cpu.InveptSingleContext, eptp)
 	case pcid != 0 && cpu.CPU.INVPCID && hi-lo > flushAllAbove*mm.PageSize:
 		cpu.Invpcid(cpu.InvpcidContext, pcid, 0)
 	case pcid != 0 && cpu.CPU.INVPCID:
@@ -251,6 +278,8 @@ func handleIPI(v uint64) bool {
 	switch v {
 	case vectorShootdown:
 		serveShootdown()
+	case vectorVMCS:
+		cpu.ServeVMCSClears()
 	case vectorReschedule:
 	default:
 		return false
@@ -325,6 +354,34 @@ func Kick(t uintptr) {
 		if i := int(atomic.LoadInt32(&th.lastCPU)); i != cpu.Index() {
 			sendIPI(cpus[i].apicID, vectorReschedule)
 		}
+	}
+	if fl&cpu.FlagIF != 0 {
+		cpu.EnableInterrupts()
+	}
+}
+
+// KickCPU sends CPU i, if it is not this one, a reschedule IPI: a VM's
+// guest running there exits to its host (cpu.EnterGuest), which looks at
+// a request made before (VMContext.Cancel). Go code may call it.
+//
+//go:nosplit
+func KickCPU(i int) { signalCPU(i, vectorReschedule) }
+
+// ClearVMCSOn asks CPU i to clear the VMCSs wanted elsewhere
+// (cpu.VMContext.WantCleared). Go code may call it.
+//
+//go:nosplit
+func ClearVMCSOn(i int) { signalCPU(i, vectorVMCS) }
+
+//go:nosplit
+func signalCPU(i int, vector uint8) {
+	if atomic.LoadInt32(&OnlineCPUs) < 2 || i < 0 || i >= cpu.MaxCPUs {
+		return
+	}
+	fl := cpu.Flags()
+	cpu.DisableInterrupts() // the IPI's two register writes, on this CPU
+	if i != cpu.Index() && atomic.LoadUint32(&cpus[i].online) != 0 {
+		sendIPI(cpus[i].apicID, vector)
 	}
 	if fl&cpu.FlagIF != 0 {
 		cpu.EnableInterrupts()

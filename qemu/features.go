@@ -11,14 +11,13 @@ import (
 // manifest may expect no other SKIP. A new token belongs here, with what
 // the kernel reads to decide it is missing.
 var skipFeatures = map[string]string{
-	"avx512":  "CPUID.(EAX=7,ECX=0):EBX.AVX512F",
-	"pku":     "CPUID.(EAX=7,ECX=0):ECX.PKU (protection keys)",
-	"pcid":    "CPUID.1:ECX.PCID",
-	"umip":    "CPUID.(EAX=7,ECX=0):ECX.UMIP",
-	"vmx":     "CPUID.1:ECX.VMX",
-	"ept":     "IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1 (EPT)",
-	"smp":     "a second CPU in the ACPI MADT (enabled, started)",
-	"one-cpu": "one CPU online (level 4 for now: sandbox/vm/vmx.go)",
+	"avx512": "CPUID.(EAX=7,ECX=0):EBX.AVX512F",
+	"pku":    "CPUID.(EAX=7,ECX=0):ECX.PKU (protection keys)",
+	"pcid":   "CPUID.1:ECX.PCID",
+	"umip":   "CPUID.(EAX=7,ECX=0):ECX.UMIP",
+	"vmx":    "CPUID.1:ECX.VMX",
+	"ept":    "IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1 (EPT)",
+	"smp":    "a second CPU in the ACPI MADT (enabled, started)",
 }
 
 // knownSkipFeature reports whether token is in skipFeatures.

@@ -12,6 +12,7 @@ import (
 
 	"beelzebox/cpu"
 	"beelzebox/cpu/vmx"
+	"beelzebox/kernel"
 	"beelzebox/mm"
 	"beelzebox/sandbox"
 )
@@ -43,9 +44,8 @@ type VCPU struct {
 	// then and Run returns ExitVM with ExitPreemptionTimer.
 	eventAt uint64
 
-	running   atomic.Bool
-	interrupt atomic.Bool
-	exited    bool
+	running atomic.Bool
+	exited  bool
 	wake      chan struct{}
 	// lastExit is what Exit.VM points to.
 	lastExit sandbox.VMExit
@@ -58,6 +58,17 @@ type VCPU struct {
 // change only by WRMSR, which always exits, but take effect at once in
 // the guest (SYSCALL, RDTSCP) and must not in the host.
 var switchedMSRs = [...]uint32{cpu.MSRSTAR, cpu.MSRLSTAR, cpu.MSRCSTAR, cpu.MSRFMASK, cpu.MSRKernelGSBase, cpu.MSRTSCAux}
+
+// kernelGSSlot is KERNEL_GS_BASE's entry in the MSR areas: its host value
+// is the block of the CPU the VMCS is on (cpu.VMContext.HostKernelGS).
+var kernelGSSlot = func() int {
+	for i, m := range switchedMSRs {
+		if m == cpu.MSRKernelGSBase {
+			return i
+		}
+	}
+	return -1
+}()
 
 // msrEntry is an entry of an MSR area (SDM Vol. 3C table 25-15).
 type msrEntry struct {
@@ -134,14 +145,11 @@ func (v *VM) newVCPU(r sandbox.Regs) (*VCPU, error) {
 	c.ctx.Xsave = uintptr(unsafe.Pointer(&c.xsave[0]))
 	c.ctx.XCR0 = cpu.XCR0X87
 	c.ctx.VMCS = c.vmcs
+	c.ctx.HostKernelGS = uintptr(unsafe.Pointer(&c.msrArea(true)[kernelGSSlot].value))
 	if cpu.CPU.PKU {
 		c.ctx.UsePKRU = 1
 	}
 	*(*uint32)(unsafe.Pointer(mm.PhysAddr(c.vmcs))) = capabilities().Revision()
-	if !cpu.Vmclear(c.vmcs) {
-		c.release()
-		return nil, errors.New("level 4: VMCLEAR of a new VMCS failed")
-	}
 	if err := c.setup(r); err != nil {
 		c.release()
 		return nil, err
@@ -155,7 +163,9 @@ func (v *VM) newVCPU(r sandbox.Regs) (*VCPU, error) {
 // release frees what newVCPU acquired, whatever it got to.
 func (c *VCPU) release() {
 	if c.vmcs != 0 {
-		cpu.Vmclear(c.vmcs)
+		for !cpu.UnloadVMCS(&c.ctx) {
+			c.fetch()
+		}
 		freePage(c.vmcs)
 		c.vmcs = 0
 	}
@@ -260,7 +270,9 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 
 		{vmx.HostCR0, cpu.CR0()},
 		{vmx.HostCR3, cpu.KernelCR3() &^ cpu.CR3NoFlush},
-		{vmx.HostCR4, cpu.CR4()},
+		// EnterGuest writes the CR4 of each entry; the CPU is in VMX
+		// operation by then (the checker sees this value first).
+		{vmx.HostCR4, cpu.CR4() | cpu.CR4VMXE},
 		{vmx.HostCSSelector, cpu.SelKernelCode},
 		{vmx.HostSSSelector, cpu.SelKernelData},
 		{vmx.HostDSSelector, 0},
@@ -341,7 +353,7 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 	}
 	var bad vmx.Field
 	failed := false
-	cpu.VMCSAccess(c.vmcs, func() {
+	c.access(func() {
 		for _, f := range fields {
 			if !cpu.Vmwrite(f.f, f.v) {
 				bad, failed = f.f, true
@@ -361,7 +373,41 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 	return nil
 }
 
-// vmcsReader reads the current VMCS for the checker (inside VMCSAccess).
+// access calls fn with the vCPU's VMCS current on this CPU and interrupts
+// off (cpu.VMCSAccess), first taking the VMCS from the CPU it is active
+// on if that is another; false if the VMCS could not be loaded.
+func (c *VCPU) access(fn func()) bool {
+	for {
+		switch cpu.VMCSAccess(&c.ctx, fn) {
+		case cpu.VMEntryOK:
+			return true
+		case cpu.VMEntryElsewhere:
+			c.fetch()
+		default:
+			return false
+		}
+	}
+}
+
+// fetch gets the VMCS cleared on the CPU it is active on, if that is not
+// this one: that CPU clears it in an IPI while this goroutine waits with
+// interrupts on (the rules in cpu's "VMCSs and CPUs").
+func (c *VCPU) fetch() {
+	at, ok := c.ctx.ActiveCPU()
+	if !ok || at == cpu.Index() {
+		return
+	}
+	c.ctx.WantCleared()
+	kernel.ClearVMCSOn(at)
+	for {
+		if now, ok := c.ctx.ActiveCPU(); !ok || now != at {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// vmcsReader reads the current VMCS for the checker (inside access).
 type vmcsReader struct{}
 
 func (vmcsReader) Read(f vmx.Field) uint64 { return cpu.Vmread(f) }
@@ -371,7 +417,7 @@ func (vmcsReader) Read(f vmx.Field) uint64 { return cpu.Vmread(f) }
 func (c *VCPU) check() error {
 	var violations []vmx.Violation
 	fields := make(vmx.Fields, len(vmx.AllFields))
-	cpu.VMCSAccess(c.vmcs, func() {
+	c.access(func() {
 		for _, f := range vmx.AllFields {
 			fields[f] = cpu.Vmread(f)
 		}
@@ -422,7 +468,7 @@ func (c *VCPU) Run() (sandbox.Exit, error) {
 	shift := capabilities().PreemptionTimerShift()
 	deadline := cpu.Rdtsc() + v.budgetTicks()
 	for {
-		if c.interrupt.Swap(false) {
+		if atomic.SwapUint32(&c.ctx.Cancel, 0) != 0 {
 			return c.exit(sandbox.ExitInterrupted), nil
 		}
 		now := cpu.Rdtsc()
@@ -436,10 +482,17 @@ func (c *VCPU) Run() (sandbox.Exit, error) {
 		c.ctx.Timer = uint32(min((until-now)>>shift, 0xffffffff))
 		c.ctx.Dirty |= cpu.VMDirtyTimer
 		cpu.EnterGuest(&c.ctx)
-		c.Entries++
-		if c.ctx.EntryFailed != cpu.VMEntryOK {
+		switch c.ctx.EntryFailed {
+		case cpu.VMEntryOK:
+		case cpu.VMEntryCancelled:
+			continue // Cancel is taken at the top
+		case cpu.VMEntryElsewhere:
+			c.fetch()
+			continue
+		default:
 			return c.entryFailed(), nil
 		}
+		c.Entries++
 		raw := c.ctx.ExitReason
 		reason := vmx.ExitReason(raw & 0xffff)
 		if raw&(1<<31) != 0 {
@@ -524,10 +577,12 @@ func (c *VCPU) LastExit() sandbox.VMExit {
 func (c *VCPU) entryFailed() sandbox.Exit {
 	ex := c.exit(sandbox.ExitKilled)
 	var code uint64
-	cpu.VMCSAccess(c.vmcs, func() { code = cpu.Vmread(vmx.VMInstructionError) })
+	c.access(func() { code = cpu.Vmread(vmx.VMInstructionError) })
 	switch c.ctx.EntryFailed {
 	case cpu.VMEntryNoVMCS:
 		ex.Reason = "VMPTRLD failed"
+	case cpu.VMEntryNoVMX:
+		ex.Reason = fmt.Sprintf("CPU %d could not enter VMX operation (IA32_FEATURE_CONTROL or VMXON)", cpu.Index())
 	case cpu.VMEntryFailInvalid:
 		ex.Reason = "VM entry failed: VMfailInvalid"
 	default:
@@ -597,9 +652,14 @@ func (c *VCPU) VectorState([]byte) error { return sandbox.ErrNoVectorState }
 func (c *VCPU) SetVectorState([]byte) error { return sandbox.ErrNoVectorState }
 
 // Interrupt makes the current or next Run return ExitInterrupted, and
-// wakes a vCPU waiting in Sleep.
+// wakes a vCPU waiting in Sleep. A guest running on another CPU leaves
+// it for an IPI: EnterGuest reads Cancel after its VMCS is active on its
+// CPU, so either it sees the flag or this sees that CPU.
 func (c *VCPU) Interrupt() {
-	c.interrupt.Store(true)
+	atomic.StoreUint32(&c.ctx.Cancel, 1)
+	if at, ok := c.ctx.ActiveCPU(); ok {
+		kernel.KickCPU(at)
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -612,7 +672,7 @@ func (c *VCPU) Exit() error { return sandbox.ErrVCPUExit }
 // Sleep waits for d or an Interrupt, whichever comes first (a halted
 // vCPU waiting for its next interrupt); false if interrupted.
 func (c *VCPU) Sleep(d time.Duration) bool {
-	if c.interrupt.Load() {
+	if atomic.LoadUint32(&c.ctx.Cancel) != 0 {
 		return false
 	}
 	t := time.NewTimer(d)
@@ -678,14 +738,14 @@ func (c *VCPU) Advance(n uint64) {
 // Read reads a VMCS field of the vCPU.
 func (c *VCPU) Read(f vmx.Field) uint64 {
 	var v uint64
-	cpu.VMCSAccess(c.vmcs, func() { v = cpu.Vmread(f) })
+	c.access(func() { v = cpu.Vmread(f) })
 	return v
 }
 
 // Write writes a VMCS field of the vCPU; false if the CPU refused.
 func (c *VCPU) Write(f vmx.Field, v uint64) bool {
 	ok := false
-	cpu.VMCSAccess(c.vmcs, func() { ok = cpu.Vmwrite(f, v) })
+	c.access(func() { ok = cpu.Vmwrite(f, v) })
 	return ok
 }
 

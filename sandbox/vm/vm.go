@@ -100,6 +100,12 @@ func New(cfg sandbox.Config) (*VM, error) {
 		v.release()
 		return nil, err
 	}
+	live.Lock()
+	if live.vms == nil {
+		live.vms = make(map[*VM]struct{})
+	}
+	live.vms[v] = struct{}{}
+	live.Unlock()
 	return v, nil
 }
 
@@ -266,8 +272,25 @@ func (v *VM) unmapRegion(reg *region) {
 	})
 }
 
-// invalidate drops the VM's EPT-derived translations on this CPU.
-func (v *VM) invalidate() { cpu.Invept(cpu.InveptSingleContext, v.ept.Pointer()) }
+// invalidate drops the VM's EPT-derived translations after a change to
+// its EPT; v.mu is held. This CPU and every CPU a vCPU's VMCS is active
+// on may cache them: the others get a shootdown. A CPU the VM left drops
+// them when a vCPU arrives there again (cpu.loadVMCS). The set is read
+// after the EPT changed, so a vCPU that arrives on a CPU later finds the
+// change at its arrival.
+func (v *VM) invalidate() {
+	var set uint64
+	for _, c := range v.vcpus {
+		if at, ok := c.ctx.ActiveCPU(); ok {
+			set |= 1 << at
+		}
+	}
+	eptp := v.ept.Pointer()
+	syscall.InKernel(func() {
+		cpu.Invept(cpu.InveptSingleContext, eptp)
+		kernel.RemoteInvept(set, eptp)
+	})
+}
 
 // Unmap removes the region at addr.
 func (v *VM) Unmap(addr uint64) error {
@@ -439,6 +462,9 @@ func (v *VM) Close() error {
 	v.closed = true
 	v.mu.Unlock()
 	v.release()
+	live.Lock()
+	delete(live.vms, v)
+	live.Unlock()
 	return nil
 }
 

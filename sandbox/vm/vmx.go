@@ -54,13 +54,6 @@ func available() error {
 	if caps.Basic>>48&1 != 0 {
 		return errors.New("level 4 needs 64-bit VMX physical addresses (IA32_VMX_BASIC[48] is set)")
 	}
-	if atomic.LoadInt32(&kernel.OnlineCPUs) > 1 {
-		// VMXON is per logical processor and a VMCS is current on one
-		// at a time, its host state naming that CPU's GS base, TSS and
-		// tables (SDM Vol. 3C §24.11.1, §25.5); VMs do not keep their
-		// threads on one CPU yet.
-		return errors.New("level 4 runs with one CPU online for now (boot with nosmp): VMX operation and each VMCS belong to one CPU")
-	}
 	return nil
 }
 
@@ -106,49 +99,54 @@ func capabilities() *vmx.Capabilities {
 	return &caps
 }
 
-// vmxOn is this CPU's VMX operation: entered once, at the first VM
-// (SDM Vol. 3C §24.7, §24.8). The kernel is uniprocessor.
+// vmxOn is VMX operation on every CPU (SDM Vol. 3C §24.7, §24.8): at
+// the first VM each online CPU gets a VMXON region, and enters VMX
+// operation when it first loads a VMCS (cpu.loadVMCS).
 var vmxOn struct {
 	sync.Mutex
-	on     bool
-	region uint64
+	checked bool
 }
 
-// enableVMX enters VMX operation if the CPU is not in it yet:
-// IA32_FEATURE_CONTROL locked with VMX outside SMX allowed (locking it
-// so if the firmware left it unlocked), CR0 and CR4 within the fixed
-// bits, CR4.VMXE, and VMXON with a region carrying the VMCS revision.
+// enableVMX makes every online CPU ready for VMX operation: CR0 within
+// the fixed bits (the same on every CPU), IA32_FEATURE_CONTROL not
+// locked with VMX disabled (checked here on one CPU; each CPU locks its
+// own if the firmware left it unlocked), and a VMXON region per CPU
+// carrying the VMCS revision.
 func enableVMX() error {
 	vmxOn.Lock()
 	defer vmxOn.Unlock()
-	if vmxOn.on {
-		return nil
-	}
 	c := capabilities()
-	fc := cpu.Rdmsr(vmx.MSRFeatureControl)
-	if fc&vmx.FeatureControlLocked == 0 {
-		fc |= vmx.FeatureControlLocked | vmx.FeatureControlVMXOutsideSMX
-		cpu.Wrmsr(vmx.MSRFeatureControl, fc)
+	if !vmxOn.checked {
+		fc := cpu.Rdmsr(vmx.MSRFeatureControl)
+		if fc&vmx.FeatureControlLocked != 0 && fc&vmx.FeatureControlVMXOutsideSMX == 0 {
+			return errors.New("level 4: the firmware locked IA32_FEATURE_CONTROL with VMX disabled")
+		}
+		cr0 := cpu.CR0()
+		if cr0&c.CR0Fixed0 != c.CR0Fixed0&0xffffffff || cr0&^c.CR0Fixed1 != 0 {
+			return fmt.Errorf("level 4: CR0 %#x is outside the VMX fixed bits (%#x, %#x)", cr0, c.CR0Fixed0, c.CR0Fixed1)
+		}
+		vmxOn.checked = true
 	}
-	if fc&vmx.FeatureControlVMXOutsideSMX == 0 {
-		return errors.New("level 4: the firmware locked IA32_FEATURE_CONTROL with VMX disabled")
+	for i := range int(atomic.LoadInt32(&kernel.OnlineCPUs)) {
+		if cpu.VMXONRegion(i) != 0 {
+			continue
+		}
+		region, err := allocPage()
+		if err != nil {
+			return err
+		}
+		*(*uint32)(unsafe.Pointer(mm.PhysAddr(region))) = c.Revision()
+		cpu.SetVMXONRegion(i, region)
 	}
-	cr0 := cpu.CR0()
-	if cr0&c.CR0Fixed0 != c.CR0Fixed0&0xffffffff || cr0&^c.CR0Fixed1 != 0 {
-		return fmt.Errorf("level 4: CR0 %#x is outside the VMX fixed bits (%#x, %#x)", cr0, c.CR0Fixed0, c.CR0Fixed1)
-	}
-	region, err := allocPage()
-	if err != nil {
-		return err
-	}
-	*(*uint32)(unsafe.Pointer(mm.PhysAddr(region))) = c.Revision()
-	cpu.SetCR4(cpu.CR4() | cpu.CR4VMXE)
-	if !cpu.Vmxon(region) {
-		freePage(region)
-		return errors.New("level 4: VMXON failed")
-	}
-	vmxOn.on, vmxOn.region = true, region
 	return nil
+}
+
+// live holds every VM from New to Close: a CPU's list of active VMCSs
+// (cpu.vmxCPU) refers to their vCPUs' contexts, which must not be freed
+// before Close clears them.
+var live struct {
+	sync.Mutex
+	vms map[*VM]struct{}
 }
 
 // held counts the frames VMs hold (RAM, EPT roots, VMCSs, MSR areas),
