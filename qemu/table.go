@@ -182,15 +182,15 @@ var testTable = []Boot{
 	},
 	{
 		// Two CPUs with PCIDs and INVPCID (level 3 shootdowns by INVPCID
-		// and per-CPU flush bits) and x2APIC, booted the way a BIOS test
-		// machine boots the image of make iso: Bochs' BIOS, the hybrid
-		// ISO's GRUB and Multiboot2 (issue 9).
+		// and per-CPU flush bits), x2APIC and VMX (VMs on either CPU),
+		// booted the way a BIOS test machine boots the image of make
+		// iso: Bochs' BIOS, the hybrid ISO's GRUB and Multiboot2 (issue 9).
 		Name:     "bochs-smp2",
 		Emu:      Bochs,
 		CPU:      "tigerlake",
 		Firmware: BIOS,
 		CPUs:     2,
-		Suites:   "smp,level1,level2,level3",
+		Suites:   "smp,level1,level2,level3,level4",
 		Timeout:  10 * time.Minute,
 	},
 	{
