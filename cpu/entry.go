@@ -94,6 +94,10 @@ type perCPU struct {
 	// vmcs is the physical address of this CPU's current VMCS (VMPTRLD),
 	// 0 for none (vmguest.go).
 	vmcs uint64
+	// local is the kernel's record of this CPU (SetLocal), which Local
+	// returns in one load: the scheduler's per-CPU lookups are on every
+	// hot path.
+	local uint64
 }
 
 // this returns the running CPU's block (GS base).
@@ -105,7 +109,16 @@ func this() *perCPU
 // in the order the others were started.
 //
 //go:nosplit
-func Index() int { return int(this().index) }
+func Index() int
+
+// Local is what SetLocal recorded for the running CPU.
+//
+//go:nosplit
+func Local() uintptr
+
+// SetLocal records p as CPU i's kernel record, which Local returns on
+// that CPU. It runs before CPU i starts.
+func SetLocal(i int, p uintptr) { entry.cpus[i].percpu.local = uint64(p) }
 
 // SetKernelSpace records the kernel's page-table root, which entries from
 // a guest's address space switch to, and loads it.

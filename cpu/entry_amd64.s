@@ -671,3 +671,15 @@ TEXT ·this(SB),NOSPLIT,$0-8
 	MOVQ	PERCPU(perCPU_self), AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func Index() int
+TEXT ·Index(SB),NOSPLIT,$0-8
+	MOVQ	PERCPU(perCPU_index), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func Local() uintptr
+TEXT ·Local(SB),NOSPLIT,$0-8
+	MOVQ	PERCPU(perCPU_local), AX
+	MOVQ	AX, ret+0(FP)
+	RET

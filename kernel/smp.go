@@ -53,6 +53,7 @@ const (
 // cpuState is the kernel's record of a CPU.
 type cpuState struct {
 	running uintptr // the *Thread it runs
+	lockID  uint32  // its index + 1: bigLock.owner while it holds the lock
 	idle    uintptr // its idle *Thread
 	runq    uintptr // first thread of its run queue; runNext links
 	queued  int32
@@ -74,10 +75,10 @@ var (
 	OnlineCPUs int32 = 1
 )
 
-// me is the running CPU's record.
+// me is the running CPU's record (its block points at it: EarlyInit).
 //
 //go:nosplit
-func me() *cpuState { return &cpus[cpu.Index()] }
+func me() *cpuState { return (*cpuState)(unsafe.Pointer(cpu.Local())) }
 
 // The kernel lock.
 var bigLock struct {
@@ -89,8 +90,8 @@ var bigLock struct {
 //
 //go:nosplit
 func lockKernel() {
-	i := cpu.Index()
-	self := uint32(i) + 1
+	c := me()
+	self := c.lockID
 	if atomic.LoadUint32(&bigLock.owner) == self {
 		bigLock.depth++
 		return
@@ -105,7 +106,7 @@ func lockKernel() {
 	// A halted CPU runs nothing that uses a changed mapping before it
 	// holds the lock (its interrupt and NMI paths touch only static
 	// memory): shootdowns mark it rather than wait for it to wake.
-	if c := &cpus[i]; c.flushOnWake != 0 {
+	if c.flushOnWake != 0 {
 		c.flushOnWake = 0
 		cpu.FlushAll()
 	}
@@ -115,7 +116,7 @@ func lockKernel() {
 //
 //go:nosplit
 func unlockKernel() {
-	if atomic.LoadUint32(&bigLock.owner) != uint32(cpu.Index())+1 {
+	if atomic.LoadUint32(&bigLock.owner) != me().lockID {
 		Panic("kernel lock released by a CPU that does not hold it")
 	}
 	bigLock.depth--
@@ -457,7 +458,7 @@ func startCPU(i int, apicID uint32, tramp uintptr) bool {
 		PrintDec(uint64(apicID))
 		Print(" did not start\n")
 		idle.State = StateFree // never ran: its record goes back
-		cpus[i] = cpuState{}
+		cpus[i] = cpuState{lockID: uint32(i) + 1}
 		return false
 	}
 	// Wait until it is online (apMain), so that CPUs come up in order.

@@ -659,8 +659,9 @@ func handlerTrampolinePC() uintptr
 //
 //go:nosplit
 func SetGuestDeadline(d int64) {
-	cur().GuestDeadline = d
-	if d != 0 && d < me().armedFor {
+	c := me()
+	(*Thread)(unsafe.Pointer(c.running)).GuestDeadline = d
+	if d != 0 && d < c.armedFor {
 		armTimer(d - Nanotime())
 	}
 }

@@ -52,8 +52,6 @@ var private [16]Handler
 func Register(n int, h Handler) { private[n] = h }
 
 var (
-	// Counts counts calls by number (numbers >= 512 in Counts[511]).
-	Counts [512]uint64
 	// Unknown counts calls answered with ENOSYS.
 	Unknown  uint64
 	reported [512]bool
@@ -65,7 +63,6 @@ func Init() { cpu.SyscallHook = dispatch }
 //go:nosplit
 func dispatch(f *cpu.Frame) {
 	nr := f.AX
-	Counts[min(nr, 511)]++
 	if nr == sysRtSigreturn {
 		kernel.Lock()
 		kernel.SigReturn(f)
@@ -79,6 +76,8 @@ func dispatch(f *cpu.Frame) {
 		// The round trip of levels 1 and 2 takes the kernel lock only
 		// when it needs the scheduler (kernel/smp.go).
 		r = private[CallRun](f)
+	case nr < uint64(len(lockFree)) && lockFree[nr]:
+		r = answerLinux(f, nr)
 	case nr >= PrivateBase && nr < PrivateBase+uint64(len(private)) && private[nr-PrivateBase] != nil:
 		kernel.Lock()
 		r = private[nr-PrivateBase](f)
@@ -93,6 +92,19 @@ func dispatch(f *cpu.Frame) {
 	f.CX = f.RIP
 	f.R11 = f.RFLAGS
 	kernel.DeliverSignals(f)
+}
+
+// lockFree are the calls answerLinux answers without the kernel lock:
+// they read constants, the running thread's own record or the clock, and
+// write only the caller's memory (a page fault there takes the lock in
+// the fault handler).
+var lockFree = [...]bool{
+	sysGetpid:       true,
+	sysGettid:       true,
+	sysClockGettime: true,
+	sysClockGetres:  true,
+	sysGettimeofday: true,
+	sysTime:         true,
 }
 
 // The system calls answered here (package linux numbers them all).

@@ -46,7 +46,7 @@ type VCPU struct {
 
 	running atomic.Bool
 	exited  bool
-	wake      chan struct{}
+	wake    chan struct{}
 	// lastExit is what Exit.VM points to.
 	lastExit sandbox.VMExit
 	// Entries counts VM entries.
@@ -353,7 +353,7 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 	}
 	var bad vmx.Field
 	failed := false
-	c.access(func() {
+	loaded := c.access(func() {
 		for _, f := range fields {
 			if !cpu.Vmwrite(f.f, f.v) {
 				bad, failed = f.f, true
@@ -361,6 +361,9 @@ func (c *VCPU) setup(r sandbox.Regs) error {
 			}
 		}
 	})
+	if !loaded {
+		return fmt.Errorf("level 4: CPU %d could not load the new VMCS (VMXON or VMPTRLD failed)", cpu.Index())
+	}
 	if failed {
 		return fmt.Errorf("level 4: VMWRITE of %v refused", bad)
 	}
