@@ -25,5 +25,5 @@ func Init() {
 	initThreads()
 	initTimer()
 	cur().sliceEnd = Nanotime() + sliceNanos
-	armNext(Nanotime())
+	armNext(me(), Nanotime())
 }

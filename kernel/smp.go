@@ -329,7 +329,7 @@ func placeRunnable(t *Thread) {
 	t.runNext = c.runq
 	c.runq = uintptr(unsafe.Pointer(t))
 	c.queued++
-	if target != cpu.Index() && atomic.LoadUint32(&c.halted) != 0 {
+	if atomic.LoadUint32(&c.halted) != 0 && target != cpu.Index() {
 		sendIPI(c.apicID, vectorReschedule)
 	}
 }

@@ -360,10 +360,10 @@ func runUntilEvent(tk *Task, deadline *int64) TaskEvent {
 			tk.NotEntered = 1
 			return EventFault
 		}
-		ctx.CR3 = space.CR3()
-		space.Enter()
+		i := cpu.Index() // the thread may move at a switch, not in here
+		ctx.CR3 = space.Enter(i)
 		EnterUser(ctx)
-		space.Leave()
+		space.Leave(i)
 		v := ctx.Regs.Vector
 		if v == cpu.VectorSyscall {
 			if ctx.Regs.AX != NullSyscall {

@@ -139,13 +139,12 @@ func Current() *Thread { return cur() }
 //go:nosplit
 func cur() *Thread { return (*Thread)(unsafe.Pointer(me().running)) }
 
-// setRunning makes t the running thread.
+// setRunning makes t the running thread of c, the running CPU.
 //
 //go:nosplit
-func setRunning(t *Thread) {
-	c := me()
+func setRunning(c *cpuState, t *Thread) {
 	c.running = uintptr(unsafe.Pointer(t))
-	atomic.StoreInt32(&t.lastCPU, int32(cpu.Index()))
+	atomic.StoreInt32(&t.lastCPU, int32(c.lockID-1))
 }
 
 // newThread takes a free record, growing the table by a chunk when all
@@ -185,7 +184,7 @@ func initThreads() {
 		Panic("cannot allocate the first kernel stack")
 	}
 	t.State = StateRunning
-	setRunning(t)
+	setRunning(me(), t)
 	cpu.SetKernelStack(t.stackLo, t.stackHi)
 	makeIdleThread(0)
 }
@@ -286,24 +285,25 @@ var handlerBodies = [...]func(arg uintptr){bodyTask: taskMain, bodySwitchPartner
 // switchTo makes next the running thread. The caller has set current's
 // state (runnable, blocked or dead).
 func switchTo(next *Thread, now int64) {
+	c := me()
+	prev := (*Thread)(unsafe.Pointer(c.running))
 	next.State = StateRunning
 	next.sliceEnd = now + sliceNanos
-	if next == cur() {
+	if next == prev {
 		// The one-shot timer may have been spent while idle.
-		armNext(now)
+		armNext(c, now)
 		return
 	}
 	Switches++
-	prev := cur()
 	// A CPU that switches is not halted, whatever its idle thread was
 	// doing (shootdowns skip halted CPUs: smp.go).
-	if c := me(); c.halted != 0 {
+	if c.halted != 0 {
 		atomic.StoreUint32(&c.halted, 0)
 	}
-	setRunning(next)
+	setRunning(c, next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
-	armNext(now)
+	armNext(c, now)
 	prev.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
 	swtch(&prev.ksp, next.ksp, next.FSBase)
 	// prev runs again here.
@@ -330,15 +330,14 @@ func reapDead() {
 // pick wakes blocked threads whose deadline passed and takes the runnable
 // thread that comes first after the running one in table order off the
 // run list, or returns nil.
-func pick(now int64) *Thread {
+func pick(c *cpuState, now int64) *Thread {
 	if sleepUntil != 0 && now >= sleepUntil {
 		wakeSleepers(now)
 	}
-	c := me()
 	if c.runq == 0 && !steal(c) {
 		return nil
 	}
-	start := int(cur().index)
+	start := int((*Thread)(unsafe.Pointer(c.running)).index)
 	var best, bestPrev *uintptr
 	bestDist := live + 1
 	for link := &c.runq; *link != 0; {
@@ -413,7 +412,7 @@ func idleMain(uintptr) {
 	for {
 		reapDead() // threads that ended on this CPU before it idled
 		now := Nanotime()
-		if next := pick(now); next != nil {
+		if next := pick(c, now); next != nil {
 			cur().State = StateRunnable // never queued: see makeIdleThread
 			switchTo(next, now)
 			continue
@@ -464,11 +463,12 @@ func wakeSleepers(now int64) {
 // must not be StateRunning, except for a yield (StateRunnable).
 func schedule() {
 	now := Nanotime()
-	next := pick(now)
+	c := me()
+	next := pick(c, now)
 	if next == nil {
 		// A yielding thread is in a queue pick reaches unless it is
 		// pinned to another CPU: nothing here can run.
-		next = (*Thread)(unsafe.Pointer(me().idle))
+		next = (*Thread)(unsafe.Pointer(c.idle))
 	}
 	switchTo(next, now)
 }
@@ -476,17 +476,24 @@ func schedule() {
 // earliestDeadline is when the next sleeper may have to wake (0: none).
 func earliestDeadline() int64 { return sleepUntil }
 
-// armNext programs the timer for the next event: the end of the running
-// thread's slice, the earliest sleeper, or a guest deadline.
-func armNext(now int64) {
-	d := cur().sliceEnd
+// armNext programs c's timer, c being the running CPU, for the next
+// event: the end of the running thread's slice, the earliest sleeper, or
+// a guest deadline. A timer armed for an earlier time stays: the
+// interrupt that comes early finds nothing due and arms again
+// (PreemptIfDue), which costs less than programming the timer at every
+// switch.
+func armNext(c *cpuState, now int64) {
+	t := (*Thread)(unsafe.Pointer(c.running))
+	d := t.sliceEnd
 	if e := earliestDeadline(); e != 0 && e < d {
 		d = e
 	}
-	if g := cur().GuestDeadline; g != 0 && g < d {
+	if g := t.GuestDeadline; g != 0 && g < d {
 		d = g
 	}
-	armTimer(d - now)
+	if d < c.armedFor {
+		armTimerFrom(c, now, d-now)
+	}
 }
 
 // Yield lets other runnable threads run.
@@ -544,7 +551,7 @@ func BlockSwitch(next *Thread) WakeReason {
 	next.wakeWhy = WokenByEvent
 	next.sliceEnd = t.sliceEnd
 	Switches++
-	setRunning(next)
+	setRunning(me(), next)
 	cpu.SetKernelStack(next.stackLo, next.stackHi)
 	cpu.SetThreadFS(next.FSBase)
 	t.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
@@ -608,7 +615,7 @@ func PreemptIfDue() {
 		schedule()
 		return
 	}
-	armNext(now)
+	armNext(me(), now)
 }
 
 // CountThreads returns how many threads exist (not free or dead).
@@ -665,6 +672,13 @@ func SetGuestDeadline(d int64) {
 		armTimer(d - Nanotime())
 	}
 }
+
+// ClearGuestDeadline ends the guest deadline of the thread whose record
+// is t (CurrentThread), the running one: one store, at the end of every
+// guest run (an armed timer stays; see armNext).
+//
+//go:nosplit
+func ClearGuestDeadline(t uintptr) { (*Thread)(unsafe.Pointer(t)).GuestDeadline = 0 }
 
 // RuntimeThreads counts the live threads the Go runtime made (the first
 // and those of clone) and the frames their stacks hold, dead threads'

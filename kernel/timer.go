@@ -91,14 +91,17 @@ const never = 1<<63 - 1
 
 // armTimer requests an interrupt after ns nanoseconds (one-shot LAPIC); the
 // PIT fallback ticks anyway.
-func armTimer(ns int64) {
+func armTimer(ns int64) { armTimerFrom(me(), Nanotime(), ns) }
+
+// armTimerFrom is armTimer for c, the running CPU, at time now.
+func armTimerFrom(c *cpuState, now, ns int64) {
 	if !haveLAPIC {
 		return
 	}
 	if ns < 10_000 {
 		ns = 10_000
 	}
-	me().armedFor = Nanotime() + ns
+	c.armedFor = now + ns
 	count := uint64(ns) * apicPerNanoQ >> 32
 	if count > 0xffffffff {
 		count = 0xffffffff

@@ -41,13 +41,16 @@ type UserSpace struct {
 	active uint64
 }
 
-// Enter marks the running CPU as about to run the space in ring 3; Leave
-// marks it as out again. Both run under the kernel lock, as do the
-// changes that read active.
-func (s *UserSpace) Enter() { s.active |= uint64(1) << cpu.Index() }
+// Enter marks CPU i, the running CPU, as about to run the space in ring
+// 3 and returns the CR3 value to load (CR3); Leave marks it as out again.
+// Both run under the kernel lock, as do the changes that read active.
+func (s *UserSpace) Enter(i int) uint64 {
+	s.active |= uint64(1) << i
+	return s.cr3(i)
+}
 
 // Leave is Enter's counterpart, after the exit from ring 3.
-func (s *UserSpace) Leave() { s.active &^= uint64(1) << cpu.Index() }
+func (s *UserSpace) Leave(i int) { s.active &^= uint64(1) << i }
 
 // EntryPageCount is how many pages of the entry text and data every
 // guest space maps.
@@ -150,14 +153,14 @@ func EntryPage(va uintptr) bool {
 	return va >= text.Start && va < text.End || va >= data.Start && va < data.End
 }
 
-// CR3 is the value to load to enter the space: its root and PCID, and the
-// no-flush bit unless the PCID's entries must go (the first load, or a
-// change without INVPCID since the last).
-func (s *UserSpace) CR3() uint64 {
+// cr3 is the value CPU i loads to enter the space: its root and PCID,
+// and the no-flush bit unless the PCID's entries must go (the first load,
+// or a change without INVPCID since the last).
+func (s *UserSpace) cr3(i int) uint64 {
 	if !cpu.CPU.PCID {
 		return s.Root
 	}
-	if bit := uint64(1) << cpu.Index(); s.flush&bit != 0 {
+	if bit := uint64(1) << i; s.flush&bit != 0 {
 		s.flush &^= bit
 		return s.Root | s.pcid
 	}

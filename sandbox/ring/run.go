@@ -28,7 +28,8 @@ func init() { syscall.Register(syscall.CallRun, run) }
 func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.stop = stopByVector
-	rs.runner.Store(kernel.CurrentThread())
+	self := kernel.CurrentThread()
+	rs.runner.Store(self)
 	if rs.takeInterrupt() {
 		rs.runner.Store(0)
 		return 0
@@ -75,7 +76,7 @@ func run(f *cpu.Frame) int64 {
 			break
 		}
 	}
-	kernel.SetGuestDeadline(0)
+	kernel.ClearGuestDeadline(self)
 	rs.runner.Store(0)
 	if rs.checkPKRU != 0 && rs.ctx.ExitPKRU != rs.ctx.PKRU {
 		rs.stop = stopKilled
