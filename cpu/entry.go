@@ -177,8 +177,15 @@ func HandlerTLS() uintptr {
 // SetKernelStack tells the entry code where the running thread's kernel
 // stack is. Entries from outside that stack start at hi.
 func SetKernelStack(lo, hi uintptr) {
-	this().kstackLo = uint64(lo)
-	this().kstackHi = uint64(hi)
+	p := this()
+	p.kstackLo, p.kstackHi = uint64(lo), uint64(hi)
+}
+
+// SetThread records a thread switched to: its kernel stack [lo, hi) and
+// its FS base (SetKernelStack and SetThreadFS in one lookup).
+func SetThread(lo, hi uintptr, fs uint64) {
+	p := this()
+	p.kstackLo, p.kstackHi, p.kernelFS = uint64(lo), uint64(hi), fs
 }
 
 // SetThreadFS records the FS base (TLS) of the running thread, which the

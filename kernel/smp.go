@@ -316,7 +316,7 @@ func placeRunnable(t *Thread) {
 	target := int(t.pin)
 	if target == notPinned {
 		target = int(t.lastCPU)
-		if atomic.LoadUint32(&cpus[target].halted) == 0 {
+		if atomic.LoadInt32(&OnlineCPUs) > 1 && atomic.LoadUint32(&cpus[target].halted) == 0 {
 			for i := range cpus[:OnlineCPUs] {
 				if atomic.LoadUint32(&cpus[i].halted) != 0 {
 					target = i
@@ -477,8 +477,7 @@ func apMain(i int) {
 	idle.State = StateRunning
 	c.running = c.idle
 	idle.lastCPU = int32(i)
-	cpu.SetKernelStack(idle.stackLo, idle.stackHi)
-	cpu.SetThreadFS(idle.FSBase)
+	cpu.SetThread(idle.stackLo, idle.stackHi, idle.FSBase)
 	atomic.StoreUint32(&c.online, 1)
 	lockKernel()
 	idleMain(0)

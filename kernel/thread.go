@@ -301,8 +301,7 @@ func switchTo(next *Thread, now int64) {
 		atomic.StoreUint32(&c.halted, 0)
 	}
 	setRunning(c, next)
-	cpu.SetKernelStack(next.stackLo, next.stackHi)
-	cpu.SetThreadFS(next.FSBase)
+	cpu.SetThread(next.stackLo, next.stackHi, next.FSBase)
 	armNext(c, now)
 	prev.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
 	swtch(&prev.ksp, next.ksp, next.FSBase)
@@ -317,6 +316,12 @@ func ReapDead() { reapDead() }
 // reapDead frees the stacks of threads that exited; a thread cannot free
 // the stack it is running on, so this runs after a switch.
 func reapDead() {
+	if dead > 0 {
+		reapDeadThreads()
+	}
+}
+
+func reapDeadThreads() {
 	for i := 0; i < live && dead > 0; i++ {
 		t := thread(i)
 		if t.State == StateDead && !runningSomewhere(t) {
@@ -336,6 +341,12 @@ func pick(c *cpuState, now int64) *Thread {
 	}
 	if c.runq == 0 && !steal(c) {
 		return nil
+	}
+	if t := (*Thread)(unsafe.Pointer(c.runq)); t.runNext == 0 {
+		// One queued: no order to keep.
+		c.runq = 0
+		c.queued--
+		return t
 	}
 	start := int((*Thread)(unsafe.Pointer(c.running)).index)
 	var best, bestPrev *uintptr
@@ -537,7 +548,8 @@ func Block(key uintptr, deadline int64) WakeReason {
 // choice nor a new timer setting. next wakes as if by Unblock, also when
 // a signal keeps the running thread from blocking.
 func BlockSwitch(next *Thread) WakeReason {
-	t := cur()
+	c := me()
+	t := (*Thread)(unsafe.Pointer(c.running))
 	if t.sig.deliverable() {
 		// The running thread does not block, but next must run all the
 		// same: its caller is done with it (TaskRun set its task
@@ -551,9 +563,8 @@ func BlockSwitch(next *Thread) WakeReason {
 	next.wakeWhy = WokenByEvent
 	next.sliceEnd = t.sliceEnd
 	Switches++
-	setRunning(me(), next)
-	cpu.SetKernelStack(next.stackLo, next.stackHi)
-	cpu.SetThreadFS(next.FSBase)
+	setRunning(c, next)
+	cpu.SetThread(next.stackLo, next.stackHi, next.FSBase)
 	t.lockDepth, bigLock.depth = bigLock.depth, next.lockDepth
 	swtch(&t.ksp, next.ksp, next.FSBase)
 	// t runs again here.
