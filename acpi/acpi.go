@@ -109,7 +109,8 @@ type Tables struct {
 // RSDP (ACPI 6.5 §5.2.5.3).
 const (
 	rsdpSignature   = "RSD PTR "
-	rsdpChecksumLen = 20 // the ACPI 1.0 part covered by the first checksum
+	rsdpSignature64 = 0x2052545020445352 // rsdpSignature as a little-endian uint64
+	rsdpChecksumLen = 20                 // the ACPI 1.0 part covered by the first checksum
 	rsdpOEMIDOff    = 9
 	rsdpRevisionOff = 15
 	rsdpRSDTOff     = 16 // u32
@@ -157,7 +158,8 @@ func Find(m Mem, loaderRSDP uint64) (rsdp uint64, ok bool) {
 
 func scan(m Mem, start, end uint64) (uint64, bool) {
 	for a := (start + rsdpAlign - 1) &^ (rsdpAlign - 1); a+rsdpChecksumLen <= end; a += rsdpAlign {
-		if validRSDP(m, a) {
+		// The signature as one load first: thousands of places to try.
+		if m.U64(a) == rsdpSignature64 && validRSDP(m, a) {
 			return a, true
 		}
 	}

@@ -509,3 +509,9 @@ func TestParseCorrupted(t *testing.T) {
 		}
 	}
 }
+
+func TestRSDPSignature64(t *testing.T) {
+	if got := binary.LittleEndian.Uint64([]byte(rsdpSignature)); got != rsdpSignature64 {
+		t.Fatalf("rsdpSignature64 %#x, want %#x (%q)", uint64(rsdpSignature64), got, rsdpSignature)
+	}
+}
