@@ -676,12 +676,21 @@ func handlerTrampolinePC() uintptr
 // than recomputing the next event each time.
 //
 //go:nosplit
-func SetGuestDeadline(d int64) {
+func SetGuestDeadline(d int64) { StartGuestDeadline(d) }
+
+// StartGuestDeadline is SetGuestDeadline that also returns the running
+// thread's record (CurrentThread), for a guest run that starts: one
+// per-CPU lookup for both.
+//
+//go:nosplit
+func StartGuestDeadline(d int64) (self uintptr) {
 	c := me()
-	(*Thread)(unsafe.Pointer(c.running)).GuestDeadline = d
+	self = c.running
+	(*Thread)(unsafe.Pointer(self)).GuestDeadline = d
 	if d != 0 && d < c.armedFor {
 		armTimer(d - Nanotime())
 	}
+	return self
 }
 
 // ClearGuestDeadline ends the guest deadline of the thread whose record

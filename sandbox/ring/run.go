@@ -28,14 +28,14 @@ func init() { syscall.Register(syscall.CallRun, run) }
 func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.stop = stopByVector
-	self := kernel.CurrentThread()
+	deadline := kernel.Nanotime() + rs.budgetLeft
+	self := kernel.StartGuestDeadline(deadline)
 	rs.runner.Store(self)
 	if rs.takeInterrupt() {
+		kernel.ClearGuestDeadline(self)
 		rs.runner.Store(0)
 		return 0
 	}
-	deadline := kernel.Nanotime() + rs.budgetLeft
-	kernel.SetGuestDeadline(deadline)
 	for {
 		if !rs.ctx.EntryValid() {
 			// What the CPU would do if it could try: #GP.
