@@ -29,6 +29,7 @@ func init() {
 	reg("entry-checker-names-the-rule", needVMX(level4EntryChecker))
 	reg("memory-is-the-guests", needVMX(level4Memory))
 	reg("close-frees-everything", needVMX(level4CloseFrees))
+	reg("more-vms-than-a-cpu-keeps-active", needVMX(level4ManyVMs))
 }
 
 // needVMX skips a test on CPUs without level 4.
@@ -176,6 +177,37 @@ func level4Interrupt(t *T) {
 	e, err := th.Run()
 	if err != nil || e.Kind != sandbox.ExitInterrupted {
 		t.Fatalf("Run = %v %v, want interrupted (%d entries)", e, err, g.VCPU0().Entries)
+	}
+}
+
+// level4ManyVMs: more VMs than a CPU keeps VMCSs active (8) take turns
+// on one CPU, a hypercall each per turn: loading one clears another
+// (VMCLEAR), which must then be entered with VMLAUNCH again and keep its
+// state. Each guest counts its turns in EBX.
+func level4ManyVMs(t *T) {
+	const vms, turns = 12, 3
+	loop := code(
+		[]byte{0x43},       // inc ebx
+		insVMCALL,          // vmcall
+		[]byte{0xeb, 0xfa}, // jmp to the start
+	)
+	pinTo(t, 0)
+	defer unpin()
+	gs := make([]*vm.VM, vms)
+	for i := range gs {
+		gs[i] = rawVM(t, loop, time.Second)
+		defer gs[i].Close()
+	}
+	for turn := 1; turn <= turns; turn++ {
+		for i, g := range gs {
+			e, err := g.Main().Run()
+			if err != nil || e.Kind != sandbox.ExitSyscall {
+				t.Fatalf("turn %d, VM %d: %v %v, want the hypercall", turn, i, e, err)
+			}
+			if got := g.Main().Regs().RBX; got != uint64(turn) {
+				t.Fatalf("turn %d, VM %d: EBX %d, want %d", turn, i, got, turn)
+			}
+		}
 	}
 }
 
