@@ -403,7 +403,9 @@ func (c *VCPU) fetch() {
 	c.ctx.WantCleared()
 	kernel.ClearVMCSOn(at)
 	for {
-		if now, ok := c.ctx.ActiveCPU(); !ok || now != at {
+		// Done when it is clear, or on this CPU: the goroutine may have
+		// moved to the CPU it waits for, which sends itself no IPI.
+		if now, ok := c.ctx.ActiveCPU(); !ok || now != at || now == cpu.Index() {
 			return
 		}
 		runtime.Gosched()
