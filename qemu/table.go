@@ -195,10 +195,12 @@ var testTable = []Boot{
 	},
 	{
 		// beelzebox boots itself in a level 4 VM (128 MiB of guest RAM)
-		// and runs its runtime, ring3, level1 and level2 suites there.
+		// and runs its runtime, ring3, level1 and level2 suites there;
+		// the host has 2 CPUs, so the vCPU's goroutine may run on either.
 		Name:    "bochs-level4-self",
 		Emu:     Bochs,
 		CPU:     "tigerlake",
+		CPUs:    2,
 		Suites:  "level4-self",
 		Memory:  "320M",
 		Timeout: 15 * time.Minute,
