@@ -197,6 +197,18 @@ func TestWrapAndScroll(t *testing.T) {
 	checkText(t, s, lines("2", "34567", "8"))
 }
 
+// TestJumpScroll: on a screen of 8 rows or more a scroll moves a quarter
+// of it, and the cursor continues on the first blank line.
+func TestJumpScroll(t *testing.T) {
+	s := newScreen(t, 35, 8*13, 32, 0) // 5 columns, 8 rows: jumps of 2
+	s.print("0\n1\n2\n3\n4\n5\n6\n7")
+	checkText(t, s, lines("0", "1", "2", "3", "4", "5", "6", "7"))
+	s.print("\n8")
+	checkText(t, s, lines("2", "3", "4", "5", "6", "7", "8", ""))
+	s.print("\n9\na")
+	checkText(t, s, lines("4", "5", "6", "7", "8", "9", "a", ""))
+}
+
 func TestControlBytes(t *testing.T) {
 	s := newScreen(t, 140, 52, 32, 0) // 20 columns, 4 rows
 	s.print("a\tb\tc\n")
