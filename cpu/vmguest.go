@@ -242,7 +242,7 @@ func HostGSBase() uint64 { return this().self }
 //   - VMContext.activeOn names the CPU a VMCS is active on. Only that CPU
 //     sets it to 0, with interrupts off and after VMCLEAR; only the
 //     vCPU's user (one goroutine at a time) sets it from 0, with
-//     interrupts off and after VMPTRLD (loadVMCS).
+//     interrupts off, by compare-and-swap, before VMPTRLD (loadVMCS).
 //   - A CPU keeps at most maxActiveVMCS VMCSs active (vmxCPU.loaded);
 //     loading another clears one of them.
 //   - A VMCS wanted on another CPU is cleared by the CPU it is active on:
@@ -341,6 +341,13 @@ func loadVMCS(ctx *VMContext) uint32 {
 	if !vmxOnHere(s) {
 		return VMEntryNoVMX
 	}
+	// Claimed before VMPTRLD, so that a host that broke the one-user
+	// rule and loads the VMCS on two CPUs at once finds it elsewhere on
+	// one of them rather than active on both.
+	if !atomic.CompareAndSwapUint32(&ctx.activeOn, 0, self) {
+		return VMEntryElsewhere
+	}
+	atomic.StoreUint32(&ctx.clearWanted, 0)
 	slot := -1
 	for i, p := range s.loaded {
 		if p == 0 {
@@ -356,13 +363,12 @@ func loadVMCS(ctx *VMContext) uint32 {
 	// VMCLEAR first: it initialises a new VMCS (SDM Vol. 3C §25.11.3)
 	// and changes nothing in one that left another CPU clear.
 	if !vmclear(ctx.VMCS) || !vmptrld(ctx.VMCS) {
+		atomic.StoreUint32(&ctx.activeOn, 0)
 		return VMEntryNoVMCS
 	}
 	this().vmcs = ctx.VMCS
 	s.loaded[slot] = uintptr(unsafe.Pointer(ctx))
 	ctx.Launched = 0
-	atomic.StoreUint32(&ctx.clearWanted, 0)
-	atomic.StoreUint32(&ctx.activeOn, self)
 	i := int(self - 1)
 	vmwrite(uint64(vmx.HostTRSelector), uint64(tssSelector(i)))
 	vmwrite(uint64(vmx.HostTRBase), uint64(uintptr(unsafe.Pointer(&entry.cpus[i].tss))))
