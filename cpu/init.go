@@ -145,6 +145,12 @@ func initThisCPU(i int) {
 	Wrmsr(MSRLSTAR, uint64(syscallEntryPC()))
 	// SYSCALL clears IF, TF, DF, AC and NT, so entries start in a known state.
 	Wrmsr(MSRFMASK, FlagIF|FlagTF|FlagDF|FlagAC|1<<14)
+	// IA32_TSC_AUX is the CPU's number, as Linux sets it (node 0 in bits
+	// 12 and up): RDTSCP and RDPID tell code, guests' included, which CPU
+	// it ran on.
+	if CPU.RDTSCP {
+		Wrmsr(MSRTSCAux, uint64(i))
+	}
 }
 
 // DisablePCID makes the kernel run as if the CPU had no PCIDs: address

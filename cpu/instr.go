@@ -46,6 +46,11 @@ func Wrpkru(v uint32)
 // Invlpg invalidates the TLB entries for the page containing va.
 func Invlpg(va uintptr)
 
+// Rdtscp reads the time-stamp counter and IA32_TSC_AUX, which holds the
+// CPU's number (initThisCPU); only where CPU.RDTSCP (SDM Vol. 2B
+// "RDTSCP").
+func Rdtscp() (tsc uint64, aux uint32)
+
 // Rdtsc reads the time-stamp counter. RdtscOrdered fences it with LFENCE
 // first so that earlier instructions have completed (SDM Vol. 2B "RDTSC").
 func Rdtsc() uint64

@@ -147,6 +147,15 @@ TEXT ·Rdtsc(SB),NOSPLIT,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
+// func Rdtscp() (tsc uint64, aux uint32)
+TEXT ·Rdtscp(SB),NOSPLIT,$0-12
+	RDTSCP
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, tsc+0(FP)
+	MOVL	CX, aux+8(FP)
+	RET
+
 TEXT ·RdtscOrdered(SB),NOSPLIT,$0-8
 	LFENCE
 	RDTSC

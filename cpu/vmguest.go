@@ -122,6 +122,9 @@ type VMContext struct {
 	// active on, rewritten when it moves (in ring 0 both GS base and
 	// KERNEL_GS_BASE hold it; see entry_amd64.s).
 	HostKernelGS uintptr
+	// HostTSCAux is the address of the host's IA32_TSC_AUX value in the
+	// same area, or 0: the number of the CPU the VMCS is active on.
+	HostTSCAux uintptr
 	// Host state cached in the VMCS.
 	hostRSP, hostFS, hostCR4 uint64
 	// activeOn is 1 + the index of the CPU the VMCS is active on, 0 while
@@ -251,7 +254,8 @@ func HostGSBase() uint64 { return this().self }
 //     (ServeVMCSClears); it waits with interrupts on, so no two CPUs ever
 //     wait for each other with interrupts off.
 //   - A VMCS that arrives on a CPU gets that CPU's host state (task
-//     register, GS base, KERNEL_GS_BASE in the exit MSR-load area) and the
+//     register, GS base, KERNEL_GS_BASE and TSC_AUX in the exit MSR-load
+//     area) and the
 //     CPU drops what it caches for the VM's EPT (INVEPT single context:
 //     guest-physical and combined mappings of every VPID): entries from
 //     an earlier stay of this or another vCPU of the VM may predate
@@ -375,6 +379,9 @@ func loadVMCS(ctx *VMContext) uint32 {
 	vmwrite(uint64(vmx.HostGSBase), this().self)
 	if ctx.HostKernelGS != 0 {
 		*(*uint64)(unsafe.Pointer(ctx.HostKernelGS)) = this().self
+	}
+	if ctx.HostTSCAux != 0 {
+		*(*uint64)(unsafe.Pointer(ctx.HostTSCAux)) = Rdmsr(MSRTSCAux)
 	}
 	if eptp := vmread(uint64(vmx.EPTPointer)); eptp != 0 {
 		invept(InveptSingleContext, eptp)

@@ -18,6 +18,7 @@ var skipFeatures = map[string]string{
 	"vmx":    "CPUID.1:ECX.VMX",
 	"ept":    "IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1 (EPT)",
 	"smp":    "a second CPU in the ACPI MADT (enabled, started)",
+	"rdtscp": "CPUID.80000001H:EDX.RDTSCP",
 }
 
 // knownSkipFeature reports whether token is in skipFeatures.

@@ -21,6 +21,23 @@ func init() {
 	Register("cpu", "pcid-tagged-cr3", testPCID)
 	Register("cpu", "vmx-capabilities", testVMX)
 	Register("cpu", "ept-capabilities", testEPT)
+	Register("cpu", "tsc-aux-is-the-cpu-number", testTSCAux)
+}
+
+// testTSCAux: on every CPU, RDTSCP's TSC_AUX is the CPU's number (what
+// Linux programs read through RDTSCP or RDPID, and what a VM exit must
+// restore on the CPU it happens on).
+func testTSCAux(t *T) {
+	if !cpu.CPU.RDTSCP {
+		t.Skip("rdtscp", "no RDTSCP")
+	}
+	defer unpin()
+	for i := range onlineCPUs() {
+		pinTo(t, i)
+		if _, aux := cpu.Rdtscp(); int(aux) != i {
+			t.Fatalf("TSC_AUX %d on CPU %d", aux, i)
+		}
+	}
 }
 
 func testFeatureTable(t *T) {

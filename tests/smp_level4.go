@@ -21,9 +21,9 @@ func init() {
 
 // testSMPLevel4Moves: one vCPU runs on every CPU in turn, a hypercall at
 // a time, and counts in EBX. After each exit the count is intact, the
-// goroutine is on the CPU it is pinned to with that CPU's GS base and
-// KERNEL_GS_BASE (the VM exit loaded them from the VMCS and its MSR-load
-// area), and the VMCS names that CPU's block and TSS. A VMCS field
+// goroutine is on the CPU it is pinned to with that CPU's GS base,
+// KERNEL_GS_BASE and TSC_AUX (the VM exit loaded them from the VMCS and
+// its MSR-load area), and the VMCS names that CPU's block and TSS. A VMCS field
 // written on one CPU is read back on another.
 func testSMPLevel4Moves(t *T) {
 	needSMP(t, "a vCPU has no other CPU to move to")
@@ -50,6 +50,11 @@ func testSMPLevel4Moves(t *T) {
 		}
 		if got, want := cpu.Rdmsr(cpu.MSRKernelGSBase), cpu.HostGSBase(); got != want {
 			t.Fatalf("round %d on CPU %d: KERNEL_GS_BASE %#x after the exit, want the CPU's block %#x", i, at, got, want)
+		}
+		if cpu.CPU.RDTSCP {
+			if _, aux := cpu.Rdtscp(); int(aux) != at {
+				t.Fatalf("round %d on CPU %d: TSC_AUX %d after the exit", i, at, aux)
+			}
 		}
 		if got, want := c.Read(vmx.HostGSBase), cpu.HostGSBase(); got != want {
 			t.Fatalf("round %d on CPU %d: HOST_GS_BASE %#x, want %#x", i, at, got, want)

@@ -59,16 +59,17 @@ type VCPU struct {
 // the guest (SYSCALL, RDTSCP) and must not in the host.
 var switchedMSRs = [...]uint32{cpu.MSRSTAR, cpu.MSRLSTAR, cpu.MSRCSTAR, cpu.MSRFMASK, cpu.MSRKernelGSBase, cpu.MSRTSCAux}
 
-// kernelGSSlot is KERNEL_GS_BASE's entry in the MSR areas: its host value
-// is the block of the CPU the VMCS is on (cpu.VMContext.HostKernelGS).
-var kernelGSSlot = func() int {
+// slotOf is an MSR's entry in the MSR areas. The host values of
+// KERNEL_GS_BASE and TSC_AUX are the CPU's the VMCS is on
+// (cpu.VMContext.HostKernelGS, HostTSCAux).
+func slotOf(msr uint32) int {
 	for i, m := range switchedMSRs {
-		if m == cpu.MSRKernelGSBase {
+		if m == msr {
 			return i
 		}
 	}
-	return -1
-}()
+	panic("level 4: not a switched MSR")
+}
 
 // msrEntry is an entry of an MSR area (SDM Vol. 3C table 25-15).
 type msrEntry struct {
@@ -145,7 +146,10 @@ func (v *VM) newVCPU(r sandbox.Regs) (*VCPU, error) {
 	c.ctx.Xsave = uintptr(unsafe.Pointer(&c.xsave[0]))
 	c.ctx.XCR0 = cpu.XCR0X87
 	c.ctx.VMCS = c.vmcs
-	c.ctx.HostKernelGS = uintptr(unsafe.Pointer(&c.msrArea(true)[kernelGSSlot].value))
+	c.ctx.HostKernelGS = uintptr(unsafe.Pointer(&c.msrArea(true)[slotOf(cpu.MSRKernelGSBase)].value))
+	if cpu.CPU.RDTSCP {
+		c.ctx.HostTSCAux = uintptr(unsafe.Pointer(&c.msrArea(true)[slotOf(cpu.MSRTSCAux)].value))
+	}
 	if cpu.CPU.PKU {
 		c.ctx.UsePKRU = 1
 	}
