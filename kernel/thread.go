@@ -675,15 +675,11 @@ func handlerTrampolinePC() uintptr
 // interrupt that comes early because a deadline was dropped costs less
 // than recomputing the next event each time.
 //
-//go:nosplit
-func SetGuestDeadline(d int64) { StartGuestDeadline(d) }
-
-// StartGuestDeadline is SetGuestDeadline that also returns the running
-// thread's record (CurrentThread), for a guest run that starts: one
-// per-CPU lookup for both.
+// It returns the running thread's record (CurrentThread): a guest run
+// that starts needs both, for one per-CPU lookup.
 //
 //go:nosplit
-func StartGuestDeadline(d int64) (self uintptr) {
+func SetGuestDeadline(d int64) (self uintptr) {
 	c := me()
 	self = c.running
 	(*Thread)(unsafe.Pointer(self)).GuestDeadline = d

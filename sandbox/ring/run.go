@@ -29,7 +29,7 @@ func run(f *cpu.Frame) int64 {
 	rs := (*runState)(unsafe.Pointer(uintptr(f.DI)))
 	rs.stop = stopByVector
 	deadline := kernel.Nanotime() + rs.budgetLeft
-	self := kernel.StartGuestDeadline(deadline)
+	self := kernel.SetGuestDeadline(deadline)
 	rs.runner.Store(self)
 	if rs.takeInterrupt() {
 		kernel.ClearGuestDeadline(self)
