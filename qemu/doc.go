@@ -11,16 +11,17 @@
 //	go run ./qemu manifest [flags] run the table boots and print (or -write) the manifests they show
 //	go run ./qemu run [flags]      the demo: one boot, no time limit, exit status = kernel exit code
 //	go run ./qemu debug [flags]    QEMU halted at reset, waiting for gdb
+//	go run ./qemu profile [flags]  one QEMU boot traced: its instructions by kernel function
 //	go run ./qemu iso [flags]      build build/beelzebox.iso
 //
-// Flags of every booting subcommand (boot, test, fuzz, bench, run, debug, iso):
+// Flags of every booting subcommand (boot, test, fuzz, bench, run, debug, profile, iso):
 //
 //	-nobuild        do not run "make -s build" first (it runs by default)
 //	-kernel PATH    boot this multiboot ELF instead of build/kernel.elf (implies -nobuild)
 //	-initrd PATH    multiboot module; default build/initramfs.cpio if it exists, "none" for none
 //	-keep           keep Bochs work directories (ISO, bochsrc, bochs.log) and print where
 //
-// Flags that describe one boot (boot, run, debug):
+// Flags that describe one boot (boot, run, debug, profile):
 //
 //	-emu qemu|qemu-icount|qemu-kvm|bochs   (default qemu; qemu-kvm: -accel kvm, for real KVM hosts)
 //	-cpu MODEL      default max (QEMU) or tigerlake (Bochs); QEMU takes modifiers: max,-pku
@@ -42,6 +43,11 @@
 // only when its boot fails). debug: -gdb ADDR (default 127.0.0.1:1234; the
 // loopback form of QEMU's -s -S, which would listen on every interface).
 // iso: -o FILE, -append TEXT, -menu-timeout SECONDS (default 3), -eltorito.
+// profile (default -emu qemu-icount): -at FUNC cuts the trace at each
+// entry to FUNC and counts the pieces of each make-up (a bench loop's
+// iterations: go run ./qemu profile -nobuild -append suites=bench/transitions
+// -at beelzebox/cpu.syscallEntry.abi0), -top N (default 8). A trace of a
+// bench suite is hundreds of MB in a temporary directory while it runs.
 //
 // Output: console lines go to stdout unchanged (no prefix). Runner messages
 // go to stderr: "=== RUN <name>: <how>", "--- PASS|FAIL <name> (...):

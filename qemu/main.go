@@ -36,6 +36,7 @@ var subcommands = map[string]func(args []string) int{
 	"bench":      cmdBench,
 	"run":        cmdRun,
 	"debug":      cmdDebug,
+	"profile":    cmdProfile,
 	"iso":        cmdISO,
 	"manifest":   cmdManifest,
 	"vm":         cmdVM,
@@ -64,10 +65,11 @@ func runMain(args []string) int {
 }
 
 const usageText = `usage: go run ./qemu [subcommand] [flags]
-subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, iso, vm, exec, linux, linuxbench, help
+subcommands: boot (the default), test, fuzz, bench, manifest, run, debug, profile, iso, vm, exec, linux, linuxbench, help
   exec [flags] -- PROGRAM [ARGS...]   run a static Linux program in beelzebox (exec -h)
   linux [flags]                       the Linux programs suite: native vs beelzebox (linux -h)
   linuxbench [flags]                  whole Linux programs per level in instructions, beside Linux 6.1
+  profile [flags]                     a QEMU boot's instructions by kernel function (profile -h)
 Run "go run ./qemu <subcommand> -h" for its flags; "go doc ./qemu" for details.
 `
 

@@ -25,6 +25,9 @@ type qemuOptions struct {
 	// gdb, if set, makes QEMU listen for gdb there and wait for it (the
 	// loopback form of -s -S, which would listen on every interface).
 	gdb string
+	// trace, if set, is where QEMU logs every block it translates and
+	// executes (-d in_asm,exec,nochain), for the profile subcommand.
+	trace string
 	// iso is the boot CD of a boot through firmware (Boot.Firmware).
 	iso string
 	// ovmfCode and ovmfVars are the UEFI firmware's code (read-only) and
@@ -96,6 +99,9 @@ func qemuArgs(b Boot, a Artefacts, o qemuOptions) ([]string, error) {
 	}
 	if o.gdb != "" {
 		args = append(args, "-gdb", "tcp:"+o.gdb, "-S")
+	}
+	if o.trace != "" {
+		args = append(args, "-d", "in_asm,exec,nochain", "-D", o.trace)
 	}
 	return args, nil
 }

@@ -109,6 +109,7 @@ type runOptions struct {
 	live      bool   // stream to the terminal as it happens
 	keep      bool   // keep Bochs work directories
 	gdb       string // QEMU: listen for gdb here and wait for it
+	trace     string // QEMU: log translated and executed blocks here (profile)
 	noTimeout bool   // run until the emulator exits (run, debug)
 	// lineHook, if set, sees every console line first; true means it
 	// printed the line itself (vm).
@@ -351,7 +352,7 @@ func runQEMU(b Boot, a Artefacts, o runOptions, timeout time.Duration, con *cons
 		}
 		consoleLine = func(s string) { con.line(firmwareScreenLine(s)) }
 	}
-	qo.com1File, qo.gdb = com1, o.gdb
+	qo.com1File, qo.gdb, qo.trace = com1, o.gdb, o.trace
 	args, err := qemuArgs(b, a, qo)
 	if err != nil {
 		out.Err = err
