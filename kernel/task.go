@@ -28,8 +28,8 @@ import (
 //   - State Stopped: the task's thread is blocked (or about to block) in
 //     taskMain and its context is the host's to read and change.
 //   - A stopped task's event is posted exactly once: to its waiter if one
-//     is in TaskRun, else queued on its port, else left for the next
-//     TaskRun (Pending).
+//     is in TaskRun, else queued on its port if the port resumed it, else
+//     left for the next TaskRun (Pending).
 
 // TaskState is where a task is.
 type TaskState uint32
@@ -82,10 +82,17 @@ type Task struct {
 	// EventInterrupted at its next interrupt (or at once if stopped).
 	Interrupt uint32
 	kill      uint32
-	thread    uintptr // *Thread running the task
-	waiter    uintptr // *Thread blocked in TaskRun for this task, or 0
-	next      uintptr // the next task queued on the same port
-	reaper    uintptr // *Thread blocked in TaskReap, or 0
+	// bounded: the task was started by a TaskRun, whose Budget bounds
+	// it; a task resumed for its port runs unbounded. It is set where the
+	// task is started, not read from waiter when it begins to run: a
+	// signal may take the waiter away before the task's thread runs (on
+	// another CPU), and the task must not then run unbounded while the
+	// host calls TaskRun again and waits for it.
+	bounded uint32
+	thread  uintptr // *Thread running the task
+	waiter  uintptr // *Thread blocked in TaskRun for this task, or 0
+	next    uintptr // the next task queued on the same port
+	reaper  uintptr // *Thread blocked in TaskReap, or 0
 }
 
 // Port is a queue of stopped tasks for host goroutines to serve.
@@ -128,7 +135,7 @@ func TaskRun(tk *Task) int64 {
 			return int64(EventInterrupted)
 		}
 		if tk.State == TaskStopped {
-			tk.State = TaskRunning
+			tk.State, tk.bounded = TaskRunning, 1
 			tk.waiter = uintptr(unsafe.Pointer(cur()))
 			why := handTo((*Thread)(unsafe.Pointer(tk.thread)))
 			left(tk)
@@ -180,7 +187,7 @@ func resume(tk *Task) {
 	if tk.State != TaskStopped {
 		return
 	}
-	tk.State = TaskRunning
+	tk.State, tk.bounded = TaskRunning, 0
 	Unblock((*Thread)(unsafe.Pointer(tk.thread)))
 }
 
@@ -267,7 +274,10 @@ func TaskReap(tk *Task) int64 {
 }
 
 // post hands the event of the stopped task tk to the host. A waiter in
-// TaskRun gets the CPU at once (the task's thread blocks meanwhile).
+// TaskRun gets the CPU at once (the task's thread blocks meanwhile). The
+// event of a task a TaskRun started is that TaskRun's even when its
+// waiter left for a signal (it calls again): it stays Pending, never on
+// the port, whose goroutines serve the threads they resumed.
 func post(tk *Task, ev TaskEvent) {
 	tk.Event = ev
 	tk.Pending = 1
@@ -275,7 +285,7 @@ func post(tk *Task, ev TaskEvent) {
 	switch {
 	case tk.waiter != 0:
 		handTo((*Thread)(unsafe.Pointer(tk.waiter)))
-	case tk.Port != 0:
+	case tk.Port != 0 && tk.bounded == 0:
 		p := (*Port)(unsafe.Pointer(tk.Port))
 		if p.tail != 0 {
 			taskOf(p.tail).next = uintptr(unsafe.Pointer(tk))
@@ -317,9 +327,8 @@ func taskMain(arg uintptr) {
 // stop it are handled here: the timer may switch to other threads (the
 // task's state is in its context, its loop's on its kernel stack).
 func runTask(tk *Task) TaskEvent {
-	// A budget bounds a TaskRun (whose caller set waiter before the task
-	// could run), not a task resumed for its port.
-	if tk.Budget == 0 || tk.waiter == 0 {
+	// A budget bounds a TaskRun, not a task resumed for its port.
+	if tk.Budget == 0 || tk.bounded == 0 {
 		return runUntilEvent(tk, nil)
 	}
 	if tk.Budget < 0 {

@@ -200,7 +200,9 @@ func testInterruptBeforeRun(t *T, l sandbox.Level) {
 // testExitThread: every kind of exit names the guest's one thread, which
 // is Main, belongs to the guest, is number 1 and is all Threads lists.
 func testExitThread(t *T, l sandbox.Level) {
-	g, err := blobGuest(l, code(movEAX(1000), insSyscall, insUD2), 20*time.Millisecond)
+	// 200 ms: the runs before the last must reach their exits within the
+	// budget, which is wall-clock time on an emulator's descheduled vCPU.
+	g, err := blobGuest(l, code(movEAX(1000), insSyscall, insUD2), 200*time.Millisecond)
 	t.Require("creating the guest", err)
 	defer g.Close()
 	th := g.Main()
