@@ -176,9 +176,7 @@ var shoot struct {
 // ^0: all of them). The caller holds the kernel lock and has invalidated
 // its own.
 func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
-	self := cpu.Index()
-	set &^= uint64(1) << self
-	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
+	set &^= uint64(1) << cpu.Index()
 	n := int(atomic.LoadInt32(&OnlineCPUs))
 	if n < 2 {
 		return
@@ -187,7 +185,7 @@ func remoteInvalidate(set uint64, pcid uint64, lo, hi uintptr) {
 	// halted with the lock held and clears it only after taking it
 	// again): it is marked instead of woken.
 	for i := range n {
-		if targets(i) && atomic.LoadUint32(&cpus[i].halted) != 0 {
+		if inSet(set, i) && atomic.LoadUint32(&cpus[i].halted) != 0 {
 			cpus[i].flushOnWake = 1
 			set &^= uint64(1) << i
 		}
@@ -218,20 +216,26 @@ func RemoteInvept(set uint64, eptp uint64) {
 // until each has served it.
 func postShootdown(set uint64) {
 	n := int(atomic.LoadInt32(&OnlineCPUs))
-	targets := func(i int) bool { return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0 }
 	seq := atomic.AddUint64(&shoot.seq, 1)
 	me().acked = seq
 	for i := range n {
-		if targets(i) {
+		if inSet(set, i) {
 			sendIPI(cpus[i].apicID, vectorShootdown)
 		}
 	}
 	for i := range n {
-		for targets(i) && atomic.LoadUint64(&cpus[i].acked) != seq {
+		for inSet(set, i) && atomic.LoadUint64(&cpus[i].acked) != seq {
 			cpu.Pause()
 		}
 	}
 	Shootdowns++
+}
+
+// inSet reports whether CPU i is in set and online.
+//
+//go:nosplit
+func inSet(set uint64, i int) bool {
+	return set>>i&1 != 0 && atomic.LoadUint32(&cpus[i].online) != 0
 }
 
 // Shootdowns counts TLB shootdowns.
@@ -348,16 +352,8 @@ func Kick(t uintptr) {
 	if t == 0 || atomic.LoadInt32(&OnlineCPUs) < 2 {
 		return
 	}
-	th := (*Thread)(unsafe.Pointer(t))
-	fl := cpu.Flags()
-	cpu.DisableInterrupts() // the IPI's two register writes, on this CPU
-	if th.State == StateRunning {
-		if i := int(atomic.LoadInt32(&th.lastCPU)); i != cpu.Index() {
-			sendIPI(cpus[i].apicID, vectorReschedule)
-		}
-	}
-	if fl&cpu.FlagIF != 0 {
-		cpu.EnableInterrupts()
+	if th := (*Thread)(unsafe.Pointer(t)); th.State == StateRunning {
+		KickCPU(int(atomic.LoadInt32(&th.lastCPU)))
 	}
 }
 

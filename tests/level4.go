@@ -88,6 +88,10 @@ var (
 	insCLI    = []byte{0xfa}
 )
 
+// countingHypercalls is a 32-bit guest that counts its turns in EBX and
+// makes a hypercall after each: inc ebx; vmcall; jmp to the start.
+var countingHypercalls = code([]byte{0x43}, insVMCALL, []byte{0xeb, 0xfa})
+
 func movEDI(v uint32) []byte { return append([]byte{0xbf}, le32(v)...) }
 func movESI(v uint32) []byte { return append([]byte{0xbe}, le32(v)...) }
 func movEDX(v uint32) []byte { return append([]byte{0xba}, le32(v)...) }
@@ -186,16 +190,11 @@ func level4Interrupt(t *T) {
 // state. Each guest counts its turns in EBX.
 func level4ManyVMs(t *T) {
 	const vms, turns = 12, 3
-	loop := code(
-		[]byte{0x43},       // inc ebx
-		insVMCALL,          // vmcall
-		[]byte{0xeb, 0xfa}, // jmp to the start
-	)
 	pinTo(t, 0)
 	defer unpin()
 	gs := make([]*vm.VM, vms)
 	for i := range gs {
-		gs[i] = rawVM(t, loop, time.Second)
+		gs[i] = rawVM(t, countingHypercalls, time.Second)
 		defer gs[i].Close()
 	}
 	for turn := 1; turn <= turns; turn++ {

@@ -185,6 +185,17 @@ func testSMPUnmap(t *T, l sandbox.Level) {
 	victim, err := g.Map(sandbox.Region{Name: "victim", Size: 4096, Perm: sandbox.Read})
 	t.Require("Map", err)
 	t.Require("SetRegs", g.Main().SetRegs(sandbox.Regs{RIP: regionAddr(g, 0), RDI: victim, RSI: ctr.Addr()}))
+	e, err := unmapUnderRunningGuest(t, g, victim, rounds, "guest")
+	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorPF || e.Fault.CR2 != victim {
+		t.Fatalf("the guest stopped with %v %v, want a page fault at %#x", e, err, victim)
+	}
+}
+
+// unmapUnderRunningGuest runs g's main thread on CPU 1 until its count of
+// rounds passes 10,000, unmaps the region at addr from CPU 0, and fails
+// the test if the thread makes more than the round in flight after Unmap
+// returned. It returns how the thread stopped; what names it in messages.
+func unmapUnderRunningGuest(t *T, g sandbox.Guest, addr uint64, rounds func() uint64, what string) (sandbox.Exit, error) {
 	pinTo(t, 0)
 	defer unpin()
 	exits := make(chan sandbox.Exit, 1)
@@ -198,21 +209,19 @@ func testSMPUnmap(t *T, l sandbox.Level) {
 	}()
 	for deadline := time.Now().Add(5 * time.Second); rounds() < 10000; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the guest made %d rounds in 5 s", rounds())
+			t.Fatalf("the %s made %d rounds in 5 s", what, rounds())
 		}
 	}
-	t.Require("Unmap", g.Unmap(victim))
+	t.Require("Unmap", g.Unmap(addr))
 	at := rounds()
 	time.Sleep(20 * time.Millisecond)
 	later := rounds()
 	e, err := <-exits, <-errs
 	if later-at > 1 {
-		t.Fatalf("the guest on CPU 1 made %d rounds through the unmapped page after Unmap returned", later-at)
+		t.Fatalf("the %s on CPU 1 made %d rounds through the unmapped page after Unmap returned", what, later-at)
 	}
-	if err != nil || e.Kind != sandbox.ExitFault || e.Fault.Vector != cpu.VectorPF || e.Fault.CR2 != victim {
-		t.Fatalf("the guest stopped with %v %v, want a page fault at %#x", e, err, victim)
-	}
-	t.Logf("smp: unmapped under a guest on another CPU after %d rounds; %d more", at, later-at)
+	t.Logf("smp: unmapped under a %s on another CPU after %d rounds; %d more", what, at, later-at)
+	return e, err
 }
 
 // testSMPGuestsEverywhere runs 100 level 1 guests, each hosted by its own

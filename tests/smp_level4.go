@@ -28,12 +28,7 @@ func init() {
 func testSMPLevel4Moves(t *T) {
 	needSMP(t, "a vCPU has no other CPU to move to")
 	n := onlineCPUs()
-	loop := code(
-		[]byte{0x43},       // inc ebx
-		insVMCALL,          // vmcall
-		[]byte{0xeb, 0xfa}, // jmp to the start
-	)
-	g := rawVM(t, loop, time.Second)
+	g := rawVM(t, countingHypercalls, time.Second)
 	defer g.Close()
 	defer unpin()
 	c := g.VCPU0()
@@ -104,39 +99,15 @@ func testSMPLevel4Unmap(t *T) {
 	defer g.Close()
 	_, err := g.Map(sandbox.Region{Name: "probe", Addr: probe, Size: 4096, Perm: sandbox.Read})
 	t.Require("Map", err)
-	rounds := func() uint32 {
+	rounds := func() uint64 {
 		var b [4]byte
 		t.Require("ReadMemory", g.ReadMemory(counter, b[:]))
-		return binary.LittleEndian.Uint32(b[:])
+		return uint64(binary.LittleEndian.Uint32(b[:]))
 	}
-	pinTo(t, 0)
-	defer unpin()
-	exits := make(chan sandbox.Exit, 1)
-	errs := make(chan error, 1)
-	go func() {
-		pinTo(t, 1)
-		defer unpin()
-		e, err := g.Main().Run()
-		exits <- e
-		errs <- err
-	}()
-	for deadline := time.Now().Add(5 * time.Second); rounds() < 10000; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the guest made %d rounds in 5 s", rounds())
-		}
-	}
-	t.Require("Unmap", g.Unmap(probe))
-	at := rounds()
-	time.Sleep(20 * time.Millisecond)
-	later := rounds()
-	e, err := <-exits, <-errs
-	if later-at > 1 {
-		t.Fatalf("the vCPU on CPU 1 made %d rounds through the unmapped page after Unmap returned", later-at)
-	}
+	e, err := unmapUnderRunningGuest(t, g, probe, rounds, "vCPU")
 	if err != nil || e.Kind != sandbox.ExitVM || e.VM.Reason != vmx.ExitEPTViolation || e.VM.GuestPhysical != probe {
 		t.Fatalf("the vCPU stopped with %v %v, want an EPT violation at %#x", e, err, probe)
 	}
-	t.Logf("smp: unmapped under a vCPU on another CPU after %d rounds; %d more", at, later-at)
 }
 
 // testSMPLevel4Interrupt: Interrupt from CPU 0 stops a vCPU spinning on
